@@ -1,0 +1,458 @@
+// Package moysklad is a focused client of the MoySklad JSON API 1.2 for the
+// customer-order workflow of shipbridge: listing and reading orders, reading
+// and creating order statuses and custom attributes, and changing an order's
+// status and attributes with one partial PUT. It keeps within MoySklad's rate
+// and concurrency limits and retries only what may be retried.
+package moysklad
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// DefaultBaseURL is the production endpoint of the JSON API 1.2.
+const DefaultBaseURL = "https://api.moysklad.ru/api/remap/1.2"
+
+// DefaultUserAgent identifies shipbridge to MoySklad (it shows up in the audit log).
+const DefaultUserAgent = "shipbridge/dev (+https://github.com/shipbridge/shipbridge)"
+
+const maxBody = 64 << 20
+
+// Observer receives measurements for metrics. Implementations must be safe
+// for concurrent use.
+type Observer interface {
+	// ObserveRequest is called after every HTTP attempt. endpoint is the path
+	// with ids replaced by "{id}"; status is 0 when no answer arrived.
+	ObserveRequest(method, endpoint string, status int, d time.Duration, err error)
+	// ObserveRateLimitWait is called whenever a request had to wait for the
+	// client-side limiter (or a pause MoySklad asked for).
+	ObserveRateLimitWait(d time.Duration)
+}
+
+type nopObserver struct{}
+
+func (nopObserver) ObserveRequest(string, string, int, time.Duration, error) {}
+func (nopObserver) ObserveRateLimitWait(time.Duration)                       {}
+
+// Config configures a Client. Zero values get defaults.
+type Config struct {
+	// BaseURL defaults to DefaultBaseURL.
+	BaseURL string
+	// Token is the bearer access token (required). It is never logged.
+	Token string
+	// RequestsPerWindow request starts are allowed per Window (default 11 per 3 s).
+	RequestsPerWindow int
+	Window            time.Duration
+	// MaxParallel requests may be in flight at once (default 4; MoySklad allows 5).
+	MaxParallel int
+	// HTTPClient defaults to a client whose Transport negotiates gzip itself
+	// and closes idle connections after 25 s (MoySklad drops them at 30 s).
+	HTTPClient *http.Client
+	// Logger defaults to zap.NewNop().
+	Logger *zap.Logger
+	// UserAgent defaults to DefaultUserAgent.
+	UserAgent string
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// Observer receives metrics (default: none).
+	Observer Observer
+	// MaxRetries is the number of repetitions after the first attempt (default 5;
+	// negative means none).
+	MaxRetries int
+	// RetryBaseDelay is the first backoff (default 500 ms); it doubles per
+	// attempt up to RetryMaxDelay (default 30 s), with jitter.
+	RetryBaseDelay time.Duration
+	RetryMaxDelay  time.Duration
+	// Sleep waits for d or until ctx is done (default: a timer). Tests inject a fast one.
+	Sleep func(ctx context.Context, d time.Duration) error
+	// Rand returns a number in [0,1) for jitter (default math/rand/v2).
+	Rand func() float64
+	// WindowMargin pads each rate window to absorb network jitter between the
+	// client's and the server's clocks (default Window/50, at least 2 ms).
+	WindowMargin time.Duration
+}
+
+// Client talks to MoySklad. It is safe for concurrent use.
+type Client struct {
+	base      string
+	basePath  string
+	token     string
+	ua        string
+	hc        *http.Client
+	log       *zap.Logger
+	obs       Observer
+	now       func() time.Time
+	sleep     func(context.Context, time.Duration) error
+	rnd       func() float64
+	retries   int
+	baseDelay time.Duration
+	maxDelay  time.Duration
+	window    time.Duration
+	limiter   *windowLimiter
+	sem       chan struct{}
+
+	requests        atomic.Int64
+	rateLimitWaits  atomic.Int64
+	tooManyRequests atomic.Int64
+}
+
+// New builds a client.
+func New(cfg Config) (*Client, error) {
+	if cfg.Token == "" {
+		return nil, errors.New("moysklad: token is required")
+	}
+	if cfg.BaseURL == "" {
+		cfg.BaseURL = DefaultBaseURL
+	}
+	u, err := url.Parse(strings.TrimRight(cfg.BaseURL, "/"))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("moysklad: bad base URL %q", cfg.BaseURL)
+	}
+	if cfg.RequestsPerWindow <= 0 {
+		cfg.RequestsPerWindow = 11
+	}
+	if cfg.Window <= 0 {
+		cfg.Window = 3 * time.Second
+	}
+	if cfg.MaxParallel <= 0 {
+		cfg.MaxParallel = 4
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{Transport: NewTransport()}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	if cfg.UserAgent == "" {
+		cfg.UserAgent = DefaultUserAgent
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Observer == nil {
+		cfg.Observer = nopObserver{}
+	}
+	if cfg.MaxRetries == 0 {
+		cfg.MaxRetries = 5
+	} else if cfg.MaxRetries < 0 {
+		cfg.MaxRetries = 0
+	}
+	if cfg.RetryBaseDelay <= 0 {
+		cfg.RetryBaseDelay = 500 * time.Millisecond
+	}
+	if cfg.RetryMaxDelay <= 0 {
+		cfg.RetryMaxDelay = 30 * time.Second
+	}
+	if cfg.Sleep == nil {
+		cfg.Sleep = sleepCtx
+	}
+	if cfg.Rand == nil {
+		cfg.Rand = rand.Float64
+	}
+	if cfg.WindowMargin <= 0 {
+		cfg.WindowMargin = max(cfg.Window/50, 2*time.Millisecond)
+	}
+	c := &Client{
+		base: u.String(), basePath: u.Path, token: cfg.Token, ua: cfg.UserAgent, hc: cfg.HTTPClient,
+		log: cfg.Logger, obs: cfg.Observer, now: cfg.Now, sleep: cfg.Sleep, rnd: cfg.Rand,
+		retries: cfg.MaxRetries, baseDelay: cfg.RetryBaseDelay, maxDelay: cfg.RetryMaxDelay,
+		window: cfg.Window,
+		sem:    make(chan struct{}, cfg.MaxParallel),
+	}
+	c.limiter = newWindowLimiter(cfg.RequestsPerWindow, cfg.Window, cfg.WindowMargin, cfg.Now, cfg.Sleep)
+	return c, nil
+}
+
+// NewTransport returns the HTTP transport the client uses by default: gzip is
+// negotiated and decoded by the transport itself (MoySklad answers 415 without
+// Accept-Encoding: gzip), keep-alive is on, and idle connections are closed
+// after 25 s because MoySklad recommends not reusing connections idle for 30 s.
+func NewTransport() *http.Transport {
+	return &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: 15 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          16,
+		MaxIdleConnsPerHost:   8,
+		IdleConnTimeout:       25 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ResponseHeaderTimeout: 5 * time.Minute, // MoySklad may take up to 300 s
+		ExpectContinueTimeout: time.Second,
+		DisableCompression:    false,
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// Requests returns the number of HTTP attempts made so far.
+func (c *Client) Requests() int64 { return c.requests.Load() }
+
+// RateLimitWaits returns how many times a request had to wait for the rate limiter.
+func (c *Client) RateLimitWaits() int64 { return c.rateLimitWaits.Load() }
+
+// TooManyRequests returns how many 429 answers the client has received.
+func (c *Client) TooManyRequests() int64 { return c.tooManyRequests.Load() }
+
+// BaseURL returns the API base URL the client talks to.
+func (c *Client) BaseURL() string { return c.base }
+
+// request describes one logical call.
+type request struct {
+	method string
+	path   string // relative to base, starting with "/"
+	query  string // already encoded
+	body   any
+	// idempotent requests are retried on 5xx and network errors; others only
+	// when MoySklad certainly did not process them (429).
+	idempotent bool
+}
+
+// do performs a call with retries and decodes a 2xx JSON answer into out.
+func (c *Client) do(ctx context.Context, r request, out any) error {
+	var payload []byte
+	if r.body != nil {
+		b, err := json.Marshal(r.body)
+		if err != nil {
+			return fmt.Errorf("moysklad: encode %s %s: %w", r.method, r.path, err)
+		}
+		payload = b
+	}
+	for attempt := 0; ; attempt++ {
+		err := c.attempt(ctx, r, payload, out)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("moysklad: %s %s: %w", r.method, r.path, ctx.Err())
+		}
+		if !c.mayRetry(r, err) || attempt >= c.retries {
+			return err
+		}
+		d := c.backoff(attempt, err)
+		c.log.Warn("moysklad request failed, retrying",
+			zap.String("method", r.method), zap.String("path", r.path),
+			zap.Int("attempt", attempt+1), zap.Duration("backoff", d), zap.Error(err))
+		if err := c.sleep(ctx, d); err != nil {
+			return fmt.Errorf("moysklad: %s %s: %w", r.method, r.path, err)
+		}
+	}
+}
+
+func (c *Client) mayRetry(r request, err error) bool {
+	if !IsRetryable(err) {
+		return false
+	}
+	if r.idempotent {
+		return true
+	}
+	var e *Error
+	return errors.As(err, &e) && (e.StatusCode == http.StatusTooManyRequests || e.HasCode(CodeRateLimit) || e.HasCode(CodeParallelLimit))
+}
+
+// backoff returns the pause before retry number attempt+1: capped exponential
+// with jitter, and never shorter than what MoySklad asked for.
+func (c *Client) backoff(attempt int, err error) time.Duration {
+	d := c.baseDelay << min(attempt, 20)
+	if d > c.maxDelay || d <= 0 {
+		d = c.maxDelay
+	}
+	d = d/2 + time.Duration(c.rnd()*float64(d/2))
+	var e *Error
+	if errors.As(err, &e) && e.RetryAfter > 0 {
+		ra := e.RetryAfter + time.Duration(c.rnd()*float64(c.window/20))
+		if ra > c.maxDelay {
+			ra = c.maxDelay
+		}
+		return ra
+	}
+	return d
+}
+
+var idSegment = regexp.MustCompile(`/[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}`)
+
+func endpointLabel(path string) string { return idSegment.ReplaceAllString(path, "/{id}") }
+
+// attempt performs one HTTP exchange.
+func (c *Client) attempt(ctx context.Context, r request, payload []byte, out any) (err error) {
+	// Take the concurrency slot first and only then the rate slot, so that a
+	// recorded start is an actual start.
+	select {
+	case c.sem <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-c.sem }()
+	waited, err := c.limiter.wait(ctx)
+	if err != nil {
+		return err
+	}
+	if waited > 0 {
+		c.rateLimitWaits.Add(1)
+		c.obs.ObserveRateLimitWait(waited)
+	}
+
+	u := c.base + r.path
+	if r.query != "" {
+		u += "?" + r.query
+	}
+	var body io.Reader
+	if payload != nil {
+		body = bytes.NewReader(payload)
+	}
+	req, err := http.NewRequestWithContext(ctx, r.method, u, body)
+	if err != nil {
+		return fmt.Errorf("moysklad: build %s %s: %w", r.method, r.path, err)
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("User-Agent", c.ua)
+	req.Header.Set("Accept", "application/json;charset=utf-8")
+	if payload != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	// Accept-Encoding is deliberately not set: the transport adds gzip and
+	// then decodes the body itself.
+
+	start := c.now()
+	c.requests.Add(1)
+	status := 0
+	endpoint := endpointLabel(r.path)
+	defer func() {
+		c.obs.ObserveRequest(r.method, endpoint, status, c.now().Sub(start), err)
+	}()
+
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return &NetworkError{Method: r.method, Path: r.path, Err: stripURL(err)}
+	}
+	defer resp.Body.Close()
+	status = resp.StatusCode
+	data, rerr := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	c.observeLimits(resp)
+	if rerr != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return &NetworkError{Method: r.method, Path: r.path, Err: rerr}
+	}
+	c.log.Debug("moysklad request", zap.String("method", r.method), zap.String("path", r.path),
+		zap.Int("status", status), zap.Duration("took", c.now().Sub(start)))
+	if status < 200 || status > 299 {
+		return c.decodeError(r, resp, data)
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("moysklad: decode %s %s answer: %w", r.method, r.path, err)
+	}
+	return nil
+}
+
+// stripURL removes the URL (which may carry a query) from a transport error.
+func stripURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+func (c *Client) decodeError(r request, resp *http.Response, data []byte) error {
+	e := &Error{StatusCode: resp.StatusCode, Method: r.method, Path: r.path}
+	if len(bytes.TrimSpace(data)) > 0 {
+		var body struct {
+			Errors []APIError `json:"errors"`
+		}
+		if json.Unmarshal(data, &body) == nil {
+			e.Errors = body.Errors
+		} else {
+			var arr []struct {
+				Errors []APIError `json:"errors"`
+			}
+			if json.Unmarshal(data, &arr) == nil {
+				for _, a := range arr {
+					e.Errors = append(e.Errors, a.Errors...)
+				}
+			}
+		}
+	}
+	if resp.StatusCode == http.StatusTooManyRequests {
+		c.tooManyRequests.Add(1)
+		e.RetryAfter = retryAfter(resp.Header)
+		if e.RetryAfter > 0 {
+			c.limiter.pause(e.RetryAfter)
+		}
+	}
+	return e
+}
+
+// retryAfter reads X-Lognex-Retry-After (ms), then X-Lognex-Reset (ms), then
+// the standard Retry-After (seconds).
+func retryAfter(h http.Header) time.Duration {
+	for _, k := range []string{"X-Lognex-Retry-After", "X-Lognex-Reset"} {
+		if v := h.Get(k); v != "" {
+			if ms, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err == nil && ms > 0 {
+				return time.Duration(ms) * time.Millisecond
+			}
+		}
+	}
+	if v := h.Get("Retry-After"); v != "" {
+		if s, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err == nil && s > 0 {
+			return time.Duration(s) * time.Second
+		}
+	}
+	return 0
+}
+
+// observeLimits pauses everyone when MoySklad says the budget is spent.
+func (c *Client) observeLimits(resp *http.Response) {
+	v := resp.Header.Get("X-RateLimit-Remaining")
+	if v == "" {
+		return
+	}
+	rem, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || rem > 0 {
+		return
+	}
+	d := retryAfter(resp.Header)
+	if d <= 0 {
+		if lim, err := strconv.Atoi(resp.Header.Get("X-RateLimit-Limit")); err == nil && lim > 0 {
+			iv := c.window
+			if ms, err := strconv.Atoi(resp.Header.Get("X-Lognex-Retry-TimeInterval")); err == nil && ms > 0 {
+				iv = time.Duration(ms) * time.Millisecond
+			}
+			d = iv / time.Duration(lim)
+		}
+	}
+	c.limiter.pause(d)
+}

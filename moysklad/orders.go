@@ -1,0 +1,362 @@
+package moysklad
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+const (
+	orderExpand = "agent,state,positions.assortment"
+	orderSort   = "updated,asc;id,asc"
+	// pageLimit is the largest limit with which MoySklad honours expand.
+	pageLimit = 100
+)
+
+// ListOrdersQuery selects the orders of a poll cycle.
+type ListOrdersQuery struct {
+	// UpdatedFrom selects orders with updated >= UpdatedFrom (Moscow time, ms).
+	// The zero time means no updated filter.
+	UpdatedFrom time.Time
+	// StateHrefs selects orders in any of these states (repeated state= is OR).
+	StateHrefs []string
+}
+
+// Filter returns the decoded filter expression of q, e.g.
+// "updated>=2026-11-27 10:00:00.000;state=https://…/states/…".
+func (q ListOrdersQuery) Filter() string {
+	var parts []string
+	if !q.UpdatedFrom.IsZero() {
+		parts = append(parts, "updated>="+MomentOf(q.UpdatedFrom).String())
+	}
+	for _, h := range q.StateHrefs {
+		parts = append(parts, "state="+EscapeFilterValue(h))
+	}
+	return strings.Join(parts, ";")
+}
+
+// EscapeFilterValue escapes a literal ';' inside a filter value as '\;'.
+func EscapeFilterValue(v string) string {
+	v = strings.ReplaceAll(v, `\`, `\\`)
+	return strings.ReplaceAll(v, ";", `\;`)
+}
+
+// queryParam is one key=value of a query string, kept in order.
+type queryParam struct{ key, value string }
+
+// encodeQuery percent-encodes every reserved character of keys and values
+// (including '=', ';', ',', '>' and '<'), and spaces as %20 rather than '+'.
+func encodeQuery(params ...queryParam) string {
+	var b strings.Builder
+	for i, p := range params {
+		if i > 0 {
+			b.WriteByte('&')
+		}
+		b.WriteString(escape(p.key))
+		b.WriteByte('=')
+		b.WriteString(escape(p.value))
+	}
+	return b.String()
+}
+
+func escape(s string) string { return strings.ReplaceAll(url.QueryEscape(s), "+", "%20") }
+
+type orderList struct {
+	Meta Meta    `json:"meta"`
+	Rows []Order `json:"rows"`
+}
+
+type positionList struct {
+	Meta Meta       `json:"meta"`
+	Rows []Position `json:"rows"`
+}
+
+// ListOrders returns every order matching q, paging with limit=100 (the
+// largest limit at which expand is honoured) in the order updated,asc;id,asc.
+// When an order has more positions than were expanded, the rest are fetched
+// from …/customerorder/{id}/positions. An order seen twice while paging
+// (because it changed meanwhile) is returned once, in its newest version.
+func (c *Client) ListOrders(ctx context.Context, q ListOrdersQuery) ([]Order, error) {
+	filter := q.Filter()
+	var out []Order
+	index := map[string]int{}
+	for offset := 0; ; {
+		params := []queryParam{}
+		if filter != "" {
+			params = append(params, queryParam{"filter", filter})
+		}
+		params = append(params,
+			queryParam{"order", orderSort},
+			queryParam{"limit", strconv.Itoa(pageLimit)},
+			queryParam{"offset", strconv.Itoa(offset)},
+			queryParam{"expand", orderExpand})
+		var page orderList
+		if err := c.do(ctx, request{method: "GET", path: "/entity/customerorder", query: encodeQuery(params...), idempotent: true}, &page); err != nil {
+			return nil, err
+		}
+		for _, o := range page.Rows {
+			if i, ok := index[o.ID]; ok {
+				if !o.Updated.Before(out[i].Updated.Time) {
+					out[i] = o
+				}
+				continue
+			}
+			index[o.ID] = len(out)
+			out = append(out, o)
+		}
+		offset += len(page.Rows)
+		if len(page.Rows) == 0 || offset >= page.Meta.Size {
+			break
+		}
+	}
+	for i := range out {
+		if err := c.completePositions(ctx, &out[i]); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// completePositions fetches the positions that were not expanded.
+func (c *Client) completePositions(ctx context.Context, o *Order) error {
+	if o.PositionsTotal <= len(o.Positions) && positionsExpanded(o.Positions) {
+		return nil
+	}
+	var all []Position
+	for offset := 0; ; {
+		var page positionList
+		q := encodeQuery(queryParam{"limit", strconv.Itoa(pageLimit)}, queryParam{"offset", strconv.Itoa(offset)}, queryParam{"expand", "assortment"})
+		if err := c.do(ctx, request{method: "GET", path: "/entity/customerorder/" + url.PathEscape(o.ID) + "/positions", query: q, idempotent: true}, &page); err != nil {
+			return err
+		}
+		all = append(all, page.Rows...)
+		offset += len(page.Rows)
+		if len(page.Rows) == 0 || offset >= page.Meta.Size {
+			break
+		}
+	}
+	for i := range all {
+		if all[i].Assortment.ID == "" {
+			all[i].Assortment.ID = all[i].Assortment.Meta.ID()
+		}
+	}
+	o.Positions = all
+	o.PositionsTotal = len(all)
+	return nil
+}
+
+// positionsExpanded reports whether the rows carry their assortment (a row
+// without a name means expand was ignored).
+func positionsExpanded(ps []Position) bool {
+	for _, p := range ps {
+		if p.Assortment.Name == "" {
+			return false
+		}
+	}
+	return true
+}
+
+// GetOrder returns one order with its agent, state and positions expanded.
+func (c *Client) GetOrder(ctx context.Context, id string) (Order, error) {
+	var o Order
+	q := encodeQuery(queryParam{"expand", orderExpand})
+	if err := c.do(ctx, request{method: "GET", path: "/entity/customerorder/" + url.PathEscape(id), query: q, idempotent: true}, &o); err != nil {
+		return Order{}, err
+	}
+	if err := c.completePositions(ctx, &o); err != nil {
+		return Order{}, err
+	}
+	return o, nil
+}
+
+// OrderMetadata returns the order statuses and custom attribute definitions.
+func (c *Client) OrderMetadata(ctx context.Context) (Metadata, error) {
+	var md Metadata
+	if err := c.do(ctx, request{method: "GET", path: "/entity/customerorder/metadata", idempotent: true}, &md); err != nil {
+		return Metadata{}, err
+	}
+	md.fillIDs()
+	return md, nil
+}
+
+// Default state types of MoySklad.
+const (
+	StateRegular      = "Regular"
+	StateSuccessful   = "Successful"
+	StateUnsuccessful = "Unsuccessful"
+)
+
+// CreateState adds an order status (needs admin rights). An empty stateType
+// means Regular. It is not retried after an ambiguous failure, so that no
+// duplicate status is created.
+func (c *Client) CreateState(ctx context.Context, name string, color int, stateType string) (State, error) {
+	if stateType == "" {
+		stateType = StateRegular
+	}
+	body := map[string]any{"name": name, "color": color, "stateType": stateType}
+	var s State
+	if err := c.do(ctx, request{method: "POST", path: "/entity/customerorder/metadata/states", body: body}, &s); err != nil {
+		return State{}, err
+	}
+	if s.ID == "" {
+		s.ID = s.Meta.ID()
+	}
+	return s, nil
+}
+
+// CreateAttribute adds a custom attribute of orders (needs admin rights).
+// def.Name and def.Type are required; def.Meta and def.ID are ignored.
+func (c *Client) CreateAttribute(ctx context.Context, def AttributeDef) (AttributeDef, error) {
+	body := map[string]any{"name": def.Name, "type": def.Type, "required": def.Required, "show": def.Show}
+	if def.Description != "" {
+		body["description"] = def.Description
+	}
+	if def.CustomEntityMeta != nil {
+		body["customEntityMeta"] = def.CustomEntityMeta.ref("customentitymetadata")
+	}
+	var out AttributeDef
+	if err := c.do(ctx, request{method: "POST", path: "/entity/customerorder/metadata/attributes", body: body}, &out); err != nil {
+		return AttributeDef{}, err
+	}
+	if out.ID == "" {
+		out.ID = out.Meta.ID()
+	}
+	return out, nil
+}
+
+// FileUpload is a file to attach as the value of a file attribute. It is
+// sent as {"file":{"filename":…,"content":<base64>}}.
+type FileUpload struct {
+	Filename string
+	Content  []byte
+}
+
+// AttributeValue is one attribute to change in an UpdateOrder.
+type AttributeValue struct {
+	// Meta is the attribute definition's meta (its href is what matters).
+	Meta Meta
+	// Value is the new value: string (string, text, link), int64/float64
+	// (long, double), bool (boolean), Meta or map (dictionary element).
+	Value any
+	// File, when set, attaches a file (file attributes).
+	File *FileUpload
+	// Clear removes the value ("value": null, or "file": null when Type is "file").
+	Clear bool
+	// Type is the attribute type, needed only to clear a file attribute.
+	Type string
+}
+
+// MarshalJSON encodes the value in the shape MoySklad expects in a PUT.
+func (v AttributeValue) MarshalJSON() ([]byte, error) {
+	m := map[string]any{"meta": v.Meta.ref("attributemetadata")}
+	switch {
+	case v.Clear && v.Type == "file":
+		m["file"] = nil
+	case v.Clear:
+		m["value"] = nil
+	case v.File != nil:
+		m["file"] = map[string]string{
+			"filename": v.File.Filename,
+			"content":  base64.StdEncoding.EncodeToString(v.File.Content),
+		}
+	default:
+		if v.Value == nil {
+			return nil, fmt.Errorf("moysklad: attribute %s: no value (use ClearValue to clear)", v.Meta.ID())
+		}
+		m["value"] = v.Value
+	}
+	return json.Marshal(m)
+}
+
+// StringValue sets a string attribute.
+func StringValue(attr Meta, s string) AttributeValue { return AttributeValue{Meta: attr, Value: s} }
+
+// TextValue sets a text (multi-line) attribute.
+func TextValue(attr Meta, s string) AttributeValue { return AttributeValue{Meta: attr, Value: s} }
+
+// NumberValue sets a long or double attribute.
+func NumberValue[T ~int | ~int64 | ~float64](attr Meta, n T) AttributeValue {
+	return AttributeValue{Meta: attr, Value: n}
+}
+
+// BoolValue sets a boolean attribute.
+func BoolValue(attr Meta, b bool) AttributeValue { return AttributeValue{Meta: attr, Value: b} }
+
+// LinkValue sets a link (URL) attribute.
+func LinkValue(attr Meta, href string) AttributeValue { return AttributeValue{Meta: attr, Value: href} }
+
+// EntityValue sets a dictionary attribute (customentity, counterparty, …) to
+// the element with the given meta.
+func EntityValue(attr Meta, element Meta) AttributeValue {
+	ref := Meta{Href: element.Href, MetadataHref: element.MetadataHref, Type: element.Type, MediaType: "application/json"}
+	if ref.Type == "" {
+		ref.Type = "customentity"
+	}
+	return AttributeValue{Meta: attr, Value: map[string]any{"meta": ref}}
+}
+
+// EntityNameValue sets a customentity attribute to the element with the given
+// name (MoySklad accepts either meta or name, error 14004 otherwise).
+func EntityNameValue(attr Meta, name string) AttributeValue {
+	return AttributeValue{Meta: attr, Value: map[string]any{"name": name}}
+}
+
+// FileValue attaches a file to a file attribute.
+func FileValue(attr Meta, filename string, content []byte) AttributeValue {
+	return AttributeValue{Meta: attr, File: &FileUpload{Filename: filename, Content: content}, Type: "file"}
+}
+
+// ClearValue clears an attribute that is not a file ("value": null).
+func ClearValue(attr Meta) AttributeValue { return AttributeValue{Meta: attr, Clear: true} }
+
+// ClearFileValue removes the file of a file attribute ("file": null).
+func ClearFileValue(attr Meta) AttributeValue {
+	return AttributeValue{Meta: attr, Clear: true, Type: "file"}
+}
+
+// OrderUpdate is a partial change of an order: only what is set is sent.
+type OrderUpdate struct {
+	// State is the new state's meta (href of …/metadata/states/{id}).
+	State      *Meta
+	Attributes []AttributeValue
+}
+
+// MarshalJSON encodes the partial body.
+func (u OrderUpdate) MarshalJSON() ([]byte, error) {
+	m := map[string]any{}
+	if u.State != nil {
+		m["state"] = map[string]any{"meta": u.State.ref("state")}
+	}
+	if len(u.Attributes) > 0 {
+		m["attributes"] = u.Attributes
+	}
+	return json.Marshal(m)
+}
+
+// UpdateOrder changes an order's state and attributes in ONE partial PUT and
+// returns the order as MoySklad stored it. Repeating the same PUT is
+// harmless, so it is retried on 5xx and network errors.
+func (c *Client) UpdateOrder(ctx context.Context, id string, u OrderUpdate) (Order, error) {
+	if u.State == nil && len(u.Attributes) == 0 {
+		return Order{}, fmt.Errorf("moysklad: update of order %s changes nothing", id)
+	}
+	var o Order
+	q := encodeQuery(queryParam{"expand", orderExpand})
+	if err := c.do(ctx, request{method: "PUT", path: "/entity/customerorder/" + url.PathEscape(id), query: q, body: u, idempotent: true}, &o); err != nil {
+		return Order{}, err
+	}
+	return o, nil
+}
+
+// Ping makes one cheap authenticated read (the current employee).
+func (c *Client) Ping(ctx context.Context) error {
+	var v struct {
+		ID string `json:"id"`
+	}
+	return c.do(ctx, request{method: "GET", path: "/context/employee", idempotent: true}, &v)
+}
