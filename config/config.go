@@ -1,0 +1,260 @@
+// Package config loads shipbridge's configuration: defaults, an optional YAML file and
+// SHIPBRIDGE_* environment variables, in increasing order of precedence, into one typed Config.
+//
+// Every key of the configuration has a default in Default, so every key can be overridden from
+// the environment: the key upper-cased, with "." replaced by "_", prefixed with SHIPBRIDGE_
+// (moysklad.token → SHIPBRIDGE_MOYSKLAD_TOKEN).
+package config
+
+import (
+	"time"
+)
+
+// EnvPrefix is the prefix of every environment variable that overrides a configuration key.
+const EnvPrefix = "SHIPBRIDGE_"
+
+// CDEKTestBaseURL is the address of CDEK's public test server, the default carriers.cdek.base_url.
+const CDEKTestBaseURL = "https://api.edu.cdek.ru"
+
+// CDEKProductionBaseURL is the address of CDEK's production API.
+const CDEKProductionBaseURL = "https://api.cdek.ru"
+
+// The public test account of CDEK, published in CDEK's API documentation ("Подключение к
+// сервису"). It is shared by all integrators, works only on api.edu.cdek.ru, and is filled in by
+// Load when carriers.cdek.base_url is the test server and no credentials are configured.
+const (
+	cdekTestClientID     = "wqGwiQx0gg8mLtiEKsUinjVSICCjtTEP"
+	cdekTestClientSecret = "RmAmgvSgSl1yirlz9QupbzOJVqhCxcP5"
+)
+
+// Config is the whole configuration of shipbridge. The mapstructure tags are the configuration
+// keys; see Default for the default of each.
+type Config struct {
+	// Schedule is the robfig/cron v3 spec of the poll cycle ("@every 1m", "*/5 * * * *").
+	Schedule string `mapstructure:"schedule"`
+	// Workers is how many orders one cycle may process concurrently (never two steps of the same order).
+	Workers int `mapstructure:"workers"`
+	// SweepEvery is how often a cycle also lists every order in a trigger status, to catch anything
+	// the updated-cursor could have missed.
+	SweepEvery time.Duration `mapstructure:"sweep_every"`
+	// Overlap is how far before the stored cursor each incremental poll starts again, so that orders
+	// updated in the same second as the cursor, or with a clock skew, are not skipped.
+	Overlap time.Duration `mapstructure:"overlap"`
+	// OnceTimeout bounds the whole cycle of `shipbridge once`, including the wait for the carrier's
+	// asynchronous answers.
+	OnceTimeout time.Duration `mapstructure:"once_timeout"`
+	// ShutdownTimeout is how long `shipbridge run` waits, after SIGTERM/SIGINT, for the cycle in flight
+	// to finish its current step before it gives up and exits non-zero.
+	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
+
+	Store    Store    `mapstructure:"store"`
+	Log      Log      `mapstructure:"log"`
+	HTTP     HTTP     `mapstructure:"http"`
+	MoySklad MoySklad `mapstructure:"moysklad"`
+	Carriers Carriers `mapstructure:"carriers"`
+
+	// File is the configuration file that was read, or "" when only defaults and the environment
+	// were used. It is not a configuration key.
+	File string `mapstructure:"-"`
+}
+
+// Store configures the embedded bbolt database.
+type Store struct {
+	// Path is the bbolt file; it is created with mode 0600.
+	Path string `mapstructure:"path"`
+}
+
+// Log configures logging to stderr.
+type Log struct {
+	// Level is one of debug, info, warn, error.
+	Level string `mapstructure:"level"`
+	// Format is console (human-readable) or json (for journald/log collectors).
+	Format string `mapstructure:"format"`
+}
+
+// HTTP configures the health, metrics and status endpoints of `shipbridge run`.
+type HTTP struct {
+	// Listen is the host:port to listen on; empty disables the HTTP server.
+	Listen string `mapstructure:"listen"`
+}
+
+// MoySklad configures the MoySklad JSON API 1.2 client and the workflow's names in MoySklad.
+type MoySklad struct {
+	// BaseURL is the API root, https://api.moysklad.ru/api/remap/1.2.
+	BaseURL string `mapstructure:"base_url"`
+	// Token is the bearer token of a MoySklad user (or a solution). Secret.
+	Token Secret `mapstructure:"token"`
+	// RequestsPerWindow and Window are the rate limit: at most RequestsPerWindow requests per Window.
+	RequestsPerWindow int           `mapstructure:"requests_per_window"`
+	Window            time.Duration `mapstructure:"window"`
+	// MaxParallel is the maximum number of requests in flight (MoySklad allows 5).
+	MaxParallel int `mapstructure:"max_parallel"`
+	// States are the names of the customerorder statuses of the workflow.
+	States States `mapstructure:"states"`
+	// Attributes are the names of the customerorder custom attributes of the workflow.
+	Attributes Attributes `mapstructure:"attributes"`
+}
+
+// States are the names of the customerorder statuses (PRODUCT.md §1).
+type States struct {
+	Ready      string `mapstructure:"ready"`
+	Registered string `mapstructure:"registered"`
+	Failed     string `mapstructure:"failed"`
+	Delete     string `mapstructure:"delete"`
+	Deleted    string `mapstructure:"deleted"`
+	NotDeleted string `mapstructure:"not_deleted"`
+}
+
+// Attributes are the names of the customerorder custom attributes (PRODUCT.md §1).
+type Attributes struct {
+	Carrier        string `mapstructure:"carrier"`
+	PickupPoint    string `mapstructure:"pickup_point"`
+	Tariff         string `mapstructure:"tariff"`
+	TrackingNumber string `mapstructure:"tracking_number"`
+	Waybill        string `mapstructure:"waybill"`
+	Error          string `mapstructure:"error"`
+}
+
+// Carriers holds the configuration of every supported carrier.
+type Carriers struct {
+	CDEK CDEK `mapstructure:"cdek"`
+}
+
+// CDEK configures the CDEK API v2 carrier.
+type CDEK struct {
+	// Enabled turns the carrier on.
+	Enabled bool `mapstructure:"enabled"`
+	// Names are the values of the order's carrier attribute that select CDEK (case-insensitive).
+	Names []string `mapstructure:"names"`
+	// BaseURL is the API root: CDEKTestBaseURL or CDEKProductionBaseURL.
+	BaseURL string `mapstructure:"base_url"`
+	// ClientID and ClientSecret are the OAuth client credentials. Both default to CDEK's public test
+	// account when BaseURL is the test server. ClientSecret is secret.
+	ClientID     Secret `mapstructure:"client_id"`
+	ClientSecret Secret `mapstructure:"client_secret"`
+	// OrderType is 1 (online store, "интернет-магазин") or 2 (delivery, "доставка").
+	OrderType int `mapstructure:"order_type"`
+	// TariffCode is the default tariff when the order has a pickup point; DoorTariffCode when it has
+	// only an address. The order's tariff attribute overrides both.
+	TariffCode     int `mapstructure:"tariff_code"`
+	DoorTariffCode int `mapstructure:"door_tariff_code"`
+	// ShipmentPoint is the CDEK office where parcels are handed over; when empty, FromLocation is used.
+	ShipmentPoint string   `mapstructure:"shipment_point"`
+	FromLocation  Location `mapstructure:"from_location"`
+	Sender        Sender   `mapstructure:"sender"`
+	Package       Package  `mapstructure:"package"`
+	// WeightUnit is the unit of the product weights in MoySklad: kg or g.
+	WeightUnit string `mapstructure:"weight_unit"`
+	// CashOnDelivery is auto (collect the unpaid amount on delivery) or never.
+	CashOnDelivery string `mapstructure:"cash_on_delivery"`
+	// PrintCopies is the number of waybill copies on one PDF.
+	PrintCopies int `mapstructure:"print_copies"`
+}
+
+// Location is a sender address for door pick-up (CDEK from_location).
+type Location struct {
+	PostalCode  string `mapstructure:"postal_code"`
+	City        string `mapstructure:"city"`
+	Address     string `mapstructure:"address"`
+	CountryCode string `mapstructure:"country_code"`
+}
+
+// IsZero reports whether no part of the address is set (the country code alone does not count).
+func (l Location) IsZero() bool {
+	return l.PostalCode == "" && l.City == "" && l.Address == ""
+}
+
+// Sender is the shipper's contact (CDEK sender; required for order type 2).
+type Sender struct {
+	Name    string `mapstructure:"name"`
+	Company string `mapstructure:"company"`
+	Phone   string `mapstructure:"phone"`
+}
+
+// Package is the single package of every shipment: its dimensions, and the weight used when the
+// order's products have no weight.
+type Package struct {
+	LengthCM int `mapstructure:"length_cm"`
+	WidthCM  int `mapstructure:"width_cm"`
+	HeightCM int `mapstructure:"height_cm"`
+	// DefaultWeightG is used when the products weigh nothing; 0 means such orders fail validation.
+	DefaultWeightG int `mapstructure:"default_weight_g"`
+}
+
+// Default returns the configuration used when neither a file nor the environment sets a key.
+// Secrets are empty; Load fills in CDEK's public test account for the test server.
+func Default() Config {
+	return Config{
+		Schedule:        "@every 1m",
+		Workers:         8,
+		SweepEvery:      15 * time.Minute,
+		Overlap:         2 * time.Minute,
+		OnceTimeout:     2 * time.Minute,
+		ShutdownTimeout: time.Minute,
+		Store:           Store{Path: "shipbridge.db"},
+		Log:             Log{Level: "info", Format: "console"},
+		HTTP:            HTTP{Listen: "127.0.0.1:8080"},
+		MoySklad: MoySklad{
+			BaseURL:           "https://api.moysklad.ru/api/remap/1.2",
+			RequestsPerWindow: 11,
+			Window:            3 * time.Second,
+			MaxParallel:       4,
+			States: States{
+				Ready:      "Готов к отгрузке",
+				Registered: "Зарегистрирован перевозчиком",
+				Failed:     "Ошибка оформления доставки",
+				Delete:     "Удалить заказ на доставку",
+				Deleted:    "Заказ на доставку удален",
+				NotDeleted: "Заказ на доставку НЕ удален",
+			},
+			Attributes: Attributes{
+				Carrier:        "Служба доставки",
+				PickupPoint:    "Код ПВЗ",
+				Tariff:         "Тариф доставки",
+				TrackingNumber: "Трек-номер",
+				Waybill:        "Накладная",
+				Error:          "Ошибка доставки",
+			},
+		},
+		Carriers: Carriers{CDEK: CDEK{
+			Enabled:        true,
+			Names:          []string{"СДЭК", "CDEK"},
+			BaseURL:        CDEKTestBaseURL,
+			OrderType:      1,
+			TariffCode:     136,
+			DoorTariffCode: 137,
+			FromLocation:   Location{CountryCode: "RU"},
+			Package:        Package{LengthCM: 20, WidthCM: 15, HeightCM: 10},
+			WeightUnit:     "kg",
+			CashOnDelivery: "auto",
+			PrintCopies:    2,
+		}},
+	}
+}
+
+// Secret is a string that must never be printed: its String, GoString and MarshalJSON return
+// "[redacted]" (or "" when empty), so a Secret that reaches a log line, an error or %v stays
+// hidden. Use Value to get the secret itself.
+type Secret string
+
+const redacted = "[redacted]"
+
+// Value returns the secret itself, for the one place that sends it to its service.
+func (s Secret) Value() string { return string(s) }
+
+// String returns "[redacted]" for a non-empty secret and "" for an empty one.
+func (s Secret) String() string {
+	if s == "" {
+		return ""
+	}
+	return redacted
+}
+
+// GoString makes %#v redact the secret too.
+func (s Secret) GoString() string { return `config.Secret("` + s.String() + `")` }
+
+// MarshalJSON encodes the redacted form, so reflection-based loggers cannot leak the secret.
+func (s Secret) MarshalJSON() ([]byte, error) { return []byte(`"` + s.String() + `"`), nil }
+
+// MarshalText encodes the redacted form, for text and YAML encoders.
+func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }

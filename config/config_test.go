@@ -1,0 +1,429 @@
+package config
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// env returns a LookupFunc over a fixed map, so tests never read the real environment.
+func env(m map[string]string) LookupFunc {
+	return func(name string) (string, bool) {
+		v, ok := m[name]
+		return v, ok
+	}
+}
+
+func writeFile(t *testing.T, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestLoadDefaults(t *testing.T) {
+	cfg, err := load("", nil, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Default()
+	want.Carriers.CDEK.ClientID = cdekTestClientID
+	want.Carriers.CDEK.ClientSecret = cdekTestClientSecret
+	if !reflect.DeepEqual(cfg, want) {
+		t.Errorf("defaults differ:\n got %s\nwant %s", cfg, want)
+	}
+	checks := map[string]any{
+		"schedule":           cfg.Schedule == "@every 1m",
+		"store.path":         cfg.Store.Path == "shipbridge.db",
+		"http.listen":        cfg.HTTP.Listen == "127.0.0.1:8080",
+		"moysklad window":    cfg.MoySklad.RequestsPerWindow == 11 && cfg.MoySklad.Window == 3*time.Second && cfg.MoySklad.MaxParallel == 4,
+		"states.ready":       cfg.MoySklad.States.Ready == "Готов к отгрузке",
+		"states.not_deleted": cfg.MoySklad.States.NotDeleted == "Заказ на доставку НЕ удален",
+		"attributes.waybill": cfg.MoySklad.Attributes.Waybill == "Накладная",
+		"cdek names":         reflect.DeepEqual(cfg.Carriers.CDEK.Names, []string{"СДЭК", "CDEK"}),
+		"cdek tariffs":       cfg.Carriers.CDEK.OrderType == 1 && cfg.Carriers.CDEK.TariffCode == 136 && cfg.Carriers.CDEK.DoorTariffCode == 137,
+		"cdek misc":          cfg.Carriers.CDEK.WeightUnit == "kg" && cfg.Carriers.CDEK.CashOnDelivery == "auto" && cfg.Carriers.CDEK.PrintCopies == 2,
+		"cdek test server":   cfg.Carriers.CDEK.BaseURL == "https://api.edu.cdek.ru",
+		"operational":        cfg.Workers == 8 && cfg.SweepEvery == 15*time.Minute && cfg.Overlap == 2*time.Minute && cfg.OnceTimeout == 2*time.Minute,
+		"no file":            cfg.File == "",
+	}
+	for name, ok := range checks {
+		if ok != true {
+			t.Errorf("default %s is wrong", name)
+		}
+	}
+}
+
+func TestLoadFile(t *testing.T) {
+	path := writeFile(t, `
+schedule: "*/5 * * * *"
+log:
+  format: json
+moysklad:
+  window: 1500ms
+  states:
+    ready: "Собран"
+carriers:
+  cdek:
+    names: [cdek-express]
+    shipment_point: MSK65
+    package:
+      default_weight_g: 300
+`)
+	cfg, err := load(path, nil, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.File != path {
+		t.Errorf("File = %q, want %q", cfg.File, path)
+	}
+	if cfg.Schedule != "*/5 * * * *" || cfg.Log.Format != "json" || cfg.MoySklad.Window != 1500*time.Millisecond {
+		t.Errorf("file values not applied: %s", cfg)
+	}
+	if cfg.MoySklad.States.Ready != "Собран" || cfg.MoySklad.States.Registered != "Зарегистрирован перевозчиком" {
+		t.Errorf("nested file value or its sibling default wrong: %+v", cfg.MoySklad.States)
+	}
+	if !reflect.DeepEqual(cfg.Carriers.CDEK.Names, []string{"cdek-express"}) || cfg.Carriers.CDEK.ShipmentPoint != "MSK65" {
+		t.Errorf("cdek from file wrong: %+v", cfg.Carriers.CDEK)
+	}
+	if cfg.Carriers.CDEK.Package.DefaultWeightG != 300 || cfg.Carriers.CDEK.Package.LengthCM != 20 {
+		t.Errorf("package = %+v", cfg.Carriers.CDEK.Package)
+	}
+}
+
+func TestLoadExplicitFileMustExist(t *testing.T) {
+	_, err := load(filepath.Join(t.TempDir(), "missing.yaml"), nil, env(nil))
+	if err == nil || !strings.Contains(err.Error(), "missing.yaml") {
+		t.Fatalf("err = %v, want an error naming the missing file", err)
+	}
+}
+
+func TestLoadSearchPaths(t *testing.T) {
+	dir := t.TempDir()
+	second := filepath.Join(dir, "etc.yaml")
+	if err := os.WriteFile(second, []byte("workers: 3\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := load("", []string{filepath.Join(dir, "absent.yaml"), second}, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.File != second || cfg.Workers != 3 {
+		t.Errorf("File = %q workers = %d, want the second search path read", cfg.File, cfg.Workers)
+	}
+}
+
+func TestLoadDefaultSearchesWorkingDirectory(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "config.yaml"), []byte("workers: 5\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(dir)
+	cfg, err := Load("", env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Workers != 5 || cfg.File != "config.yaml" {
+		t.Errorf("workers = %d file = %q, want ./config.yaml read", cfg.Workers, cfg.File)
+	}
+}
+
+func TestLoadUnknownKey(t *testing.T) {
+	path := writeFile(t, "carriers:\n  cdek:\n    tarif_code: 1\n")
+	_, err := load(path, nil, env(nil))
+	if err == nil || !strings.Contains(err.Error(), "tarif_code") {
+		t.Fatalf("err = %v, want the unknown key named", err)
+	}
+}
+
+func TestLoadBadType(t *testing.T) {
+	_, err := load("", nil, env(map[string]string{"SHIPBRIDGE_MOYSKLAD_WINDOW": "soon"}))
+	if err == nil || !strings.Contains(err.Error(), "moysklad.window") {
+		t.Fatalf("err = %v, want the bad key named", err)
+	}
+}
+
+func TestEnvOverridesFileForNestedKeys(t *testing.T) {
+	path := writeFile(t, `
+moysklad:
+  token: from-file
+  max_parallel: 2
+  states:
+    ready: "Из файла"
+carriers:
+  cdek:
+    enabled: true
+    from_location:
+      city: Казань
+`)
+	cfg, err := load(path, nil, env(map[string]string{
+		"SHIPBRIDGE_MOYSKLAD_TOKEN":                      "from-env",
+		"SHIPBRIDGE_MOYSKLAD_MAX_PARALLEL":               "3",
+		"SHIPBRIDGE_MOYSKLAD_STATES_READY":               "Из окружения",
+		"SHIPBRIDGE_MOYSKLAD_ATTRIBUTES_ERROR":           "Причина", // not in the file at all
+		"SHIPBRIDGE_CARRIERS_CDEK_ENABLED":               "false",
+		"SHIPBRIDGE_CARRIERS_CDEK_NAMES":                 "СДЭК,Сдэк Экспресс",
+		"SHIPBRIDGE_CARRIERS_CDEK_FROM_LOCATION_CITY":    "Москва",
+		"SHIPBRIDGE_CARRIERS_CDEK_PACKAGE_LENGTH_CM":     "33",
+		"SHIPBRIDGE_CARRIERS_CDEK_CLIENT_SECRET":         "s3",
+		"SHIPBRIDGE_CARRIERS_CDEK_FROM_LOCATION_ADDRESS": "ул. Ленина, 1",
+		"SHIPBRIDGE_SWEEP_EVERY":                         "5m",
+		"SHIPBRIDGE_HTTP_LISTEN":                         "", // set but empty: disables
+		"SHIPBRIDGE_LOG_LEVEL":                           "debug",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]any{
+		"token":        cfg.MoySklad.Token.Value(),
+		"max_parallel": cfg.MoySklad.MaxParallel,
+		"ready":        cfg.MoySklad.States.Ready,
+		"error attr":   cfg.MoySklad.Attributes.Error,
+		"enabled":      cfg.Carriers.CDEK.Enabled,
+		"names":        cfg.Carriers.CDEK.Names,
+		"city":         cfg.Carriers.CDEK.FromLocation.City,
+		"address":      cfg.Carriers.CDEK.FromLocation.Address,
+		"length":       cfg.Carriers.CDEK.Package.LengthCM,
+		"secret":       cfg.Carriers.CDEK.ClientSecret.Value(),
+		"sweep":        cfg.SweepEvery,
+		"listen":       cfg.HTTP.Listen,
+		"level":        cfg.Log.Level,
+	}
+	want := map[string]any{
+		"token":        "from-env",
+		"max_parallel": 3,
+		"ready":        "Из окружения",
+		"error attr":   "Причина",
+		"enabled":      false,
+		"names":        []string{"СДЭК", "Сдэк Экспресс"},
+		"city":         "Москва",
+		"address":      "ул. Ленина, 1",
+		"length":       33,
+		"secret":       "s3",
+		"sweep":        5 * time.Minute,
+		"listen":       "",
+		"level":        "debug",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("env overrides:\n got %v\nwant %v", got, want)
+	}
+	// A user who set only the secret keeps an empty client id: the test account is filled in only
+	// when neither is configured.
+	if cfg.Carriers.CDEK.ClientID != "" {
+		t.Errorf("client_id = %q, want empty", cfg.Carriers.CDEK.ClientID.Value())
+	}
+}
+
+// TestEveryKeyHasAnEnvVariable guards the explicit binding: each key of the struct must be
+// overridable, including keys that no file mentions.
+func TestEveryKeyHasAnEnvVariable(t *testing.T) {
+	fields := Fields(Default())
+	if len(fields) < 50 {
+		t.Fatalf("only %d keys found; the struct walk is broken", len(fields))
+	}
+	for _, f := range fields {
+		if f.Env != "SHIPBRIDGE_"+strings.ToUpper(strings.ReplaceAll(f.Key, ".", "_")) {
+			t.Errorf("%s: env %s", f.Key, f.Env)
+		}
+		value := "7"
+		switch f.Key {
+		case "carriers.cdek.enabled":
+			value = "false"
+		case "schedule", "log.level", "log.format":
+			value = "x7"
+		}
+		if _, isDuration := f.raw.(time.Duration); isDuration {
+			value = "7s"
+		}
+		cfg, err := load("", nil, env(map[string]string{f.Env: value}))
+		if err != nil {
+			t.Errorf("%s=%s: %v", f.Env, value, err)
+			continue
+		}
+		var after string
+		for _, g := range Fields(cfg) {
+			if g.Key == f.Key {
+				after = fmt.Sprint(g.raw)
+			}
+		}
+		if after == fmt.Sprint(f.raw) {
+			t.Errorf("%s=%s did not change %s (still %s)", f.Env, value, f.Key, after)
+		}
+	}
+}
+
+func validConfig() Config {
+	c := Default()
+	c.MoySklad.Token = "tok"
+	c.Carriers.CDEK.ShipmentPoint = "MSK65"
+	return c
+}
+
+func problems(err error) []Problem {
+	var ve *ValidationError
+	if errors.As(err, &ve) {
+		return ve.Problems
+	}
+	return nil
+}
+
+func TestValidateOK(t *testing.T) {
+	if err := validConfig().Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestValidateTokenRequired(t *testing.T) {
+	c := validConfig()
+	c.MoySklad.Token = ""
+	err := c.Validate()
+	ps := problems(err)
+	if len(ps) != 1 || ps[0].Key != "moysklad.token" ||
+		ps[0].Message != "moysklad.token is required: set SHIPBRIDGE_MOYSKLAD_TOKEN" {
+		t.Fatalf("problems = %+v", ps)
+	}
+	if !strings.Contains(err.Error(), "moysklad.token is required: set SHIPBRIDGE_MOYSKLAD_TOKEN") {
+		t.Errorf("Error() = %q", err)
+	}
+	if err := c.ValidateWithoutCredentials(); err != nil {
+		t.Errorf("ValidateWithoutCredentials: %v, want nil", err)
+	}
+}
+
+func TestValidateListsEveryProblem(t *testing.T) {
+	c := validConfig()
+	c.MoySklad.Token = ""
+	c.Schedule = "every minute"
+	c.Log.Level = "loud"
+	c.HTTP.Listen = "8080"
+	c.MoySklad.MaxParallel = 9
+	c.MoySklad.States.Deleted = c.MoySklad.States.Ready
+	c.Carriers.CDEK.ShipmentPoint = ""
+	c.Carriers.CDEK.BaseURL = CDEKProductionBaseURL
+	c.Carriers.CDEK.ClientID, c.Carriers.CDEK.ClientSecret = "", ""
+	c.Carriers.CDEK.OrderType = 2
+	c.Carriers.CDEK.WeightUnit = "lb"
+
+	want := map[string]string{
+		"moysklad.token":                "moysklad.token is required: set SHIPBRIDGE_MOYSKLAD_TOKEN",
+		"schedule":                      "schedule is not a valid cron spec",
+		"log.level":                     `log.level must be one of debug, info, warn, error, got "loud"`,
+		"http.listen":                   "http.listen must be host:port",
+		"moysklad.max_parallel":         "moysklad.max_parallel must be between 1 and 5",
+		"moysklad.states.deleted":       "moysklad.states.deleted must differ from moysklad.states.ready",
+		"carriers.cdek.shipment_point":  "carriers.cdek.shipment_point or carriers.cdek.from_location is required: set SHIPBRIDGE_CARRIERS_CDEK_SHIPMENT_POINT",
+		"carriers.cdek.client_id":       "carriers.cdek.client_id is required when carriers.cdek.base_url is not the CDEK test server: set SHIPBRIDGE_CARRIERS_CDEK_CLIENT_ID",
+		"carriers.cdek.client_secret":   "set SHIPBRIDGE_CARRIERS_CDEK_CLIENT_SECRET",
+		"carriers.cdek.sender.name":     "carriers.cdek.sender.name is required for carriers.cdek.order_type 2",
+		"carriers.cdek.sender.phone":    "carriers.cdek.sender.phone is required",
+		"carriers.cdek.weight_unit":     `carriers.cdek.weight_unit must be one of kg, g, got "lb"`,
+		"carriers.cdek.print_copies":    "", // still valid: must not be reported
+		"carriers.cdek.from_location.*": "",
+	}
+	got := map[string]string{}
+	for _, p := range problems(c.Validate()) {
+		got[p.Key] = p.Message
+	}
+	for key, prefix := range want {
+		msg, ok := got[key]
+		if prefix == "" {
+			if ok {
+				t.Errorf("%s reported although valid: %s", key, msg)
+			}
+			continue
+		}
+		if !ok || !strings.HasPrefix(msg, prefix) && !strings.Contains(msg, prefix) {
+			t.Errorf("%s: got %q, want it to contain %q", key, msg, prefix)
+		}
+	}
+	if len(got) != 12 {
+		t.Errorf("got %d problems, want 12: %v", len(got), got)
+	}
+}
+
+func TestValidateFromLocation(t *testing.T) {
+	c := validConfig()
+	c.Carriers.CDEK.ShipmentPoint = ""
+	c.Carriers.CDEK.FromLocation = Location{City: "Москва", CountryCode: "RU"}
+	ps := problems(c.Validate())
+	if len(ps) != 1 || ps[0].Key != "carriers.cdek.from_location.address" {
+		t.Fatalf("problems = %+v", ps)
+	}
+	c.Carriers.CDEK.FromLocation.Address = "ул. Ленина, 1"
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestDisabledCDEKIsReported(t *testing.T) {
+	c := validConfig()
+	c.Carriers.CDEK.Enabled = false
+	c.Carriers.CDEK.TariffCode = -1 // not checked while disabled
+	ps := problems(c.Validate())
+	if len(ps) != 1 || ps[0].Key != "carriers.cdek.enabled" {
+		t.Fatalf("problems = %+v", ps)
+	}
+}
+
+func TestCDEKTestCredentials(t *testing.T) {
+	cfg, err := load("", nil, env(map[string]string{"SHIPBRIDGE_CARRIERS_CDEK_BASE_URL": "https://api.cdek.ru"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Carriers.CDEK.ClientID != "" || cfg.Carriers.CDEK.ClientSecret != "" {
+		t.Error("test credentials must not be used for production")
+	}
+	cfg, err = load("", nil, env(map[string]string{"SHIPBRIDGE_CARRIERS_CDEK_CLIENT_ID": "mine", "SHIPBRIDGE_CARRIERS_CDEK_CLIENT_SECRET": "mine2"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Carriers.CDEK.ClientID.Value() != "mine" || cfg.Carriers.CDEK.ClientSecret.Value() != "mine2" {
+		t.Error("configured credentials must win over the test account")
+	}
+}
+
+func TestSecretsAreRedacted(t *testing.T) {
+	cfg, err := load("", nil, env(map[string]string{
+		"SHIPBRIDGE_MOYSKLAD_TOKEN":              "ms-token-SECRET",
+		"SHIPBRIDGE_CARRIERS_CDEK_CLIENT_ID":     "cdek-id-SECRET",
+		"SHIPBRIDGE_CARRIERS_CDEK_CLIENT_SECRET": "cdek-pass-SECRET",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, err := json.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	views := map[string]string{
+		"String":   cfg.String(),
+		"%v":       fmt.Sprintf("%v", cfg),
+		"%+v":      fmt.Sprintf("%+v", cfg),
+		"%#v":      fmt.Sprintf("%#v", cfg),
+		"%s token": fmt.Sprintf("%s %q %x", cfg.MoySklad.Token, cfg.MoySklad.Token, cfg.MoySklad.Token),
+		"json":     string(js),
+		"redacted": fmt.Sprint(cfg.Redacted()),
+	}
+	for name, view := range views {
+		if strings.Contains(view, "SECRET") {
+			t.Errorf("%s leaks a secret: %s", name, view)
+		}
+	}
+	if !strings.Contains(cfg.String(), "moysklad.token = [redacted]\n") {
+		t.Errorf("String() should show that the token is set:\n%s", cfg.String())
+	}
+	if !strings.Contains(cfg.String(), "carriers.cdek.names = [СДЭК, CDEK]\n") || !strings.Contains(cfg.String(), "moysklad.window = 3s\n") {
+		t.Errorf("String() should show ordinary values:\n%s", cfg.String())
+	}
+	if got := Default().String(); !strings.Contains(got, "moysklad.token = \n") {
+		t.Errorf("an unset token should show empty:\n%s", got)
+	}
+}

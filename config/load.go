@@ -1,0 +1,180 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/spf13/viper"
+)
+
+// DefaultSearchPaths are the configuration files Load tries, in order, when no path is given.
+func DefaultSearchPaths() []string {
+	return []string{"config.yaml", "/etc/shipbridge/config.yaml"}
+}
+
+// LookupFunc returns the value of an environment variable and whether it is set, like os.LookupEnv.
+type LookupFunc func(name string) (string, bool)
+
+// Load reads the configuration: the defaults, then the YAML file, then the environment.
+//
+// When path is not empty the file must exist. When path is empty Load reads the first existing
+// file of DefaultSearchPaths, or none. lookup reads the environment; nil means os.LookupEnv.
+// An environment variable that is set, even to the empty string, overrides its key (an empty
+// SHIPBRIDGE_HTTP_LISTEN disables the HTTP server).
+//
+// Load rejects unknown keys in the file and values of the wrong type; it does not call Validate.
+func Load(path string, lookup LookupFunc) (Config, error) {
+	return load(path, DefaultSearchPaths(), lookup)
+}
+
+func load(path string, search []string, lookup LookupFunc) (Config, error) {
+	if lookup == nil {
+		lookup = os.LookupEnv
+	}
+	v := viper.New()
+	v.SetConfigType("yaml")
+
+	fields := Fields(Default())
+	for _, f := range fields {
+		v.SetDefault(f.Key, f.raw)
+	}
+
+	file := path
+	if file == "" {
+		for _, candidate := range search {
+			if _, err := os.Stat(candidate); err == nil {
+				file = candidate
+				break
+			} else if !errors.Is(err, fs.ErrNotExist) {
+				return Config{}, fmt.Errorf("config: %w", err)
+			}
+		}
+	}
+	if file != "" {
+		v.SetConfigFile(file)
+		if err := v.ReadInConfig(); err != nil {
+			return Config{}, fmt.Errorf("config: read %s: %w", file, err)
+		}
+	}
+
+	// Every key is bound explicitly: viper's AutomaticEnv only sees keys viper already knows from
+	// the file, and cannot take an injected environment.
+	for _, f := range fields {
+		if value, ok := lookup(f.Env); ok {
+			v.Set(f.Key, value)
+		}
+	}
+
+	var cfg Config
+	if err := v.UnmarshalExact(&cfg); err != nil {
+		where := "defaults and environment"
+		if file != "" {
+			where = file + " and environment"
+		}
+		return Config{}, fmt.Errorf("config: %s: %w", where, err)
+	}
+	cfg.File = file
+
+	cdek := &cfg.Carriers.CDEK
+	if IsCDEKTestServer(cdek.BaseURL) && cdek.ClientID == "" && cdek.ClientSecret == "" {
+		cdek.ClientID = cdekTestClientID
+		cdek.ClientSecret = cdekTestClientSecret
+	}
+	return cfg, nil
+}
+
+// IsCDEKTestServer reports whether baseURL points at CDEK's public test server api.edu.cdek.ru.
+func IsCDEKTestServer(baseURL string) bool {
+	u, err := url.Parse(strings.TrimSpace(baseURL))
+	return err == nil && strings.EqualFold(u.Hostname(), "api.edu.cdek.ru")
+}
+
+// Field is one configuration key with its value in a Config.
+type Field struct {
+	// Key is the dotted configuration key, e.g. "moysklad.token".
+	Key string
+	// Env is the environment variable that overrides the key, e.g. "SHIPBRIDGE_MOYSKLAD_TOKEN".
+	Env string
+	// Secret reports whether the value is a secret.
+	Secret bool
+	// Value is the value formatted for humans; secrets are redacted.
+	Value string
+
+	raw any
+}
+
+// EnvName returns the environment variable that overrides key.
+func EnvName(key string) string {
+	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+}
+
+// Fields lists every configuration key of c, in declaration order, with its value formatted
+// for humans and secrets redacted.
+func Fields(c Config) []Field {
+	var out []Field
+	walk(reflect.ValueOf(c), "", &out)
+	return out
+}
+
+func walk(v reflect.Value, prefix string, out *[]Field) {
+	t := v.Type()
+	for i := range t.NumField() {
+		sf := t.Field(i)
+		name := sf.Tag.Get("mapstructure")
+		if name == "" || name == "-" {
+			continue
+		}
+		key := name
+		if prefix != "" {
+			key = prefix + "." + name
+		}
+		fv := v.Field(i)
+		if fv.Kind() == reflect.Struct {
+			walk(fv, key, out)
+			continue
+		}
+		f := Field{Key: key, Env: EnvName(key)}
+		switch {
+		case fv.Type() == reflect.TypeFor[Secret]():
+			s := Secret(fv.String())
+			f.Secret, f.Value, f.raw = true, s.String(), string(s)
+		case fv.Type() == reflect.TypeFor[time.Duration]():
+			d := time.Duration(fv.Int())
+			f.Value, f.raw = d.String(), d
+		case fv.Kind() == reflect.Slice:
+			items := make([]string, fv.Len())
+			for j := range items {
+				items[j] = fmt.Sprint(fv.Index(j).Interface())
+			}
+			f.Value, f.raw = "["+strings.Join(items, ", ")+"]", items
+		default:
+			f.Value, f.raw = fmt.Sprint(fv.Interface()), fv.Interface()
+		}
+		*out = append(*out, f)
+	}
+}
+
+// String lists every key and its value, one "key = value" per line, with secrets redacted.
+// It is safe to log.
+func (c Config) String() string {
+	var b strings.Builder
+	for _, f := range Fields(c) {
+		fmt.Fprintf(&b, "%s = %s\n", f.Key, f.Value)
+	}
+	return b.String()
+}
+
+// Redacted returns the configuration as a key → value map with secrets redacted, for structured logs.
+func (c Config) Redacted() map[string]string {
+	m := make(map[string]string)
+	for _, f := range Fields(c) {
+		m[f.Key] = f.Value
+	}
+	return m
+}
