@@ -1,0 +1,147 @@
+package poller
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/shipbridge/shipbridge/moysklad"
+)
+
+// State keys, as in the config (moysklad.states.*).
+const (
+	keyReady      = "ready"
+	keyRegistered = "registered"
+	keyFailed     = "failed"
+	keyDelete     = "delete"
+	keyDeleted    = "deleted"
+	keyNotDeleted = "not_deleted"
+)
+
+// attributeSet holds the resolved order attributes. An optional attribute
+// that is missing has an empty ID.
+type attributeSet struct {
+	Carrier, PickupPoint, Tariff, TrackingNumber, Waybill, Error moysklad.AttributeDef
+}
+
+// resolved is the MoySklad metadata the workflow needs, looked up by the
+// configured names.
+type resolved struct {
+	states map[string]moysklad.State // by key
+	attrs  attributeSet
+}
+
+// trigger returns the key ("ready" or "delete") of the order's status when
+// it is a trigger status, else "".
+func (r *resolved) trigger(o moysklad.Order) string {
+	id := o.State.Meta.ID()
+	if id == "" {
+		id = o.State.ID
+	}
+	for _, k := range []string{keyReady, keyDelete} {
+		if s := r.states[k]; s.ID == id || s.Meta.ID() == id {
+			return k
+		}
+	}
+	return ""
+}
+
+// MissingMetadataError lists the statuses and attributes that the config
+// names but MoySklad does not have.
+type MissingMetadataError struct {
+	Problems []string
+}
+
+func (e *MissingMetadataError) Error() string {
+	return "MoySklad is missing: " + strings.Join(e.Problems, "; ") + " (run `shipbridge setup`, or fix the names in the config)"
+}
+
+// Resolve looks up the configured statuses and attributes in the metadata.
+// It is exported for `shipbridge check`.
+func Resolve(md moysklad.Metadata, states StateNames, attrs AttributeNames) (*resolved, error) {
+	r := &resolved{states: map[string]moysklad.State{}}
+	var problems []string
+	byName := map[string]moysklad.State{}
+	for _, s := range md.States {
+		byName[strings.ToLower(strings.TrimSpace(s.Name))] = s
+	}
+	for _, st := range []struct{ key, name string }{
+		{keyReady, states.Ready}, {keyRegistered, states.Registered}, {keyFailed, states.Failed},
+		{keyDelete, states.Delete}, {keyDeleted, states.Deleted}, {keyNotDeleted, states.NotDeleted},
+	} {
+		s, ok := byName[strings.ToLower(strings.TrimSpace(st.name))]
+		if !ok {
+			problems = append(problems, fmt.Sprintf("status %q (moysklad.states.%s)", st.name, st.key))
+			continue
+		}
+		r.states[st.key] = s
+	}
+	attrByName := map[string]moysklad.AttributeDef{}
+	for _, a := range md.Attributes {
+		attrByName[strings.ToLower(strings.TrimSpace(a.Name))] = a
+	}
+	for _, at := range []struct {
+		key, name string
+		dst       *moysklad.AttributeDef
+		types     []string
+		optional  bool
+	}{
+		{"carrier", attrs.Carrier, &r.attrs.Carrier, []string{"string", "customentity", "text"}, false},
+		{"pickup_point", attrs.PickupPoint, &r.attrs.PickupPoint, []string{"string", "text"}, false},
+		{"tariff", attrs.Tariff, &r.attrs.Tariff, []string{"long", "string"}, true},
+		{"tracking_number", attrs.TrackingNumber, &r.attrs.TrackingNumber, []string{"string"}, false},
+		{"waybill", attrs.Waybill, &r.attrs.Waybill, []string{"file"}, false},
+		{"error", attrs.Error, &r.attrs.Error, []string{"text", "string"}, false},
+	} {
+		a, ok := attrByName[strings.ToLower(strings.TrimSpace(at.name))]
+		if !ok {
+			if !at.optional {
+				problems = append(problems, fmt.Sprintf("attribute %q (moysklad.attributes.%s)", at.name, at.key))
+			}
+			continue
+		}
+		typeOK := false
+		for _, t := range at.types {
+			if a.Type == t {
+				typeOK = true
+			}
+		}
+		if !typeOK {
+			problems = append(problems, fmt.Sprintf("attribute %q (moysklad.attributes.%s) has type %s, want %s", at.name, at.key, a.Type, strings.Join(at.types, " or ")))
+			continue
+		}
+		*at.dst = a
+	}
+	if len(problems) > 0 {
+		return nil, &MissingMetadataError{Problems: problems}
+	}
+	return r, nil
+}
+
+// metadata returns the resolved metadata, reading it from MoySklad once and
+// again after invalidate.
+func (p *Poller) metadata(ctx context.Context) (*resolved, error) {
+	p.metaMu.Lock()
+	defer p.metaMu.Unlock()
+	if p.meta != nil {
+		return p.meta, nil
+	}
+	md, err := p.ms.OrderMetadata(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%w: read MoySklad order metadata: %v", ErrInfrastructure, err)
+	}
+	r, err := Resolve(md, p.cfg.States, p.cfg.Attributes)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInfrastructure, err)
+	}
+	p.meta = r
+	return r, nil
+}
+
+// invalidateMetadata makes the next cycle read the metadata again, e.g.
+// after MoySklad refused a status or attribute.
+func (p *Poller) invalidateMetadata() {
+	p.metaMu.Lock()
+	p.meta = nil
+	p.metaMu.Unlock()
+}

@@ -1,0 +1,437 @@
+// Package poller is the shipping workflow: each cycle it asks MoySklad for
+// orders whose status a manager set to a trigger status, drives every such
+// order through its carrier's state machine, and writes the outcome back to
+// the order, keeping every step in the order's history.
+//
+// The state machine is persisted in the store before every remote effect
+// (intent before effect), so a crash at any point resumes from the last
+// recorded step, and an uncertain carrier call is reconciled by looking the
+// shipment up by our number before anything is sent again.
+package poller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/shipbridge/shipbridge/carriers"
+	"github.com/shipbridge/shipbridge/moysklad"
+	"github.com/shipbridge/shipbridge/store"
+)
+
+// MoySklad is what the workflow needs from the MoySklad API.
+type MoySklad interface {
+	ListOrders(ctx context.Context, q moysklad.ListOrdersQuery) ([]moysklad.Order, error)
+	GetOrder(ctx context.Context, id string) (moysklad.Order, error)
+	OrderMetadata(ctx context.Context) (moysklad.Metadata, error)
+	UpdateOrder(ctx context.Context, id string, u moysklad.OrderUpdate) (moysklad.Order, error)
+}
+
+// StateNames are the names of the MoySklad order statuses the workflow uses.
+type StateNames struct {
+	Ready, Registered, Failed, Delete, Deleted, NotDeleted string
+}
+
+// AttributeNames are the names of the order attributes the workflow uses.
+type AttributeNames struct {
+	Carrier, PickupPoint, Tariff, TrackingNumber, Waybill, Error string
+}
+
+// Config tunes the workflow. Zero durations and counts get defaults.
+type Config struct {
+	States     StateNames
+	Attributes AttributeNames
+	// Workers is how many orders are handled at once (default 16).
+	Workers int
+	// Overlap is how far before the cursor each cycle looks again (default 2m).
+	Overlap time.Duration
+	// SweepEvery is how often a cycle lists every order in a trigger status,
+	// ignoring the cursor (default 15m).
+	SweepEvery time.Duration
+	// PollInterval is the pause between status checks of a pending carrier
+	// request (default 1s).
+	PollInterval time.Duration
+	// SettleTimeout bounds how long one cycle waits for an order's pending
+	// carrier request; after it the order waits for the next cycle
+	// (default 60s).
+	SettleTimeout time.Duration
+	// ReconcileGrace is how long after a create a "not found" from the
+	// carrier is not trusted for deciding that no shipment exists
+	// (default 2m).
+	ReconcileGrace time.Duration
+	// RetryBase and RetryMax bound the backoff between retries of an order
+	// after a transient failure (defaults 30s and 30m).
+	RetryBase, RetryMax time.Duration
+}
+
+func (c *Config) setDefaults() {
+	if c.Workers <= 0 {
+		c.Workers = 16
+	}
+	if c.Overlap <= 0 {
+		c.Overlap = 2 * time.Minute
+	}
+	if c.SweepEvery <= 0 {
+		c.SweepEvery = 15 * time.Minute
+	}
+	if c.PollInterval <= 0 {
+		c.PollInterval = time.Second
+	}
+	if c.SettleTimeout <= 0 {
+		c.SettleTimeout = time.Minute
+	}
+	if c.ReconcileGrace <= 0 {
+		c.ReconcileGrace = 2 * time.Minute
+	}
+	if c.RetryBase <= 0 {
+		c.RetryBase = 30 * time.Second
+	}
+	if c.RetryMax <= 0 {
+		c.RetryMax = 30 * time.Minute
+	}
+}
+
+// Observer receives the workflow's measurements (for metrics). Methods are
+// called concurrently.
+type Observer interface {
+	CycleDone(d time.Duration, err error)
+	OrderOutcome(carrier, outcome string)
+}
+
+type nopObserver struct{}
+
+func (nopObserver) CycleDone(time.Duration, error) {}
+func (nopObserver) OrderOutcome(string, string)    {}
+
+// Deps are the collaborators of a Poller.
+type Deps struct {
+	MoySklad MoySklad
+	Carriers *carriers.Registry
+	Store    *store.Store
+	Logger   *zap.Logger
+	Now      func() time.Time
+	Observer Observer
+	// Sleep waits between carrier polls; nil uses a timer honouring ctx.
+	Sleep func(ctx context.Context, d time.Duration) error
+}
+
+// Poller runs the workflow cycles. One cycle runs at a time per Poller; the
+// scheduler around it guarantees that.
+type Poller struct {
+	cfg   Config
+	ms    MoySklad
+	reg   *carriers.Registry
+	st    *store.Store
+	log   *zap.Logger
+	now   func() time.Time
+	obs   Observer
+	sleep func(ctx context.Context, d time.Duration) error
+
+	metaMu sync.Mutex
+	meta   *resolved
+
+	progressMu sync.Mutex
+	progress   Progress
+}
+
+// Progress tells how far the current or last cycle got.
+type Progress struct {
+	Found, Done int
+	Started     time.Time
+	Finished    time.Time
+	Err         string
+}
+
+// New builds a Poller.
+func New(cfg Config, d Deps) *Poller {
+	cfg.setDefaults()
+	p := &Poller{cfg: cfg, ms: d.MoySklad, reg: d.Carriers, st: d.Store, log: d.Logger, now: d.Now, obs: d.Observer, sleep: d.Sleep}
+	if p.log == nil {
+		p.log = zap.NewNop()
+	}
+	if p.now == nil {
+		p.now = time.Now
+	}
+	if p.obs == nil {
+		p.obs = nopObserver{}
+	}
+	if p.sleep == nil {
+		p.sleep = sleepCtx
+	}
+	if p.reg == nil {
+		p.reg = &carriers.Registry{}
+	}
+	return p
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// Progress returns a snapshot of the current or last cycle's progress.
+func (p *Poller) Progress() Progress {
+	p.progressMu.Lock()
+	defer p.progressMu.Unlock()
+	return p.progress
+}
+
+func (p *Poller) setProgress(f func(*Progress)) {
+	p.progressMu.Lock()
+	f(&p.progress)
+	p.progressMu.Unlock()
+}
+
+// Cursor names in the store.
+const (
+	cursorUpdated = "customerorder.updated"
+	cursorSweep   = "customerorder.sweep"
+)
+
+// ErrInfrastructure wraps failures that stop a whole cycle (MoySklad
+// unreachable, configuration missing in MoySklad, store errors), as opposed
+// to business outcomes of single orders.
+var ErrInfrastructure = errors.New("cycle could not run")
+
+// Cycle runs one poll cycle: select work, handle every order (in parallel,
+// each order by one worker), and advance the cursor. It returns an error
+// only when the cycle could not do its work; orders that fail or wait are
+// outcomes recorded on the orders.
+func (p *Poller) Cycle(ctx context.Context) (err error) {
+	start := p.now()
+	p.setProgress(func(pr *Progress) { *pr = Progress{Started: start} })
+	defer func() {
+		p.obs.CycleDone(p.now().Sub(start), err)
+		p.setProgress(func(pr *Progress) {
+			pr.Finished = p.now()
+			if err != nil {
+				pr.Err = err.Error()
+			}
+		})
+	}()
+
+	meta, err := p.metadata(ctx)
+	if err != nil {
+		return err
+	}
+	cursor, haveCursor, err := p.st.Cursor(cursorUpdated)
+	if err != nil {
+		return fmt.Errorf("%w: read cursor: %v", ErrInfrastructure, err)
+	}
+	lastSweep, haveSweep, err := p.st.Cursor(cursorSweep)
+	if err != nil {
+		return fmt.Errorf("%w: read sweep time: %v", ErrInfrastructure, err)
+	}
+	q := moysklad.ListOrdersQuery{StateHrefs: []string{meta.states[keyReady].Meta.Href, meta.states[keyDelete].Meta.Href}}
+	sweep := !haveCursor || !haveSweep
+	var from time.Time
+	if haveCursor {
+		m, perr := moysklad.ParseMoment(cursor)
+		if perr != nil {
+			p.log.Warn("unreadable cursor; sweeping every order in a trigger status", zap.String("cursor", cursor), zap.Error(perr))
+			sweep = true
+		} else {
+			from = m.Time
+		}
+	}
+	if haveSweep && !sweep {
+		if t, perr := time.Parse(time.RFC3339Nano, lastSweep); perr != nil || p.now().Sub(t) >= p.cfg.SweepEvery {
+			sweep = true
+		}
+	}
+	if !sweep {
+		q.UpdatedFrom = from.Add(-p.cfg.Overlap)
+	}
+	orders, err := p.ms.ListOrders(ctx, q)
+	if err != nil {
+		return fmt.Errorf("%w: list MoySklad orders: %v", ErrInfrastructure, err)
+	}
+	orders = latestPerOrder(orders)
+
+	// Orders with unfinished work that the list did not bring (their
+	// status change is older than the window) are resumed too.
+	listed := make(map[string]bool, len(orders))
+	for _, o := range orders {
+		listed[o.ID] = true
+	}
+	resume, err := p.dueUnsettled(listed)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrInfrastructure, err)
+	}
+
+	total := len(orders) + len(resume)
+	p.setProgress(func(pr *Progress) { pr.Found = total })
+	p.log.Info("cycle: orders to look at",
+		zap.Int("listed", len(orders)), zap.Int("resumed", len(resume)), zap.Bool("sweep", sweep))
+
+	type job struct {
+		order   moysklad.Order
+		resumed bool
+	}
+	jobs := make(chan job)
+	var (
+		wg        sync.WaitGroup
+		failMu    sync.Mutex
+		storeFail error
+	)
+	for i := 0; i < p.cfg.Workers && i < total; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range jobs {
+				o := j.order
+				if j.resumed {
+					fresh, gerr := p.ms.GetOrder(ctx, o.ID)
+					if gerr != nil {
+						p.log.Warn("resume: read order", zap.String("order", o.Name), zap.Error(gerr))
+						p.markDone()
+						continue
+					}
+					o = fresh
+				}
+				if herr := p.handle(ctx, meta, o); herr != nil {
+					p.log.Error("order not handled", zap.String("order", o.Name), zap.String("id", o.ID), zap.Error(herr))
+					failMu.Lock()
+					if storeFail == nil {
+						storeFail = herr
+					}
+					failMu.Unlock()
+				}
+				p.markDone()
+			}
+		}()
+	}
+	progressDone := make(chan struct{})
+	go p.logProgress(ctx, progressDone)
+dispatch:
+	for _, o := range orders {
+		select {
+		case jobs <- job{order: o}:
+		case <-ctx.Done():
+			break dispatch
+		}
+	}
+	for _, rec := range resume {
+		if ctx.Err() != nil {
+			break
+		}
+		select {
+		case jobs <- job{order: moysklad.Order{ID: rec.ID, Name: rec.Name}, resumed: true}:
+		case <-ctx.Done():
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	close(progressDone)
+
+	if storeFail != nil {
+		return fmt.Errorf("%w: %v", ErrInfrastructure, storeFail)
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	// Every listed order now has a record, so the cursor may move past
+	// them; orders still waiting are resumed from the store.
+	if max := maxUpdated(orders); !max.IsZero() && (!haveCursor || max.After(from)) {
+		if err := p.st.SetCursor(cursorUpdated, moysklad.Moment{Time: max}.String()); err != nil {
+			return fmt.Errorf("%w: save cursor: %v", ErrInfrastructure, err)
+		}
+	} else if !haveCursor {
+		// Nothing in a trigger status yet: start the cursor at the
+		// current time, as MoySklad would stamp a change now.
+		if err := p.st.SetCursor(cursorUpdated, moysklad.Moment{Time: start}.String()); err != nil {
+			return fmt.Errorf("%w: save cursor: %v", ErrInfrastructure, err)
+		}
+	}
+	if sweep {
+		if err := p.st.SetCursor(cursorSweep, start.UTC().Format(time.RFC3339Nano)); err != nil {
+			return fmt.Errorf("%w: save sweep time: %v", ErrInfrastructure, err)
+		}
+	}
+	p.log.Info("cycle done", zap.Int("orders", total), zap.Duration("took", p.now().Sub(start)))
+	return nil
+}
+
+func (p *Poller) markDone() {
+	p.setProgress(func(pr *Progress) { pr.Done++ })
+}
+
+// logProgress logs how many orders are done and left while a long cycle
+// runs.
+func (p *Poller) logProgress(ctx context.Context, done <-chan struct{}) {
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			pr := p.Progress()
+			p.log.Info("cycle progress", zap.Int("found", pr.Found), zap.Int("done", pr.Done), zap.Int("left", pr.Found-pr.Done))
+		}
+	}
+}
+
+// latestPerOrder keeps one row per order (the latest), in list order. Offset
+// paging over a changing list can return an order twice.
+func latestPerOrder(orders []moysklad.Order) []moysklad.Order {
+	idx := make(map[string]int, len(orders))
+	out := orders[:0:0]
+	for _, o := range orders {
+		if i, ok := idx[o.ID]; ok {
+			if o.Updated.After(out[i].Updated.Time) {
+				out[i] = o
+			}
+			continue
+		}
+		idx[o.ID] = len(out)
+		out = append(out, o)
+	}
+	return out
+}
+
+func maxUpdated(orders []moysklad.Order) time.Time {
+	var max time.Time
+	for _, o := range orders {
+		if o.Updated.After(max) {
+			max = o.Updated.Time
+		}
+	}
+	return max
+}
+
+// dueUnsettled returns the stored orders whose last action is not finished
+// and whose next attempt is due, except those in skip.
+func (p *Poller) dueUnsettled(skip map[string]bool) ([]store.OrderRecord, error) {
+	now := p.now()
+	var out []store.OrderRecord
+	err := p.st.Orders(func(rec store.OrderRecord) bool {
+		if skip[rec.ID] {
+			return true
+		}
+		st := decodeState(rec.Pending)
+		if st.Settled || st.Trigger == "" {
+			return true
+		}
+		if rec.NextAttemptAt.After(now) {
+			return true
+		}
+		out = append(out, rec)
+		return true
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].UpdatedAt.Before(out[j].UpdatedAt) })
+	return out, err
+}
