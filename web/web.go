@@ -1,0 +1,166 @@
+// Package web serves shipbridge's HTTP endpoints: /healthz, /metrics and a
+// small read-only page of recent orders and their history. Everything is
+// served from the binary; there are no external assets.
+package web
+
+import (
+	"embed"
+	"encoding/json"
+	"errors"
+	"html/template"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.uber.org/zap"
+
+	"github.com/shipbridge/shipbridge/store"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+// Store is what the pages read.
+type Store interface {
+	Recent(limit int) ([]store.OrderRecord, error)
+	Order(id string) (store.OrderRecord, bool, error)
+	OrderByName(name string) (store.OrderRecord, bool, error)
+	History(orderID string) ([]store.Event, error)
+}
+
+// Health reports whether the service is healthy: nil when the store is open
+// and the last cycle did not fail for infrastructure reasons.
+type Health func() error
+
+// Server is the HTTP handler of `shipbridge run`.
+type Server struct {
+	store    Store
+	health   Health
+	gatherer prometheus.Gatherer
+	log      *zap.Logger
+	now      func() time.Time
+	pages    *template.Template
+	mux      *http.ServeMux
+}
+
+// New builds the handler.
+func New(st Store, health Health, gatherer prometheus.Gatherer, log *zap.Logger, now func() time.Time) (*Server, error) {
+	pages, err := template.New("").Funcs(template.FuncMap{
+		"time": func(t time.Time) string {
+			if t.IsZero() {
+				return ""
+			}
+			return t.Local().Format("2006-01-02 15:04:05")
+		},
+	}).ParseFS(templateFS, "templates/*.html")
+	if err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	if now == nil {
+		now = time.Now
+	}
+	s := &Server{store: st, health: health, gatherer: gatherer, log: log, now: now, pages: pages, mux: http.NewServeMux()}
+	s.mux.HandleFunc("GET /healthz", s.healthz)
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
+	s.mux.HandleFunc("GET /{$}", s.index)
+	s.mux.HandleFunc("GET /orders/{id}", s.order)
+	return s, nil
+}
+
+// ServeHTTP serves the endpoints with safe default headers.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
+	h.Set("Referrer-Policy", "no-referrer")
+	s.mux.ServeHTTP(w, r)
+}
+
+// NewHTTPServer wraps a handler in an http.Server with timeouts.
+func NewHTTPServer(addr string, h http.Handler) *http.Server {
+	return &http.Server{
+		Addr:              addr,
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	if err := s.health(); err != nil {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_ = json.NewEncoder(w).Encode(map[string]string{"status": "unhealthy", "error": err.Error()})
+		return
+	}
+	_ = json.NewEncoder(w).Encode(map[string]string{"status": "ok"})
+}
+
+type indexPage struct {
+	Orders []store.OrderRecord
+	Now    time.Time
+}
+
+func (s *Server) index(w http.ResponseWriter, r *http.Request) {
+	limit := 100
+	if v, err := strconv.Atoi(r.URL.Query().Get("limit")); err == nil && v > 0 && v <= 1000 {
+		limit = v
+	}
+	recs, err := s.store.Recent(limit)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	s.render(w, "index.html", indexPage{Orders: recs, Now: s.now()})
+}
+
+type orderPage struct {
+	Order  store.OrderRecord
+	Events []store.Event
+}
+
+func (s *Server) order(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	rec, ok, err := s.store.Order(id)
+	if err == nil && !ok {
+		rec, ok, err = s.store.OrderByName(id)
+	}
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	if !ok {
+		http.Error(w, "order not found", http.StatusNotFound)
+		return
+	}
+	events, err := s.store.History(rec.ID)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	s.render(w, "order.html", orderPage{Order: rec, Events: events})
+}
+
+func (s *Server) render(w http.ResponseWriter, name string, data any) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	if err := s.pages.ExecuteTemplate(w, name, data); err != nil {
+		s.log.Error("render page", zap.String("page", name), zap.Error(err))
+	}
+}
+
+func (s *Server) fail(w http.ResponseWriter, err error) {
+	s.log.Error("web: store read failed", zap.Error(err))
+	http.Error(w, "internal error", http.StatusInternalServerError)
+}
+
+// ErrUnhealthy is a generic health failure.
+var ErrUnhealthy = errors.New("unhealthy")
