@@ -1,0 +1,212 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/robfig/cron/v3"
+	"go.uber.org/zap"
+)
+
+// Cycler runs one poll cycle. It is the seam where the poller plugs into the daemon.
+//
+// ctx is cancelled when shipbridge is asked to stop (SIGTERM, SIGINT, or the once_timeout of
+// `shipbridge once`). A Cycler checks ctx between steps, lets the step in flight finish
+// (its own I/O can use context.WithoutCancel(ctx) with a timeout), records it, and returns.
+// An error means the cycle could not run (configuration, MoySklad unreachable, authentication);
+// business failures of single orders are outcomes, not errors.
+type Cycler interface {
+	Cycle(ctx context.Context) error
+}
+
+// CycleFunc adapts a function to Cycler.
+type CycleFunc func(ctx context.Context) error
+
+// Cycle calls f(ctx).
+func (f CycleFunc) Cycle(ctx context.Context) error { return f(ctx) }
+
+// ErrStopped is returned by RunNow once Stop has been called.
+var ErrStopped = errors.New("scheduler stopped")
+
+// RunStatus describes the last cycle run by a Scheduler.
+type RunStatus struct {
+	// Trigger is "schedule" or "manual".
+	Trigger string
+	// Started is when the cycle started; zero when no cycle has run yet.
+	Started time.Time
+	// Duration is how long it ran.
+	Duration time.Duration
+	// Err is the cycle's error, or the panic it raised; nil on success.
+	Err error
+}
+
+// Scheduler runs a Cycler on a cron schedule, and on demand with RunNow, never two cycles at a
+// time: scheduled and manual runs share one lock, a scheduled tick that finds a cycle running is
+// skipped, and a panicking cycle is logged without stopping later runs.
+type Scheduler struct {
+	log   *zap.Logger
+	cycle Cycler
+	now   func() time.Time
+	cron  *cron.Cron
+
+	// lock holds one token; whoever holds it runs the cycle.
+	lock chan struct{}
+	// ctx is passed to every cycle; cancel is called by Stop.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	stopOnce sync.Once
+	stopErr  error
+
+	mu   sync.Mutex
+	last RunStatus
+}
+
+// NewScheduler returns a scheduler that runs cycle on the robfig/cron v3 spec (standard five
+// fields or a descriptor such as "@every 1m"). It does not start until Start is called. now is
+// the clock for RunStatus; nil means time.Now.
+func NewScheduler(spec string, cycle Cycler, log *zap.Logger, now func() time.Time) (*Scheduler, error) {
+	if now == nil {
+		now = time.Now
+	}
+	cl := cronLogger{log.Sugar()}
+	s := &Scheduler{
+		log:   log,
+		cycle: cycle,
+		now:   now,
+		// Recover must be inside SkipIfStillRunning: in robfig/cron v3.0.1 a panic that passes
+		// through SkipIfStillRunning never gives its token back, and every later run is skipped
+		// (robfig/cron#366).
+		cron: cron.New(cron.WithLogger(cl), cron.WithChain(cron.SkipIfStillRunning(cl), cron.Recover(cl))),
+		lock: make(chan struct{}, 1),
+	}
+	s.lock <- struct{}{}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	if _, err := s.cron.AddFunc(spec, s.scheduled); err != nil {
+		return nil, fmt.Errorf("schedule %q: %w", spec, err)
+	}
+	return s, nil
+}
+
+// Start starts the cron schedule in its own goroutine.
+func (s *Scheduler) Start() { s.cron.Start() }
+
+// scheduled is the cron job: it runs a cycle unless one is already running.
+func (s *Scheduler) scheduled() {
+	select {
+	case <-s.lock:
+	default:
+		s.log.Debug("scheduled cycle skipped: a cycle is already running")
+		return
+	}
+	defer func() { s.lock <- struct{}{} }()
+	if s.ctx.Err() != nil {
+		return
+	}
+	// A panic propagates to cron.Recover, which logs it with its stack.
+	_ = s.run(s.ctx, "schedule")
+}
+
+// RunNow runs one cycle now and returns its error. It waits while another cycle runs, and gives
+// up when ctx is done or the scheduler is stopped. The cycle's context is cancelled when either ctx
+// is done or Stop is called. A panic in the cycle is returned as an error.
+func (s *Scheduler) RunNow(ctx context.Context) (err error) {
+	select {
+	case <-s.lock:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-s.ctx.Done():
+		return ErrStopped
+	}
+	defer func() { s.lock <- struct{}{} }()
+	if s.ctx.Err() != nil {
+		return ErrStopped
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(s.ctx, cancel)
+	defer stop()
+
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("cycle panicked", zap.Any("panic", r), zap.ByteString("stack", debug.Stack()))
+			err = fmt.Errorf("cycle panicked: %v", r)
+		}
+	}()
+	return s.run(ctx, "manual")
+}
+
+// run calls the cycle, logs its outcome and records it as the last status.
+func (s *Scheduler) run(ctx context.Context, trigger string) (err error) {
+	start := s.now()
+	s.log.Debug("cycle started", zap.String("trigger", trigger))
+	defer func() {
+		status := RunStatus{Trigger: trigger, Started: start, Duration: s.now().Sub(start), Err: err}
+		if r := recover(); r != nil {
+			status.Err = fmt.Errorf("cycle panicked: %v", r)
+			s.record(status)
+			panic(r)
+		}
+		s.record(status)
+		if err != nil {
+			s.log.Error("cycle failed", zap.String("trigger", trigger), zap.Duration("duration", status.Duration), zap.Error(err))
+			return
+		}
+		s.log.Debug("cycle finished", zap.String("trigger", trigger), zap.Duration("duration", status.Duration))
+	}()
+	return s.cycle.Cycle(ctx)
+}
+
+func (s *Scheduler) record(st RunStatus) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.last = st
+}
+
+// Last returns the status of the last cycle that finished.
+func (s *Scheduler) Last() RunStatus {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.last
+}
+
+// Stop stops the schedule, cancels the context of the cycle in flight, and waits for that cycle
+// to return, or for ctx to be done (then it returns an error and the cycle is abandoned). After
+// Stop no cycle starts again. Calling Stop again returns the first result.
+func (s *Scheduler) Stop(ctx context.Context) error {
+	s.stopOnce.Do(func() {
+		cronDone := s.cron.Stop()
+		s.cancel()
+		select {
+		case <-s.lock:
+			// Keep the token: no cycle may start after Stop.
+		case <-ctx.Done():
+			s.stopErr = fmt.Errorf("the cycle in flight did not finish in time: %w", ctx.Err())
+			return
+		}
+		select {
+		case <-cronDone.Done():
+		case <-ctx.Done():
+			s.stopErr = fmt.Errorf("the scheduler did not stop in time: %w", ctx.Err())
+		}
+	})
+	return s.stopErr
+}
+
+// cronLogger adapts zap to cron.Logger. cron's chatty Info messages (wake, run, skip) become
+// Debug; its errors (a recovered panic, with the stack) stay errors.
+type cronLogger struct{ l *zap.SugaredLogger }
+
+// Info logs at debug level.
+func (c cronLogger) Info(msg string, keysAndValues ...any) {
+	c.l.Debugw("cron: "+msg, keysAndValues...)
+}
+
+// Error logs at error level.
+func (c cronLogger) Error(err error, msg string, keysAndValues ...any) {
+	c.l.Errorw("cron: "+msg, append([]any{"error", err}, keysAndValues...)...)
+}
