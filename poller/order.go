@@ -671,6 +671,10 @@ func (t *task) writeBack(ctx context.Context) {
 	}
 	start := t.p.now()
 	updated, err := t.p.ms.UpdateOrder(ctx, t.o.ID, u)
+	if err != nil && ctx.Err() != nil {
+		t.event("moysklad_update_interrupted", "Запись в МойСклад прервана остановкой; будет повторена", summary)
+		return
+	}
 	if err != nil {
 		t.rec.Retries++
 		d := t.p.backoff(t.rec.Retries)
