@@ -12,18 +12,18 @@ import (
 // confirmation, duplicate numbers refused among live shipments, deletion
 // refusable), whose faults tests control.
 type fakeCarrier struct {
-	mu          sync.Mutex
-	seq         int
-	shipments   map[string]*fakeShipment // by reference
-	creates     map[string]int           // create requests by number
-	calls       map[string]int
-	pendingFor  int               // Registration calls that answer pending before the outcome
-	submitErrs  []error           // errors returned by the next Submits (nil entries: normal)
-	loseNext    int               // creates whose answer is lost after the shipment was made
-	rejectCodes map[string]string // number → asynchronous refusal code
-	refuseDel   map[string]bool   // number → deletion refused
-	failAll     error             // every call fails with this while set
-	beforeSubmit func()           // called inside Submit, for crash tests
+	mu           sync.Mutex
+	seq          int
+	shipments    map[string]*fakeShipment // by reference
+	creates      map[string]int           // create requests by number
+	calls        map[string]int
+	pendingFor   int               // Registration calls that answer pending before the outcome
+	submitErrs   []error           // errors returned by the next Submits (nil entries: normal)
+	loseNext     int               // creates whose answer is lost after the shipment was made
+	rejectCodes  map[string]string // number → asynchronous refusal code
+	refuseDel    map[string]bool   // number → deletion refused
+	failAll      error             // every call fails with this while set
+	beforeSubmit func()            // called inside Submit, for crash tests
 	afterSubmit  func()
 }
 
@@ -217,3 +217,5 @@ func (f *fakeCarrier) set(fn func(*fakeCarrier)) {
 	fn(f)
 	f.mu.Unlock()
 }
+
+var errTransient = &carriers.Error{Kind: carriers.KindTransient, Carrier: "cdek", HTTPStatus: 503, Message: "СДЭК временно недоступен"}

@@ -42,12 +42,7 @@ func newHarness(t *testing.T, c carriers.Carrier, opts ...func(*Config)) *harnes
 	ms := moyskladtest.NewServer(moyskladtest.Options{RequestsPerWindow: 1000, Window: time.Second})
 	t.Cleanup(ms.Close)
 	h := &harness{t: t, ms: ms, carrier: c, seeded: moyskladtest.Seed(ms), dbPath: filepath.Join(t.TempDir(), "shipbridge.db")}
-	client, err := moysklad.New(moysklad.Config{BaseURL: ms.URL(), Token: ms.Token(), RequestsPerWindow: 1000, Window: time.Second, MaxParallel: 4,
-		RetryBaseDelay: time.Millisecond, RetryMaxDelay: 5 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.client = client
+	h.client = newClient(t, ms)
 	h.cfg = Config{States: testStates, Attributes: testAttrs, Workers: 4, PollInterval: 5 * time.Millisecond,
 		SettleTimeout: 2 * time.Second, ReconcileGrace: time.Millisecond, RetryBase: time.Millisecond, RetryMax: 2 * time.Millisecond,
 		SweepEvery: time.Hour}
@@ -58,6 +53,16 @@ func newHarness(t *testing.T, c carriers.Carrier, opts ...func(*Config)) *harnes
 	h.product = ms.AddProduct(moyskladtest.ProductSeed{Name: "Чайник", Article: "KT-1", Weight: 1.2})
 	h.start()
 	return h
+}
+
+func newClient(t *testing.T, ms *moyskladtest.Server) *moysklad.Client {
+	t.Helper()
+	client, err := moysklad.New(moysklad.Config{BaseURL: ms.URL(), Token: ms.Token(), RequestsPerWindow: 1000, Window: time.Second, MaxParallel: 4,
+		RetryBaseDelay: time.Millisecond, RetryMaxDelay: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return client
 }
 
 // start opens the store and builds a poller, as a process start would.
