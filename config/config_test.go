@@ -427,3 +427,37 @@ func TestSecretsAreRedacted(t *testing.T) {
 		t.Errorf("an unset token should show empty:\n%s", got)
 	}
 }
+
+// TestShippedConfigYAML keeps ../config.yaml, the starting point shipped with shipbridge, loadable
+// and equal to the defaults, with every non-secret key present and no secret value in it.
+func TestShippedConfigYAML(t *testing.T) {
+	const path = "../config.yaml"
+	cfg, err := load(path, nil, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Default()
+	want.Carriers.CDEK.ClientID = cdekTestClientID
+	want.Carriers.CDEK.ClientSecret = cdekTestClientSecret
+	want.File = path
+	if !reflect.DeepEqual(cfg, want) {
+		t.Errorf("config.yaml differs from the defaults:\n got %s\nwant %s", cfg, want)
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(raw)
+	for _, f := range Fields(Default()) {
+		last := f.Key[strings.LastIndex(f.Key, ".")+1:]
+		if f.Secret {
+			if !strings.Contains(text, "# "+last+":") || !strings.Contains(text, f.Env) {
+				t.Errorf("config.yaml should document secret %s as a comment naming %s", f.Key, f.Env)
+			}
+			continue
+		}
+		if !strings.Contains(text, "\n"+strings.Repeat("  ", strings.Count(f.Key, "."))+last+":") {
+			t.Errorf("config.yaml lacks key %s", f.Key)
+		}
+	}
+}
