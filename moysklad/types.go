@@ -78,6 +78,19 @@ type Metadata struct {
 	Attributes []AttributeDef `json:"attributes"`
 }
 
+// UnmarshalJSON decodes the metadata and fills ids missing from the body
+// from the hrefs.
+func (md *Metadata) UnmarshalJSON(b []byte) error {
+	type plain Metadata
+	var p plain
+	if err := json.Unmarshal(b, &p); err != nil {
+		return err
+	}
+	*md = Metadata(p)
+	md.fillIDs()
+	return nil
+}
+
 // fillIDs sets missing ids from the hrefs (the documentation's metadata
 // example omits attribute ids).
 func (md *Metadata) fillIDs() {

@@ -563,7 +563,7 @@ func (s *Server) putOrder(r *http.Request, ord *simOrder, q url.Values) reply {
 				return apiErr(http.StatusBadRequest, 1059, "Ошибка формата: неверный href для meta поля 'state'", "state")
 			}
 			if s.stateByID(id) == nil {
-				return notFoundObj("state", id)
+				return apiErr(http.StatusBadRequest, 1021, "Объект с типом 'state' и идентификатором '"+id+"' не найден", "state")
 			}
 			apply = append(apply, func() { ord.stateID = id })
 		case "attributes":
@@ -742,7 +742,7 @@ func (s *Server) attrUpdate(ord *simOrder, item any) (func(), *reply) {
 					return func() { ord.attrs[a.id] = r }, nil
 				}
 			}
-			return fail(notFoundObj("customentity", parts[3]))
+			return fail(apiErr(http.StatusBadRequest, 1021, "Объект с типом 'customentity' и идентификатором '"+parts[3]+"' не найден", "value"))
 		}
 		if name, _ := str(ref, "name"); name != "" {
 			for _, e := range dct.elems {
