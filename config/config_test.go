@@ -420,7 +420,8 @@ func TestSecretsAreRedacted(t *testing.T) {
 	if !strings.Contains(cfg.String(), "moysklad.token = [redacted]\n") {
 		t.Errorf("String() should show that the token is set:\n%s", cfg.String())
 	}
-	if !strings.Contains(cfg.String(), "carriers.cdek.names = [СДЭК, CDEK]\n") || !strings.Contains(cfg.String(), "moysklad.window = 3s\n") {
+	if !strings.Contains(cfg.String(), "carriers.cdek.names = [СДЭК, CDEK]\n") || !strings.Contains(cfg.String(), "moysklad.window = 3s\n") ||
+		!strings.Contains(cfg.String(), "sweep_every = 15m\n") {
 		t.Errorf("String() should show ordinary values:\n%s", cfg.String())
 	}
 	if got := Default().String(); !strings.Contains(got, "moysklad.token = \n") {

@@ -146,7 +146,7 @@ func walk(v reflect.Value, prefix string, out *[]Field) {
 			f.Secret, f.Value, f.raw = true, s.String(), string(s)
 		case fv.Type() == reflect.TypeFor[time.Duration]():
 			d := time.Duration(fv.Int())
-			f.Value, f.raw = d.String(), d
+			f.Value, f.raw = formatDuration(d), d
 		case fv.Kind() == reflect.Slice:
 			items := make([]string, fv.Len())
 			for j := range items {
@@ -158,6 +158,18 @@ func walk(v reflect.Value, prefix string, out *[]Field) {
 		}
 		*out = append(*out, f)
 	}
+}
+
+// formatDuration prints 15m rather than 15m0s, and 1h rather than 1h0m0s.
+func formatDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 // String lists every key and its value, one "key = value" per line, with secrets redacted.
