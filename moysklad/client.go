@@ -82,8 +82,8 @@ type Config struct {
 	Sleep func(ctx context.Context, d time.Duration) error
 	// Rand returns a number in [0,1) for jitter (default math/rand/v2).
 	Rand func() float64
-	// WindowMargin pads each rate window to absorb network jitter between the
-	// client's and the server's clocks (default Window/50, at least 2 ms).
+	// WindowMargin pads each rate window (default 1 ms, for the server's
+	// millisecond rounding); see windowLimiter for why no more is needed.
 	WindowMargin time.Duration
 }
 
@@ -165,7 +165,7 @@ func New(cfg Config) (*Client, error) {
 		cfg.Rand = rand.Float64
 	}
 	if cfg.WindowMargin <= 0 {
-		cfg.WindowMargin = max(cfg.Window/50, 2*time.Millisecond)
+		cfg.WindowMargin = time.Millisecond
 	}
 	c := &Client{
 		base: u.String(), basePath: u.Path, token: cfg.Token, ua: cfg.UserAgent, hc: cfg.HTTPClient,
@@ -309,10 +309,11 @@ func (c *Client) attempt(ctx context.Context, r request, payload []byte, out any
 		return ctx.Err()
 	}
 	defer func() { <-c.sem }()
-	waited, err := c.limiter.wait(ctx)
+	sl, waited, err := c.limiter.acquire(ctx)
 	if err != nil {
 		return err
 	}
+	defer c.limiter.release(sl)
 	if waited > 0 {
 		c.rateLimitWaits.Add(1)
 		c.obs.ObserveRateLimitWait(waited)

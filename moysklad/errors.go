@@ -131,7 +131,11 @@ func IsRetryable(err error) bool {
 	if err == nil {
 		return false
 	}
-	if errors.Is(err, context.Canceled) {
+	var ne *NetworkError
+	if errors.As(err, &ne) {
+		return true
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false
 	}
 	var e *Error
@@ -141,10 +145,6 @@ func IsRetryable(err error) bool {
 		}
 		return e.HasCode(CodeConcurrentChange) || e.HasCode(CodeRateLimit) || e.HasCode(CodeParallelLimit) ||
 			e.HasCode(CodeMaintenance) || e.HasCode(CodeAppUnavailable)
-	}
-	var ne *NetworkError
-	if errors.As(err, &ne) {
-		return true
 	}
 	var nerr net.Error
 	if errors.As(err, &nerr) {

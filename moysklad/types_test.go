@@ -210,10 +210,12 @@ func TestWindowLimiterNeverExceedsWindow(t *testing.T) {
 	l := newWindowLimiter(n, window, 0, clk.Now, clk.Sleep)
 	var starts []time.Time
 	for i := 0; i < 200; i++ {
-		if _, err := l.wait(context.Background()); err != nil {
+		sl, _, err := l.acquire(context.Background())
+		if err != nil {
 			t.Fatal(err)
 		}
 		starts = append(starts, clk.Now())
+		l.release(sl)
 		if i%7 == 3 { // irregular gaps between callers
 			clk.t = clk.t.Add(137 * time.Millisecond)
 		}
@@ -234,7 +236,7 @@ func TestWindowLimiterNeverExceedsWindow(t *testing.T) {
 	// A pause holds everyone back.
 	l.pause(10 * time.Second)
 	before := clk.Now()
-	if _, err := l.wait(context.Background()); err != nil {
+	if _, _, err := l.acquire(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if got := clk.Now().Sub(before); got < 10*time.Second {
@@ -243,7 +245,7 @@ func TestWindowLimiterNeverExceedsWindow(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	l.pause(time.Second)
-	if _, err := l.wait(ctx); err == nil {
+	if _, _, err := l.acquire(ctx); err == nil {
 		t.Error("wait ignored a cancelled context")
 	}
 }
@@ -252,5 +254,35 @@ func TestErrorNeverLeaksToken(t *testing.T) {
 	e := &Error{StatusCode: 401, Method: "GET", Path: "/context/employee", Errors: []APIError{{Code: 1056, Error: "Ошибка аутентификации"}}}
 	if s := e.Error(); strings.Contains(strings.ToLower(s), "bearer") || !strings.Contains(s, "code 1056") {
 		t.Errorf("Error() = %q", s)
+	}
+}
+
+// TestWindowLimiterCountsRequestsInFlight: a slow request keeps its slot
+// until its answer arrives, and for a whole window after that.
+func TestWindowLimiterCountsRequestsInFlight(t *testing.T) {
+	clk := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	l := newWindowLimiter(2, time.Second, 0, clk.Now, clk.Sleep)
+	ctx := context.Background()
+	a, _, _ := l.acquire(ctx)
+	b, _, _ := l.acquire(ctx)
+	clk.t = clk.t.Add(5 * time.Second) // both still in flight after 5 windows
+	done := make(chan time.Time)
+	go func() {
+		s, _, err := l.acquire(ctx)
+		if err != nil {
+			t.Error(err)
+		}
+		l.release(s)
+		done <- clk.Now()
+	}()
+	time.Sleep(20 * time.Millisecond)
+	clk.mu.Lock()
+	answered := clk.t
+	clk.mu.Unlock()
+	l.release(a)
+	got := <-done
+	l.release(b)
+	if got.Sub(answered) < time.Second {
+		t.Errorf("third request started %v after the first answer, want >= 1s", got.Sub(answered))
 	}
 }
