@@ -1,0 +1,342 @@
+// Package carriertest is the contract every carrier implementation runs
+// against its own simulator: numbering, validation, asynchronous
+// registration, lookup by number, duplicates, lost answers, waybills and
+// deletion, and the shape of errors. A new carrier gets these checks by
+// writing one Harness.
+package carriertest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+	"unicode"
+
+	"github.com/shipbridge/shipbridge/carriers"
+)
+
+// Harness wires a carrier to its simulator for the contract test.
+type Harness struct {
+	// New returns a fresh carrier talking to a fresh simulator, and the
+	// hooks on that simulator. It is called once per subtest; register
+	// cleanups with t.Cleanup.
+	New func(t *testing.T) Instance
+	// Timeout bounds each asynchronous wait (default 10 s).
+	Timeout time.Duration
+}
+
+// Instance is one carrier with its simulator. Carrier, Shipment and
+// MakeInvalid are required; the other hooks are optional and the checks
+// that need them are skipped when they are nil.
+type Instance struct {
+	Carrier carriers.Carrier
+	// Shipment returns a valid shipment the simulator accepts; distinct
+	// keys must give distinct orders (OrderID and OrderName).
+	Shipment func(key string) carriers.Shipment
+	// MakeInvalid breaks a shipment so that Validate must find problems.
+	MakeInvalid func(s *carriers.Shipment)
+	// LoseNextCreate makes the simulator create the next shipment but drop
+	// its answer.
+	LoseNextCreate func()
+	// CreatesFor returns how many create requests the simulator received
+	// for a carrier number.
+	CreatesFor func(number string) int
+	// ForbidDelete moves a registered shipment into a state where the
+	// carrier refuses deletion (e.g. handed to the courier).
+	ForbidDelete func(t *testing.T, reg carriers.Registration)
+}
+
+// Run runs the contract.
+func Run(t *testing.T, h Harness) {
+	if h.New == nil {
+		t.Fatal("carriertest: Harness.New is required")
+	}
+	if h.Timeout <= 0 {
+		h.Timeout = 10 * time.Second
+	}
+	t.Run("Number", func(t *testing.T) { testNumber(t, h) })
+	t.Run("Validate", func(t *testing.T) { testValidate(t, h) })
+	t.Run("SubmitRegisters", func(t *testing.T) { testSubmit(t, h) })
+	t.Run("FindAfterSubmit", func(t *testing.T) { testFind(t, h) })
+	t.Run("FindUnknown", func(t *testing.T) { testFindUnknown(t, h) })
+	t.Run("LostCreateIsAmbiguousAndFound", func(t *testing.T) { testLostCreate(t, h) })
+	t.Run("DuplicateRejected", func(t *testing.T) { testDuplicate(t, h) })
+	t.Run("Waybill", func(t *testing.T) { testWaybill(t, h) })
+	t.Run("DeleteTwice", func(t *testing.T) { testDelete(t, h) })
+	t.Run("DeleteRefused", func(t *testing.T) { testDeleteRefused(t, h) })
+}
+
+func (h Harness) ctx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), h.Timeout)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func hasCyrillic(s string) bool {
+	for _, r := range s {
+		if unicode.Is(unicode.Cyrillic, r) {
+			return true
+		}
+	}
+	return false
+}
+
+// CheckError fails the test unless err is a *carriers.Error of the carrier
+// with a Russian message; it returns the error.
+func CheckError(t *testing.T, c carriers.Carrier, err error) *carriers.Error {
+	t.Helper()
+	var ce *carriers.Error
+	if !errors.As(err, &ce) {
+		t.Fatalf("error %v (%T) is not a *carriers.Error", err, err)
+	}
+	if ce.Carrier != c.Name() {
+		t.Errorf("error carrier = %q, want %q", ce.Carrier, c.Name())
+	}
+	if !hasCyrillic(ce.Message) {
+		t.Errorf("error message %q is not in Russian", ce.Message)
+	}
+	return ce
+}
+
+// WaitRegistered polls Registration until the shipment is Done, the
+// carrier returns an error, or ctx ends.
+func WaitRegistered(ctx context.Context, c carriers.Carrier, ref string) (carriers.Registration, error) {
+	for {
+		reg, err := c.Registration(ctx, ref)
+		if err != nil || reg.Done() {
+			return reg, err
+		}
+		select {
+		case <-ctx.Done():
+			return reg, fmt.Errorf("not registered in time (last status %q): %w", reg.Status, ctx.Err())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+func (h Harness) register(t *testing.T, in Instance, s carriers.Shipment) carriers.Registration {
+	t.Helper()
+	ctx := h.ctx(t)
+	reg, err := in.Carrier.Submit(ctx, s)
+	if err != nil {
+		t.Fatalf("Submit: %v", err)
+	}
+	if reg.Reference == "" {
+		t.Fatal("Submit returned no Reference")
+	}
+	if want := in.Carrier.Number(s); reg.Number != want {
+		t.Errorf("Submit Number = %q, want %q", reg.Number, want)
+	}
+	done, err := WaitRegistered(ctx, in.Carrier, reg.Reference)
+	if err != nil {
+		t.Fatalf("Registration: %v", err)
+	}
+	if done.TrackingNumber == "" || done.Status != carriers.StatusRegistered {
+		t.Fatalf("registration = %+v, want registered with a tracking number", done)
+	}
+	if done.Reference != reg.Reference {
+		t.Errorf("Reference changed from %q to %q", reg.Reference, done.Reference)
+	}
+	return done
+}
+
+func testNumber(t *testing.T, h Harness) {
+	in := h.New(t)
+	c := in.Carrier
+	s := in.Shipment("num-1")
+	n1 := c.Number(s)
+	if n1 == "" || n1 != c.Number(s) {
+		t.Fatalf("Number not stable: %q vs %q", n1, c.Number(s))
+	}
+	seen := map[string]int{n1: 1}
+	for a := 2; a <= 4; a++ {
+		s2 := s
+		s2.Attempt = a
+		n := c.Number(s2)
+		if prev, dup := seen[n]; dup {
+			t.Errorf("attempt %d has the same number %q as attempt %d", a, n, prev)
+		}
+		seen[n] = a
+	}
+	other := in.Shipment("num-2")
+	if c.Number(other) == n1 {
+		t.Errorf("two orders share number %q", n1)
+	}
+}
+
+func testValidate(t *testing.T, h Harness) {
+	in := h.New(t)
+	good := in.Shipment("val-1")
+	if ps := in.Carrier.Validate(good); len(ps) != 0 {
+		t.Fatalf("valid shipment has problems: %+v", ps)
+	}
+	bad := in.Shipment("val-2")
+	in.MakeInvalid(&bad)
+	ps := in.Carrier.Validate(bad)
+	if len(ps) == 0 {
+		t.Fatal("broken shipment passed validation")
+	}
+	for _, p := range ps {
+		if p.Field == "" || !hasCyrillic(p.Message) {
+			t.Errorf("problem %+v needs a field and a Russian message", p)
+		}
+	}
+	_, err := in.Carrier.Submit(h.ctx(t), bad)
+	if ce := CheckError(t, in.Carrier, err); ce.Kind != carriers.KindInvalid {
+		t.Errorf("Submit of a broken shipment: kind %v, want invalid", ce.Kind)
+	}
+}
+
+func testSubmit(t *testing.T, h Harness) {
+	in := h.New(t)
+	h.register(t, in, in.Shipment("sub-1"))
+}
+
+func testFind(t *testing.T, h Harness) {
+	in := h.New(t)
+	f, ok := in.Carrier.(carriers.Finder)
+	if !ok {
+		t.Skip("carrier is not a Finder")
+	}
+	s := in.Shipment("find-1")
+	reg := h.register(t, in, s)
+	got, found, err := f.Find(h.ctx(t), s)
+	if err != nil || !found {
+		t.Fatalf("Find = %v, %v; want found", found, err)
+	}
+	if got.Reference != reg.Reference || got.TrackingNumber != reg.TrackingNumber {
+		t.Errorf("Find = %+v, want %+v", got, reg)
+	}
+	if in.CreatesFor != nil {
+		if n := in.CreatesFor(in.Carrier.Number(s)); n != 1 {
+			t.Errorf("creates for %s = %d, want 1", in.Carrier.Number(s), n)
+		}
+	}
+}
+
+func testFindUnknown(t *testing.T, h Harness) {
+	in := h.New(t)
+	f, ok := in.Carrier.(carriers.Finder)
+	if !ok {
+		t.Skip("carrier is not a Finder")
+	}
+	_, found, err := f.Find(h.ctx(t), in.Shipment("never-sent"))
+	if err != nil || found {
+		t.Fatalf("Find of an unknown shipment = %v, %v; want not found, nil", found, err)
+	}
+}
+
+func testLostCreate(t *testing.T, h Harness) {
+	in := h.New(t)
+	f, ok := in.Carrier.(carriers.Finder)
+	if !ok || in.LoseNextCreate == nil {
+		t.Skip("needs Finder and LoseNextCreate")
+	}
+	ctx := h.ctx(t)
+	s := in.Shipment("lost-1")
+	in.LoseNextCreate()
+	_, err := in.Carrier.Submit(ctx, s)
+	if ce := CheckError(t, in.Carrier, err); ce.Kind != carriers.KindAmbiguous {
+		t.Fatalf("lost answer: kind %v, want ambiguous (%v)", ce.Kind, err)
+	}
+	var reg carriers.Registration
+	for {
+		r, found, err := f.Find(ctx, s)
+		if err != nil {
+			t.Fatalf("Find: %v", err)
+		}
+		if found {
+			reg = r
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("the order created behind the lost answer was never found")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	if _, err := WaitRegistered(ctx, in.Carrier, reg.Reference); err != nil {
+		t.Fatalf("adopted order: %v", err)
+	}
+	if in.CreatesFor != nil {
+		if n := in.CreatesFor(in.Carrier.Number(s)); n != 1 {
+			t.Errorf("creates = %d, want exactly 1", n)
+		}
+	}
+}
+
+func testDuplicate(t *testing.T, h Harness) {
+	in := h.New(t)
+	s := in.Shipment("dup-1")
+	h.register(t, in, s)
+	ctx := h.ctx(t)
+	reg, err := in.Carrier.Submit(ctx, s)
+	if err == nil {
+		_, err = WaitRegistered(ctx, in.Carrier, reg.Reference)
+	}
+	if err == nil {
+		t.Fatal("a second shipment with the same number was registered")
+	}
+	if ce := CheckError(t, in.Carrier, err); ce.Kind != carriers.KindRejected || ce.Code == "" {
+		t.Errorf("duplicate: kind %v code %q, want rejected with the carrier's code", ce.Kind, ce.Code)
+	}
+}
+
+func testWaybill(t *testing.T, h Harness) {
+	in := h.New(t)
+	w, ok := in.Carrier.(carriers.WaybillPrinter)
+	if !ok {
+		t.Skip("carrier is not a WaybillPrinter")
+	}
+	reg := h.register(t, in, in.Shipment("wb-1"))
+	doc, err := w.Waybill(h.ctx(t), reg)
+	if err != nil {
+		t.Fatalf("Waybill: %v", err)
+	}
+	if !bytes.HasPrefix(doc.Content, []byte("%PDF-")) || !bytes.Contains(doc.Content, []byte("%%EOF")) {
+		t.Errorf("waybill is not a PDF: %q", doc.Content[:min(len(doc.Content), 20)])
+	}
+	if doc.ContentType != "application/pdf" || len(doc.Filename) < 5 || doc.Filename[len(doc.Filename)-4:] != ".pdf" {
+		t.Errorf("document %q %q", doc.Filename, doc.ContentType)
+	}
+}
+
+func testDelete(t *testing.T, h Harness) {
+	in := h.New(t)
+	d, ok := in.Carrier.(carriers.Deleter)
+	if !ok {
+		t.Skip("carrier is not a Deleter")
+	}
+	s := in.Shipment("del-1")
+	reg := h.register(t, in, s)
+	if err := d.Delete(h.ctx(t), reg); err != nil {
+		t.Fatalf("Delete: %v", err)
+	}
+	if err := d.Delete(h.ctx(t), reg); err != nil {
+		t.Fatalf("second Delete: %v", err)
+	}
+	if f, ok := in.Carrier.(carriers.Finder); ok {
+		if _, found, err := f.Find(h.ctx(t), s); err != nil || found {
+			t.Errorf("Find after Delete = %v, %v; want not found", found, err)
+		}
+	}
+	// A new attempt gets a new number and registers again.
+	s.Attempt = 2
+	h.register(t, in, s)
+}
+
+func testDeleteRefused(t *testing.T, h Harness) {
+	in := h.New(t)
+	d, ok := in.Carrier.(carriers.Deleter)
+	if !ok || in.ForbidDelete == nil {
+		t.Skip("needs Deleter and ForbidDelete")
+	}
+	reg := h.register(t, in, in.Shipment("delno-1"))
+	in.ForbidDelete(t, reg)
+	err := d.Delete(h.ctx(t), reg)
+	if ce := CheckError(t, in.Carrier, err); ce.Kind != carriers.KindRejected {
+		t.Errorf("refused delete: kind %v, want rejected (%v)", ce.Kind, err)
+	}
+}
