@@ -185,6 +185,11 @@ func (e *env) setup() (config.Config, *zap.Logger, error) {
 	return cfg, log, nil
 }
 
+// userAgent is the User-Agent of shipbridge's API requests.
+func (e *env) userAgent() string {
+	return "shipbridge/" + e.build.Version + " (+https://github.com/shipbridge/shipbridge)"
+}
+
 // configSource names where the configuration came from, for logs.
 func configSource(cfg config.Config) string {
 	if cfg.File == "" {
@@ -213,7 +218,7 @@ func (e *env) runCommand() *cobra.Command {
 }
 
 func (e *env) daemon(ctx context.Context, cfg config.Config, log *zap.Logger) error {
-	d, err := build(cfg, log, e.now)
+	d, err := build(cfg, log, e.now, e.userAgent())
 	if err != nil {
 		return fail(ExitFailure, err)
 	}
@@ -222,6 +227,13 @@ func (e *env) daemon(ctx context.Context, cfg config.Config, log *zap.Logger) er
 	sched, err := NewScheduler(cfg.Schedule, d.cycler, log, e.now)
 	if err != nil {
 		return fail(ExitUsage, err)
+	}
+	if cfg.HTTP.Listen != "" {
+		stopHTTP, err := e.serveHTTP(cfg, log, d, sched)
+		if err != nil {
+			return fail(ExitFailure, err)
+		}
+		defer stopHTTP()
 	}
 	sched.Start()
 	log.Info("shipbridge started",
@@ -261,7 +273,7 @@ func (e *env) onceCommand() *cobra.Command {
 				return err
 			}
 			defer func() { _ = log.Sync() }()
-			d, err := build(cfg, log, e.now)
+			d, err := build(cfg, log, e.now, e.userAgent())
 			if err != nil {
 				return fail(ExitFailure, err)
 			}

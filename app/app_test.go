@@ -10,6 +10,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/shipbridge/shipbridge/carriers/cdek/cdektest"
+	"github.com/shipbridge/shipbridge/moysklad/moyskladtest"
 )
 
 // syncBuffer is a bytes.Buffer safe for a writer and a reader in different goroutines.
@@ -36,6 +39,8 @@ type harness struct {
 	dir    string
 	config string
 	env    map[string]string
+	ms     *moyskladtest.Server
+	cdek   *cdektest.Server
 }
 
 func newHarness(t *testing.T) *harness {
@@ -49,10 +54,22 @@ func newHarness(t *testing.T) *harness {
 	}}
 }
 
-// valid adds what Validate needs: a token and a shipment point.
+// valid adds what Validate needs, a token and a shipment point, and points
+// shipbridge at fresh MoySklad and CDEK simulators.
 func (h *harness) valid() *harness {
+	ms := moyskladtest.NewServer(moyskladtest.Options{Token: "ms-token-SECRET"})
+	h.t.Cleanup(ms.Close)
+	moyskladtest.Seed(ms)
+	cd := cdektest.NewServer(cdektest.Options{})
+	h.t.Cleanup(cd.Close)
+	h.ms, h.cdek = ms, cd
 	h.env["SHIPBRIDGE_MOYSKLAD_TOKEN"] = "ms-token-SECRET"
+	h.env["SHIPBRIDGE_MOYSKLAD_BASE_URL"] = ms.URL()
+	h.env["SHIPBRIDGE_CARRIERS_CDEK_BASE_URL"] = cd.URL()
+	h.env["SHIPBRIDGE_CARRIERS_CDEK_CLIENT_ID"] = cd.ClientID()
+	h.env["SHIPBRIDGE_CARRIERS_CDEK_CLIENT_SECRET"] = cd.ClientSecret()
 	h.env["SHIPBRIDGE_CARRIERS_CDEK_SHIPMENT_POINT"] = "MSK65"
+	h.env["SHIPBRIDGE_HTTP_LISTEN"] = ""
 	return h
 }
 
@@ -122,7 +139,7 @@ func TestOnceRunsOneCycle(t *testing.T) {
 	if out != "" {
 		t.Errorf("stdout = %q, want nothing (logs go to stderr)", out)
 	}
-	if !strings.Contains(errOut, "poll cycle") || !strings.Contains(errOut, "Готов к отгрузке") {
+	if !strings.Contains(errOut, "cycle done") {
 		t.Errorf("stderr does not show the cycle:\n%s", errOut)
 	}
 	info, err := os.Stat(h.env["SHIPBRIDGE_STORE_PATH"])
@@ -220,7 +237,7 @@ func TestRunStopsGracefully(t *testing.T) {
 		done <- Main(ctx, []string{"run", "--config", h.config}, &out, &errOut, WithLookupEnv(h.lookup))
 	}()
 	// The first cycle runs at start, not an hour later.
-	waitFor(t, &errOut, "poll cycle")
+	waitFor(t, &errOut, "cycle done")
 	cancel()
 	select {
 	case code := <-done:
@@ -282,6 +299,3 @@ func waitFor(t *testing.T, b *syncBuffer, substr string) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
-
-// Compile-time check that the placeholder cycle satisfies the seam.
-var _ Cycler = (*storeCycle)(nil)

@@ -1,37 +1,51 @@
 package app
 
 import (
-	"context"
 	"fmt"
 	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/shipbridge/shipbridge/carriers"
+	"github.com/shipbridge/shipbridge/carriers/cdek"
 	"github.com/shipbridge/shipbridge/config"
+	"github.com/shipbridge/shipbridge/metrics"
+	"github.com/shipbridge/shipbridge/moysklad"
+	"github.com/shipbridge/shipbridge/poller"
 	"github.com/shipbridge/shipbridge/store"
 )
 
 // deps are the long-lived dependencies of `run` and `once`, all built by build.
 type deps struct {
-	store  *store.Store
-	cycler Cycler
+	store    *store.Store
+	metrics  *metrics.Metrics
+	moysklad *moysklad.Client
+	carriers *carriers.Registry
+	poller   *poller.Poller
+	cycler   Cycler
 }
 
-// build opens the store and builds the cycle. It is the one place where dependencies are
-// constructed; run and once only use what it returns.
-//
-// The poller plugs in here: construct the MoySklad client from cfg.MoySklad, the carriers from
-// cfg.Carriers, the poller from them, st, log and now, and assign it to cycler in place of
-// storeCycle.
-func build(cfg config.Config, log *zap.Logger, now func() time.Time) (*deps, error) {
+// build opens the store and builds the API clients, the carriers and the
+// poller. It is the one place where dependencies are constructed; the
+// commands only use what it returns.
+func build(cfg config.Config, log *zap.Logger, now func() time.Time, userAgent string) (*deps, error) {
+	m := metrics.New()
+	ms, err := newMoySklad(cfg, log, now, m, userAgent)
+	if err != nil {
+		return nil, err
+	}
+	reg, err := newCarriers(cfg, log, now, m)
+	if err != nil {
+		return nil, err
+	}
 	st, err := store.Open(cfg.Store.Path, store.Options{Now: now})
 	if err != nil {
 		return nil, err
 	}
-	return &deps{
-		store:  st,
-		cycler: &storeCycle{cfg: cfg, store: st, log: log},
-	}, nil
+	p := poller.New(pollerConfig(cfg), poller.Deps{
+		MoySklad: ms, Carriers: reg, Store: st, Logger: log.Named("poller"), Now: now, Observer: m,
+	})
+	return &deps{store: st, metrics: m, moysklad: ms, carriers: reg, poller: p, cycler: p}, nil
 }
 
 // close releases what build acquired.
@@ -39,37 +53,76 @@ func (d *deps) close() {
 	_ = d.store.Close()
 }
 
-// storeCycle is the cycle until the poller is wired in: it reads the store and logs what a poll
-// cycle would do. It calls neither MoySklad nor a carrier and changes nothing.
-type storeCycle struct {
-	cfg   config.Config
-	store *store.Store
-	log   *zap.Logger
+func newMoySklad(cfg config.Config, log *zap.Logger, now func() time.Time, m *metrics.Metrics, userAgent string) (*moysklad.Client, error) {
+	return moysklad.New(moysklad.Config{
+		BaseURL:           cfg.MoySklad.BaseURL,
+		Token:             cfg.MoySklad.Token.Value(),
+		RequestsPerWindow: cfg.MoySklad.RequestsPerWindow,
+		Window:            cfg.MoySklad.Window,
+		MaxParallel:       cfg.MoySklad.MaxParallel,
+		Logger:            log.Named("moysklad"),
+		Now:               now,
+		Observer:          m.API("moysklad"),
+		UserAgent:         userAgent,
+	})
 }
 
-// Cycle reads the store and logs the statuses a poll cycle would query.
-func (c *storeCycle) Cycle(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return err
+// newCarriers builds the registry of enabled carriers. A new carrier is
+// one more block here.
+func newCarriers(cfg config.Config, log *zap.Logger, now func() time.Time, m *metrics.Metrics) (*carriers.Registry, error) {
+	reg := &carriers.Registry{}
+	if c := cfg.Carriers.CDEK; c.Enabled {
+		carrier, err := cdek.New(cdek.Config{
+			BaseURL:        c.BaseURL,
+			ClientID:       c.ClientID.Value(),
+			ClientSecret:   c.ClientSecret.Value(),
+			Logger:         log.Named("cdek"),
+			Now:            now,
+			Observer:       m.API("cdek"),
+			OrderType:      c.OrderType,
+			TariffCode:     c.TariffCode,
+			DoorTariffCode: c.DoorTariffCode,
+			ShipmentPoint:  c.ShipmentPoint,
+			FromLocation: cdek.SenderLocation{
+				PostalCode: c.FromLocation.PostalCode, City: c.FromLocation.City,
+				Address: c.FromLocation.Address, CountryCode: c.FromLocation.CountryCode,
+			},
+			Sender:      cdek.Sender{Name: c.Sender.Name, Company: c.Sender.Company, Phone: c.Sender.Phone},
+			PrintCopies: c.PrintCopies,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("carriers.cdek: %w", err)
+		}
+		if err := reg.Register(carrier, carriers.Profile{
+			Names:          c.Names,
+			WeightUnit:     c.WeightUnit,
+			DefaultWeightG: c.Package.DefaultWeightG,
+			LengthCM:       c.Package.LengthCM,
+			WidthCM:        c.Package.WidthCM,
+			HeightCM:       c.Package.HeightCM,
+			CashOnDelivery: c.CashOnDelivery,
+		}); err != nil {
+			return nil, err
+		}
 	}
-	orders := 0
-	if err := c.store.Orders(func(store.OrderRecord) bool {
-		orders++
-		return ctx.Err() == nil
-	}); err != nil {
-		return fmt.Errorf("read store: %w", err)
+	return reg, nil
+}
+
+// pollerConfig maps the configuration onto the workflow's settings.
+func pollerConfig(cfg config.Config) poller.Config {
+	s, a := cfg.MoySklad.States, cfg.MoySklad.Attributes
+	settle := time.Minute
+	if half := cfg.OnceTimeout / 2; half > 0 && half < settle {
+		settle = half
 	}
-	states := c.cfg.MoySklad.States
-	var carriers []string
-	if c.cfg.Carriers.CDEK.Enabled {
-		carriers = append(carriers, "cdek")
+	return poller.Config{
+		States: poller.StateNames{Ready: s.Ready, Registered: s.Registered, Failed: s.Failed,
+			Delete: s.Delete, Deleted: s.Deleted, NotDeleted: s.NotDeleted},
+		Attributes: poller.AttributeNames{Carrier: a.Carrier, PickupPoint: a.PickupPoint, Tariff: a.Tariff,
+			TrackingNumber: a.TrackingNumber, Waybill: a.Waybill, Error: a.Error},
+		Workers:       cfg.Workers,
+		Overlap:       cfg.Overlap,
+		SweepEvery:    cfg.SweepEvery,
+		SettleTimeout: settle,
 	}
-	c.log.Info("poll cycle: the poller is not wired in yet, so nothing is polled",
-		zap.String("moysklad", c.cfg.MoySklad.BaseURL),
-		zap.Strings("trigger_states", []string{states.Ready, states.Delete}),
-		zap.Strings("carriers", carriers),
-		zap.String("schedule", c.cfg.Schedule),
-		zap.String("store", c.store.Path()),
-		zap.Int("orders_in_store", orders))
-	return nil
 }

@@ -79,6 +79,10 @@ func decodeState(raw json.RawMessage) orderState {
 
 // task is the handling of one order during one cycle.
 type task struct {
+	// stop is the cycle's context: when it ends the order stops between
+	// steps. The steps themselves run on a context that is not cancelled,
+	// so a carrier call in flight finishes and its answer is recorded.
+	stop context.Context
 	p    *Poller
 	meta *resolved
 	o    moysklad.Order
@@ -155,8 +159,8 @@ func (p *Poller) handle(ctx context.Context, meta *resolved, o moysklad.Order) e
 	if rec.Attempt < 1 {
 		rec.Attempt = 1
 	}
-	t := &task{p: p, meta: meta, o: o, rec: rec, st: decodeState(rec.Pending)}
-	ctx = t.recorder(ctx)
+	t := &task{stop: ctx, p: p, meta: meta, o: o, rec: rec, st: decodeState(rec.Pending)}
+	ctx = t.recorder(context.WithoutCancel(ctx))
 
 	trigger := meta.trigger(o)
 	updated := o.Updated.String()
@@ -244,7 +248,7 @@ func (t *task) ready(ctx context.Context) {
 		return
 	}
 	t.rec.Carrier = c.Name()
-	for step := 0; step < 8 && t.st.WriteBack == nil; step++ {
+	for step := 0; step < 8 && t.st.WriteBack == nil && t.stop.Err() == nil; step++ {
 		switch t.rec.Phase {
 		case phaseNone:
 			s, problems := t.shipment(pr)
@@ -415,7 +419,7 @@ func (t *task) confirm(ctx context.Context, c carriers.Carrier, pr carriers.Prof
 			t.p.obs.OrderOutcome(c.Name(), outcomeWaiting)
 			return false
 		}
-		if err := t.p.sleep(ctx, t.p.cfg.PollInterval); err != nil {
+		if err := t.p.sleep(t.stop, t.p.cfg.PollInterval); err != nil {
 			return false
 		}
 	}
@@ -475,7 +479,7 @@ func (t *task) delete(ctx context.Context) {
 		t.st.WriteBack = &writeBack{State: keyNotDeleted, Error: msg, Outcome: outcomeNotDeleted}
 		return
 	}
-	for step := 0; step < 8 && t.st.WriteBack == nil; step++ {
+	for step := 0; step < 8 && t.st.WriteBack == nil && t.stop.Err() == nil; step++ {
 		switch t.rec.Phase {
 		case phaseNone:
 			t.deleted("")
