@@ -67,7 +67,9 @@ type Config struct {
 	Logger *zap.Logger
 	// UserAgent defaults to DefaultUserAgent.
 	UserAgent string
-	// Now is the clock (default time.Now).
+	// Now is the clock of the rate limiter. It is used only together with
+	// an injected Sleep (a fake clock needs both); otherwise the limiter runs
+	// on time.Now so that a frozen test clock cannot stall it.
 	Now func() time.Time
 	// Observer receives metrics (default: none).
 	Observer Observer
@@ -141,7 +143,7 @@ func New(cfg Config) (*Client, error) {
 	if cfg.UserAgent == "" {
 		cfg.UserAgent = DefaultUserAgent
 	}
-	if cfg.Now == nil {
+	if cfg.Now == nil || cfg.Sleep == nil {
 		cfg.Now = time.Now
 	}
 	if cfg.Observer == nil {

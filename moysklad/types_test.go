@@ -3,6 +3,8 @@ package moysklad
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -284,5 +286,34 @@ func TestWindowLimiterCountsRequestsInFlight(t *testing.T) {
 	l.release(b)
 	if got.Sub(answered) < time.Second {
 		t.Errorf("third request started %v after the first answer, want >= 1s", got.Sub(answered))
+	}
+}
+
+func TestIsRetryable(t *testing.T) {
+	cases := []struct {
+		err  error
+		want bool
+	}{
+		{&Error{StatusCode: 429, Errors: []APIError{{Code: 1049}}}, true},
+		{&Error{StatusCode: 429, Errors: []APIError{{Code: 1073}}}, true},
+		{&Error{StatusCode: 500}, true},
+		{&Error{StatusCode: 503}, true},
+		{&Error{StatusCode: 409, Errors: []APIError{{Code: 1065}}}, true},
+		{&Error{StatusCode: 400, Errors: []APIError{{Code: 3000}}}, false},
+		{&Error{StatusCode: 401, Errors: []APIError{{Code: 1056}}}, false},
+		{&Error{StatusCode: 403}, false},
+		{&Error{StatusCode: 404, Errors: []APIError{{Code: 1021}}}, false},
+		{&Error{StatusCode: 415}, false},
+		{&NetworkError{Method: "GET", Path: "/x", Err: errors.New("connection reset by peer")}, true},
+		{fmt.Errorf("wrapped: %w", &Error{StatusCode: 502}), true},
+		{context.Canceled, false},
+		{fmt.Errorf("moysklad: GET /x: %w", context.DeadlineExceeded), false},
+		{errors.New("decode failed"), false},
+		{nil, false},
+	}
+	for i, c := range cases {
+		if got := IsRetryable(c.err); got != c.want {
+			t.Errorf("case %d (%v): %v, want %v", i, c.err, got, c.want)
+		}
 	}
 }
