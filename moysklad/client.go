@@ -342,12 +342,16 @@ func (c *Client) attempt(ctx context.Context, r request, payload []byte, out any
 	// Accept-Encoding is deliberately not set: the transport adds gzip and
 	// then decodes the body itself.
 
-	start := c.now()
-	c.requests.Add(1)
+	start := time.Now()
+	if n := c.requests.Add(1); n%100 == 0 {
+		// MoySklad advises against more than 100 requests per connection;
+		// dropping idle connections now and then approximates that.
+		c.hc.CloseIdleConnections()
+	}
 	status := 0
 	endpoint := endpointLabel(r.path)
 	defer func() {
-		c.obs.ObserveRequest(r.method, endpoint, status, c.now().Sub(start), err)
+		c.obs.ObserveRequest(r.method, endpoint, status, time.Since(start), err)
 	}()
 
 	resp, err := c.hc.Do(req)
@@ -368,7 +372,7 @@ func (c *Client) attempt(ctx context.Context, r request, payload []byte, out any
 		return &NetworkError{Method: r.method, Path: r.path, Err: rerr}
 	}
 	c.log.Debug("moysklad request", zap.String("method", r.method), zap.String("path", r.path),
-		zap.Int("status", status), zap.Duration("took", c.now().Sub(start)))
+		zap.Int("status", status), zap.Duration("took", time.Since(start)))
 	if status < 200 || status > 299 {
 		return c.decodeError(r, resp, data)
 	}

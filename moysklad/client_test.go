@@ -842,3 +842,47 @@ func TestParallelLimit1073IsRetried(t *testing.T) {
 		t.Errorf("simulator admitted %d in flight", s.MaxInFlight())
 	}
 }
+
+// TestRemainingZeroPausesEveryone: when MoySklad says the budget is spent,
+// the next request waits for X-Lognex-Retry-After even though the client's
+// own limiter would allow it.
+func TestRemainingZeroPausesEveryone(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) == 1 {
+			w.Header().Set("X-RateLimit-Remaining", "0")
+			w.Header().Set("X-Lognex-Retry-After", "700")
+		} else {
+			w.Header().Set("X-RateLimit-Remaining", "5")
+		}
+		_, _ = io.WriteString(w, `{"id":"e"}`)
+	}))
+	defer srv.Close()
+	var mu sync.Mutex
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var waits []time.Duration
+	obs := &countingObserver{requests: map[string]int{}}
+	c, _ := moysklad.New(moysklad.Config{BaseURL: srv.URL, Token: "t", RequestsPerWindow: 100, Window: time.Second, Observer: obs,
+		Now: func() time.Time { mu.Lock(); defer mu.Unlock(); return now },
+		Sleep: func(ctx context.Context, d time.Duration) error {
+			mu.Lock()
+			now = now.Add(d)
+			waits = append(waits, d)
+			mu.Unlock()
+			return ctx.Err()
+		}})
+	for i := 0; i < 2; i++ {
+		if err := c.Ping(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	var total time.Duration
+	for _, d := range waits {
+		total += d
+	}
+	if total < 700*time.Millisecond || c.RateLimitWaits() != 1 {
+		t.Errorf("second request waited %v (%d waits), want >= 700ms", total, c.RateLimitWaits())
+	}
+}
