@@ -98,7 +98,6 @@ type Client struct {
 	hc        *http.Client
 	log       *zap.Logger
 	obs       Observer
-	now       func() time.Time
 	sleep     func(context.Context, time.Duration) error
 	rnd       func() float64
 	retries   int
@@ -171,7 +170,7 @@ func New(cfg Config) (*Client, error) {
 	}
 	c := &Client{
 		base: u.String(), basePath: u.Path, token: cfg.Token, ua: cfg.UserAgent, hc: cfg.HTTPClient,
-		log: cfg.Logger, obs: cfg.Observer, now: cfg.Now, sleep: cfg.Sleep, rnd: cfg.Rand,
+		log: cfg.Logger, obs: cfg.Observer, sleep: cfg.Sleep, rnd: cfg.Rand,
 		retries: cfg.MaxRetries, baseDelay: cfg.RetryBaseDelay, maxDelay: cfg.RetryMaxDelay,
 		window: cfg.Window,
 		sem:    make(chan struct{}, cfg.MaxParallel),
