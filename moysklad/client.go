@@ -23,6 +23,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/shipbridge/shipbridge/internal/exchange"
 )
 
 // DefaultBaseURL is the production endpoint of the JSON API 1.2.
@@ -349,8 +351,21 @@ func (c *Client) attempt(ctx context.Context, r request, payload []byte, out any
 	}
 	status := 0
 	endpoint := endpointLabel(r.path)
+	var data []byte
 	defer func() {
-		c.obs.ObserveRequest(r.method, endpoint, status, time.Since(start), err)
+		took := time.Since(start)
+		c.obs.ObserveRequest(r.method, endpoint, status, took, err)
+		// Report the exchange to the operation's history, if it keeps one;
+		// the token travels in a header and is never part of it.
+		e := exchange.Exchange{System: "moysklad", Method: r.method, URL: r.path, Status: status,
+			Request: string(payload), Response: string(data), Duration: took}
+		if r.query != "" {
+			e.URL += "?" + r.query
+		}
+		if err != nil {
+			e.Err = err.Error()
+		}
+		exchange.Record(ctx, e)
 	}()
 
 	resp, err := c.hc.Do(req)

@@ -208,9 +208,50 @@ func mapAddress(o moysklad.Order) *carriers.Address {
 		}
 	}
 	if t := strings.TrimSpace(o.ShipmentAddress); t != "" {
-		return &carriers.Address{Text: t}
+		return &carriers.Address{Text: t, PostalCode: postalCodeIn(t), City: cityIn(t)}
 	}
 	return nil
+}
+
+// cityIn guesses the city of a free-text Russian address: the part marked
+// "г." or "город", else the first part that is not a postal code. Carriers
+// need a city to route a parcel; when the guess is wrong they say so.
+func cityIn(text string) string {
+	parts := strings.Split(text, ",")
+	for _, p := range parts {
+		p = strings.TrimSpace(p)
+		for _, prefix := range []string{"г.", "г ", "город "} {
+			if strings.HasPrefix(strings.ToLower(p), prefix) {
+				return strings.TrimSpace(p[len(prefix):])
+			}
+		}
+	}
+	for _, p := range parts {
+		p = strings.TrimSpace(p)
+		if p != "" && postalCodeIn(p) != p {
+			return p
+		}
+	}
+	return ""
+}
+
+// postalCodeIn returns the first six-digit Russian postal code in text.
+func postalCodeIn(text string) string {
+	run := 0
+	for i, r := range text {
+		if r >= '0' && r <= '9' {
+			run++
+			continue
+		}
+		if run == 6 {
+			return text[i-6 : i]
+		}
+		run = 0
+	}
+	if run == 6 {
+		return text[len(text)-6:]
+	}
+	return ""
 }
 
 func hasProblem(ps []carriers.Problem, field string) bool {

@@ -83,7 +83,7 @@ func TestBuildShipmentAddress(t *testing.T) {
 	o.ShipmentAddressFull = nil
 	o.ShipmentAddress = "Казань, ул. Баумана, 10"
 	s, _ = buildShipment(o, orderFields{}, testProfile, 1)
-	if s.Address == nil || s.Address.Text != "Казань, ул. Баумана, 10" {
+	if s.Address == nil || s.Address.Text != "Казань, ул. Баумана, 10" || s.Address.City != "Казань" {
 		t.Errorf("text address = %+v", s.Address)
 	}
 }
@@ -154,5 +154,23 @@ func TestBuildShipmentLongNameAndGrams(t *testing.T) {
 	}
 	if s.Packages[0].WeightG != 2700 {
 		t.Errorf("weight in grams = %d", s.Packages[0].WeightG)
+	}
+}
+
+func TestCityAndPostalCodeInText(t *testing.T) {
+	cases := []struct{ text, city, postal string }{
+		{"г. Москва, ул. Мясницкая, д. 1", "Москва", ""},
+		{"101000, г. Москва, ул. Мясницкая, 1", "Москва", "101000"},
+		{"420111, Казань, Баумана 10", "Казань", "420111"},
+		{"Новосибирск", "Новосибирск", ""},
+		{"", "", ""},
+	}
+	for _, c := range cases {
+		if got := cityIn(c.text); got != c.city {
+			t.Errorf("cityIn(%q) = %q, want %q", c.text, got, c.city)
+		}
+		if got := postalCodeIn(c.text); got != c.postal {
+			t.Errorf("postalCodeIn(%q) = %q, want %q", c.text, got, c.postal)
+		}
 	}
 }

@@ -18,6 +18,8 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/shipbridge/shipbridge/internal/exchange"
 )
 
 // Defaults used when the corresponding Config field is zero.
@@ -367,6 +369,7 @@ func (c *Client) once(ctx context.Context, cl call, u *url.URL, payload []byte, 
 	if err != nil {
 		terr := &TransportError{Method: cl.method, Endpoint: cl.endpoint, Sent: wrote.Load(), Err: stripURL(err)}
 		c.observe(cl.method, cl.endpoint, 0, c.now().Sub(start), terr)
+		c.record(ctx, cl.method, u, payload, 0, nil, "", c.now().Sub(start), terr)
 		c.log.Debug("cdek request failed", zap.String("method", cl.method), zap.String("endpoint", cl.endpoint), zap.Bool("sent", terr.Sent), zap.Error(terr))
 		return result{}, terr
 	}
@@ -379,6 +382,7 @@ func (c *Client) once(ctx context.Context, cl call, u *url.URL, payload []byte, 
 		return result{}, terr
 	}
 	c.log.Debug("cdek request", zap.String("method", cl.method), zap.String("endpoint", cl.endpoint), zap.Int("status", resp.StatusCode), zap.Duration("took", d))
+	c.record(ctx, cl.method, u, payload, resp.StatusCode, data, resp.Header.Get("Content-Type"), d, nil)
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		ae := newAPIError(cl.method, cl.endpoint, resp.StatusCode, data)
 		c.observe(cl.method, cl.endpoint, resp.StatusCode, d, ae)
@@ -386,6 +390,24 @@ func (c *Client) once(ctx context.Context, cl call, u *url.URL, payload []byte, 
 	}
 	c.observe(cl.method, cl.endpoint, resp.StatusCode, d, nil)
 	return result{status: resp.StatusCode, header: resp.Header, body: data}, nil
+}
+
+// record reports the exchange to the operation's history, if it keeps
+// one. Only the path and query are kept (never credentials; tokens travel
+// in headers, which are not recorded), and binary answers are summarised.
+func (c *Client) record(ctx context.Context, method string, u *url.URL, payload []byte, status int, body []byte, contentType string, d time.Duration, err error) {
+	e := exchange.Exchange{System: "cdek", Method: method, URL: u.RequestURI(), Status: status, Request: string(payload), Duration: d}
+	switch {
+	case body == nil:
+	case strings.Contains(contentType, "json") || json.Valid(body):
+		e.Response = string(body)
+	default:
+		e.Response = fmt.Sprintf("[%d bytes of %s]", len(body), contentType)
+	}
+	if err != nil {
+		e.Err = err.Error()
+	}
+	exchange.Record(ctx, e)
 }
 
 // stripURL drops the request URL from a *url.Error: the message stays

@@ -1,0 +1,126 @@
+package poller
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shipbridge/shipbridge/carriers/cdek"
+	"github.com/shipbridge/shipbridge/carriers/cdek/cdektest"
+)
+
+// newCDEKHarness runs the real cycle against both simulators.
+func newCDEKHarness(t *testing.T, opts cdektest.Options) (*harness, *cdektest.Server) {
+	t.Helper()
+	sim := cdektest.NewServer(opts)
+	t.Cleanup(sim.Close)
+	c, err := cdek.New(cdek.Config{BaseURL: sim.URL(), ClientID: sim.ClientID(), ClientSecret: sim.ClientSecret(),
+		ShipmentPoint: "MSK65", PollInterval: 5 * time.Millisecond, Sender: cdek.Sender{Name: "ИП Петров", Phone: "+79990000000"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return newHarness(t, c), sim
+}
+
+func TestCDEKEndToEndRules(t *testing.T) {
+	h, sim := newCDEKHarness(t, cdektest.Options{})
+	ok := h.addOrder("E-100", nil)
+	door := h.addOrder("E-101", map[string]any{"Код ПВЗ": nil})
+	if err := h.ms.UpdateOrder(door, func(e *orderEdit) {
+		e.ShipmentAddress = "г. Москва, ул. Мясницкая, д. 1, кв. 5"
+	}); err != nil {
+		t.Fatal(err)
+	}
+	badPVZ := h.addOrder("E-102", map[string]any{"Код ПВЗ": "ZZZ999"})
+	other := h.addOrder("E-103", map[string]any{"Служба доставки": "Почта России"})
+	for _, id := range []string{ok, door, badPVZ, other} {
+		h.set(id, sReady)
+	}
+	h.cycle()
+
+	o := h.order(ok)
+	if o.StateName != sRegistered || o.Attr("Трек-номер") == "" || o.Attributes["Накладная"].File == nil ||
+		!strings.HasPrefix(string(o.Attributes["Накладная"].File.Content), "%PDF") || o.Puts != 1 {
+		t.Errorf("pickup-point order: %s, tracking %q, waybill %v, puts %d; history %+v", o.StateName, o.Attr("Трек-номер"), o.Attributes["Накладная"].File != nil, o.Puts, h.history(ok))
+	}
+	if d := h.order(door); d.StateName != sRegistered {
+		t.Errorf("door order: %s %q", d.StateName, d.Attr("Ошибка доставки"))
+	}
+	b := h.order(badPVZ)
+	if b.StateName != sFailed || !strings.Contains(b.Attr("Ошибка доставки"), "ZZZ999") {
+		t.Errorf("unknown pickup point: %s %q", b.StateName, b.Attr("Ошибка доставки"))
+	}
+	if x := h.order(other); x.StateName != sReady || x.Puts != 0 {
+		t.Errorf("other carrier touched: %s %d", x.StateName, x.Puts)
+	}
+	if n := sim.CreatesForNumber("E-100"); n != 1 {
+		t.Errorf("creates for E-100: %d", n)
+	}
+	if !h.hasEvent(ok, "carrier_exchange") {
+		t.Error("history lacks the CDEK exchanges")
+	}
+	for _, e := range h.history(ok) {
+		if strings.Contains(string(e.Data), sim.ClientSecret()) || strings.Contains(strings.ToLower(string(e.Data)), "bearer ") {
+			t.Errorf("secret in history: %s", e.Data)
+		}
+	}
+
+	// Rule 6: delete while CREATED works; after CDEK moves on it is refused.
+	h.set(ok, sDelete)
+	h.cycle()
+	if o := h.order(ok); o.StateName != sDeleted || o.Attr("Трек-номер") != "" {
+		t.Errorf("delete: %s %q", o.StateName, o.Attr("Трек-номер"))
+	}
+	if err := sim.SetOrderStatus("E-101", "RECEIVED_AT_SHIPMENT_WAREHOUSE"); err != nil {
+		t.Fatal(err)
+	}
+	h.set(door, sDelete)
+	h.cycle()
+	if d := h.order(door); d.StateName != sNotDeleted || d.Attr("Ошибка доставки") == "" {
+		t.Errorf("refused delete: %s %q", d.StateName, d.Attr("Ошибка доставки"))
+	}
+	// Rule 7: ready again after deletion registers under a new number.
+	h.set(ok, sReady)
+	h.cycle()
+	if o := h.order(ok); o.StateName != sRegistered {
+		t.Errorf("re-register: %s %q", o.StateName, o.Attr("Ошибка доставки"))
+	}
+	if sim.ActiveOrdersForNumber("E-100-2") != 1 || sim.ActiveOrdersForNumber("E-100") != 0 {
+		t.Errorf("active: E-100 %d, E-100-2 %d", sim.ActiveOrdersForNumber("E-100"), sim.ActiveOrdersForNumber("E-100-2"))
+	}
+}
+
+func TestCDEKLostCreateResponse(t *testing.T) {
+	h, sim := newCDEKHarness(t, cdektest.Options{})
+	id := h.addOrder("E-200", nil)
+	h.set(id, sReady)
+	sim.LoseNextCreateResponse(1)
+	h.cycle()
+	h.cycle()
+	if o := h.order(id); o.StateName != sRegistered {
+		t.Fatalf("state %s; history %+v", o.StateName, h.history(id))
+	}
+	if n := sim.CreatesForNumber("E-200"); n != 1 {
+		t.Errorf("creates = %d, want 1", n)
+	}
+}
+
+func TestCDEKOutageThenRecovery(t *testing.T) {
+	h, sim := newCDEKHarness(t, cdektest.Options{})
+	id := h.addOrder("E-300", nil)
+	h.set(id, sReady)
+	sim.FailNext(3, 502)
+	for i := 0; i < 3; i++ {
+		h.cycle()
+		if o := h.order(id); o.StateName != sReady {
+			t.Fatalf("during outage: %s", o.StateName)
+		}
+	}
+	h.cycle()
+	if o := h.order(id); o.StateName != sRegistered {
+		t.Fatalf("after outage: %s; history %+v", o.StateName, h.history(id))
+	}
+	if n := sim.ActiveOrdersForNumber("E-300"); n != 1 {
+		t.Errorf("active orders %d", n)
+	}
+}
