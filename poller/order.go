@@ -408,7 +408,15 @@ func (t *task) confirm(ctx context.Context, c carriers.Carrier, pr carriers.Prof
 			}
 			return true
 		case carriers.KindOf(err) == carriers.KindNotFound:
-			// Right after a create the carrier may not show it yet.
+			// Right after a create the carrier may not show it yet; long
+			// after, the reference is wrong: look the shipment up by our
+			// number instead.
+			if t.p.now().Sub(t.st.IntentAt) >= t.p.cfg.ReconcileGrace {
+				t.event("carrier_not_found", fmt.Sprintf("%s не знает заказ %s; поиск по номеру %s", c.Name(), t.rec.Reference, t.rec.Number), errDetail(err))
+				t.rec.Phase = phaseSubmitting
+				t.rec.Reference = ""
+				return true
+			}
 		default:
 			t.retryLater(c, err)
 			return false

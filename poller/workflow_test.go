@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/shipbridge/shipbridge/carriers"
 )
@@ -351,5 +352,31 @@ func TestRule10FirstRunTakesExistingOrders(t *testing.T) {
 		if o := h.order(id); o.StateName != sRegistered {
 			t.Errorf("%s: %s", o.Name, o.StateName)
 		}
+	}
+}
+
+func TestUnknownReferenceFallsBackToLookup(t *testing.T) {
+	fc := newFakeCarrier()
+	fc.pendingFor = 1000 // the carrier keeps the request pending
+	h := newHarness(t, fc, func(c *Config) { c.SettleTimeout = 20 * time.Millisecond })
+	id := h.addOrder("00020", nil)
+	h.set(id, sReady)
+	h.cycle()
+	if rec := h.record(id); rec.Phase != phaseAccepted {
+		t.Fatalf("phase %s", rec.Phase)
+	}
+	// The carrier loses the request (it answers "not found" for the uuid
+	// and has nothing under the number).
+	fc.set(func(f *fakeCarrier) {
+		f.shipments = map[string]*fakeShipment{}
+		f.pendingFor = 0
+	})
+	h.cycle()
+	h.cycle()
+	if o := h.order(id); o.StateName != sRegistered {
+		t.Fatalf("state %s; history %+v", o.StateName, h.history(id))
+	}
+	if live := fc.liveShipments(); live["00020"] != 1 {
+		t.Errorf("live = %v", live)
 	}
 }
