@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"html/template"
+	"io"
 	"net/http"
 	"strconv"
 	"time"
@@ -28,6 +29,7 @@ type Store interface {
 	Order(id string) (store.OrderRecord, bool, error)
 	OrderByName(name string) (store.OrderRecord, bool, error)
 	History(orderID string) ([]store.Event, error)
+	Backup(w io.Writer) (int64, error)
 }
 
 // Health reports whether the service is healthy: nil when the store is open
@@ -69,6 +71,7 @@ func New(st Store, health Health, gatherer prometheus.Gatherer, log *zap.Logger,
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
 	s.mux.HandleFunc("GET /{$}", s.index)
 	s.mux.HandleFunc("GET /orders/{id}", s.order)
+	s.mux.HandleFunc("GET /backup", s.backup)
 	return s, nil
 }
 
@@ -103,6 +106,20 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_ = json.NewEncoder(w).Encode(map[string]string{"status": "ok"})
+}
+
+// backup streams a consistent copy of the store: a hot backup while the
+// daemon keeps running (curl -o shipbridge-backup.db http://127.0.0.1:8080/backup).
+func (s *Server) backup(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Disposition", `attachment; filename="shipbridge-`+s.now().UTC().Format("20060102-150405")+`.db"`)
+	n, err := s.store.Backup(w)
+	if err != nil {
+		// Headers are gone once bytes are; the client sees a short body.
+		s.log.Error("backup failed", zap.Int64("written", n), zap.Error(err))
+		return
+	}
+	s.log.Info("backup served", zap.Int64("bytes", n))
 }
 
 type indexPage struct {

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -113,5 +114,28 @@ func TestPagesRenderAndEscape(t *testing.T) {
 	}
 	if code, _, _ := get(t, srv.URL+"/static/../../etc/passwd"); code != 404 {
 		t.Errorf("unknown path: %d", code)
+	}
+}
+
+func TestBackupEndpoint(t *testing.T) {
+	srv, st, _ := newTestServer(t, func() error { return nil })
+	if err := st.Save(store.OrderRecord{ID: "id-9", Name: "00009"}); err != nil {
+		t.Fatal(err)
+	}
+	code, body, hdr := get(t, srv.URL+"/backup")
+	if code != 200 || len(body) < 4096 || !strings.Contains(hdr.Get("Content-Disposition"), "shipbridge-") {
+		t.Fatalf("backup: %d, %d bytes, %v", code, len(body), hdr)
+	}
+	path := filepath.Join(t.TempDir(), "copy.db")
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := store.Open(path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, ok, _ := c.OrderByName("00009"); !ok {
+		t.Error("backup lacks the order")
 	}
 }
