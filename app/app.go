@@ -150,7 +150,8 @@ func (e *env) rootCommand() *cobra.Command {
 	}
 	root.PersistentFlags().StringVar(&e.configPath, "config", "",
 		"configuration file (default ./config.yaml, then /etc/shipbridge/config.yaml; optional unless given)")
-	root.AddCommand(e.versionCommand(), e.runCommand(), e.onceCommand())
+	root.AddCommand(e.versionCommand(), e.runCommand(), e.onceCommand(),
+		e.checkCommand(), e.setupCommand(), e.historyCommand(), e.demoCommand())
 	return root
 }
 
@@ -170,11 +171,17 @@ func (e *env) versionCommand() *cobra.Command {
 // setup loads and validates the configuration and builds the logger: the start of every command
 // that talks to MoySklad and the carriers.
 func (e *env) setup() (config.Config, *zap.Logger, error) {
+	return e.setupWith(config.Config.Validate)
+}
+
+// setupWith is setup with another validation, e.g. config.Config.ValidateWithoutCredentials for
+// commands that only read the store.
+func (e *env) setupWith(validate func(config.Config) error) (config.Config, *zap.Logger, error) {
 	cfg, err := config.Load(e.configPath, e.lookup)
 	if err != nil {
 		return config.Config{}, nil, fail(ExitUsage, err)
 	}
-	if err := cfg.Validate(); err != nil {
+	if err := validate(cfg); err != nil {
 		return config.Config{}, nil, fail(ExitUsage, err)
 	}
 	log, err := newLogger(cfg.Log, e.stderr)
@@ -284,7 +291,9 @@ func (e *env) onceCommand() *cobra.Command {
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), cfg.OnceTimeout)
 			defer cancel()
-			if err := sched.RunNow(ctx); err != nil {
+			err = sched.RunNow(ctx)
+			logCycleProgress(log, d.poller.Progress())
+			if err != nil {
 				return fail(ExitFailure, fmt.Errorf("cycle: %w", err))
 			}
 			if err := sched.Stop(context.WithoutCancel(ctx)); err != nil {

@@ -1,0 +1,248 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+
+	"github.com/shipbridge/shipbridge/carriers/cdek"
+	"github.com/shipbridge/shipbridge/config"
+	"github.com/shipbridge/shipbridge/metrics"
+	"github.com/shipbridge/shipbridge/moysklad"
+)
+
+// checkIMNumber is the order number `check` looks up at CDEK: a cheap authenticated read whose
+// "not found" proves that the token works. No real order carries it (names are MoySklad order
+// names or SB-<hex>).
+const checkIMNumber = "shipbridge-check-0000"
+
+// checkReport prints one line per check: ✓ passed, ✗ failed (with the fix), ! warning,
+// · not checked.
+type checkReport struct {
+	w        errWriter
+	problems int
+}
+
+func (r *checkReport) ok(format string, args ...any) { r.w.printf("✓ "+format+"\n", args...) }
+
+func (r *checkReport) warn(format string, args ...any) { r.w.printf("! "+format+"\n", args...) }
+
+func (r *checkReport) skip(format string, args ...any) { r.w.printf("· "+format+"\n", args...) }
+
+// bad reports a failed check; fix, when not empty, says what to do.
+func (r *checkReport) bad(fix, format string, args ...any) {
+	r.problems++
+	msg := fmt.Sprintf(format, args...)
+	if fix != "" {
+		msg += " — fix: " + fix
+	}
+	r.w.printf("✗ %s\n", msg)
+}
+
+func (e *env) checkCommand() *cobra.Command {
+	var timeout time.Duration
+	cmd := &cobra.Command{
+		Use:   "check",
+		Short: "Check the configuration, MoySklad, the carriers and the statuses and attributes",
+		Long: "Check everything shipbridge needs before it can run: the configuration is valid, MoySklad\n" +
+			"answers and accepts the token, every enabled carrier answers and accepts the credentials,\n" +
+			"and every configured status and attribute exists in MoySklad with the right type. Prints one\n" +
+			"line per check (✓ good, ✗ problem with its fix, ! warning) and exits non-zero on any problem.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return e.runCheck(cmd.Context(), cmd.OutOrStdout(), timeout)
+		},
+	}
+	cmd.Flags().DurationVar(&timeout, "timeout", 30*time.Second, "time allowed for each remote service")
+	return cmd
+}
+
+func (e *env) runCheck(ctx context.Context, out io.Writer, timeout time.Duration) error {
+	r := &checkReport{w: errWriter{w: out}}
+	cfg, err := config.Load(e.configPath, e.lookup)
+	if err != nil {
+		r.bad("correct the file or pass another one with --config", "configuration could not be read: %v", err)
+		return fail(ExitUsage, errors.New("the configuration could not be read"))
+	}
+
+	// Configuration. A problem in a service's keys skips that service's checks; others still run.
+	blocked := map[string]bool{}
+	var ve *config.ValidationError
+	switch err := cfg.Validate(); {
+	case errors.As(err, &ve):
+		for _, p := range ve.Problems {
+			r.bad("", "configuration: %s", p.Message)
+			switch {
+			case strings.HasPrefix(p.Key, "moysklad.states.") || strings.HasPrefix(p.Key, "moysklad.attributes."):
+				blocked["metadata"] = true
+			case strings.HasPrefix(p.Key, "moysklad."):
+				blocked["moysklad"] = true
+			case strings.HasPrefix(p.Key, "carriers.cdek."):
+				blocked["cdek"] = true
+			case p.Key == "log.level" || p.Key == "log.format":
+				blocked["log"] = true
+			}
+		}
+	case err != nil:
+		r.bad("", "configuration: %v", err)
+		blocked["moysklad"], blocked["cdek"] = true, true
+	default:
+		r.ok("configuration is valid (%s)", configSource(cfg))
+	}
+	log := zap.NewNop()
+	if !blocked["log"] {
+		if l, err := newLogger(cfg.Log, e.stderr); err == nil {
+			log = l
+			defer func() { _ = l.Sync() }()
+		}
+	}
+	m := metrics.New()
+
+	// MoySklad: reachable, token accepted, statuses and attributes in place.
+	if blocked["moysklad"] {
+		r.skip("MoySklad: not checked until the configuration above is fixed")
+	} else {
+		e.checkMoySklad(ctx, r, cfg, log, m, timeout, blocked["metadata"])
+	}
+
+	// Carriers: token and one cheap read each.
+	switch {
+	case !cfg.Carriers.CDEK.Enabled:
+		r.skip("CDEK: disabled (carriers.cdek.enabled is false)")
+	case blocked["cdek"]:
+		r.skip("CDEK: not checked until the configuration above is fixed")
+	default:
+		e.checkCarriers(ctx, r, cfg, log, m, timeout)
+	}
+
+	if r.w.err != nil {
+		return fail(ExitFailure, r.w.err)
+	}
+	if r.problems > 0 {
+		return fail(ExitFailure, fmt.Errorf("check found %d problem(s); each line marked ✗ says how to fix it", r.problems))
+	}
+	return nil
+}
+
+func (e *env) checkMoySklad(ctx context.Context, r *checkReport, cfg config.Config, log *zap.Logger, m *metrics.Metrics, timeout time.Duration, skipMetadata bool) {
+	ms, err := newMoySklad(cfg, log, e.now, m, e.userAgent())
+	if err != nil {
+		r.bad("correct the moysklad.* settings", "MoySklad: client could not be built: %v", err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if err := ms.Ping(ctx); err != nil {
+		r.bad(moySkladFix(err), "MoySklad at %s: %v", ms.BaseURL(), err)
+		return
+	}
+	r.ok("MoySklad: %s answers and accepts the token", ms.BaseURL())
+	if skipMetadata {
+		r.skip("MoySklad statuses and attributes: not checked until the configuration above is fixed")
+		return
+	}
+	md, err := ms.OrderMetadata(ctx)
+	if err != nil {
+		r.bad(moySkladFix(err), "MoySklad: order metadata could not be read: %v", err)
+		return
+	}
+	problems, err := resolveProblems(cfg, md)
+	if err != nil {
+		r.bad("", "MoySklad metadata: %v", err)
+		return
+	}
+	used := map[string]bool{}
+	for _, it := range metadataItems(cfg) {
+		typ, found := findItem(md, it)
+		p, bad := problemFor(problems, it)
+		switch {
+		case bad:
+			used[p] = true
+			if found { // there, but of the wrong type
+				r.bad(itemFix(it, found), "MoySklad: %s", p)
+			} else {
+				r.bad(itemFix(it, found), "MoySklad lacks %s", p)
+			}
+		case !found:
+			// The workflow runs without it (poller.Resolve did not complain).
+			r.warn("MoySklad %s (%s) is missing; it is optional — run `shipbridge setup` to add it", it.label(), it.configKey())
+		case it.attribute:
+			r.ok("MoySklad %s exists (type %s)", it.label(), typ)
+		default:
+			r.ok("MoySklad %s exists", it.label())
+		}
+	}
+	for _, p := range problems {
+		if !used[p] {
+			r.bad("run `shipbridge setup`, or fix the names in the configuration", "MoySklad: %s", p)
+		}
+	}
+}
+
+// moySkladFix suggests the fix for a failed MoySklad call.
+func moySkladFix(err error) string {
+	var me *moysklad.Error
+	var ne *moysklad.NetworkError
+	switch {
+	case errors.As(err, &me) && (me.StatusCode == http.StatusUnauthorized || me.HasCode(moysklad.CodeAuth)):
+		return "set " + config.EnvName("moysklad.token") + " to a valid token (MoySklad: Настройки → Токены)"
+	case errors.As(err, &me) && me.StatusCode == http.StatusForbidden:
+		return "give the token's MoySklad user the rights to read customer orders"
+	case errors.As(err, &ne), errors.Is(err, context.DeadlineExceeded):
+		return "check " + config.EnvName("moysklad.base_url") + " and the network (MoySklad did not answer)"
+	default:
+		return "check " + config.EnvName("moysklad.base_url") + "; MoySklad may be unavailable, try again later"
+	}
+}
+
+func (e *env) checkCarriers(ctx context.Context, r *checkReport, cfg config.Config, log *zap.Logger, m *metrics.Metrics, timeout time.Duration) {
+	reg, err := newCarriers(cfg, log, e.now, m)
+	if err != nil {
+		r.bad("correct the carriers.* settings", "carriers could not be built: %v", err)
+		return
+	}
+	for _, c := range reg.Carriers() {
+		switch c := c.(type) {
+		case *cdek.Carrier:
+			checkCDEK(ctx, r, cfg.Carriers.CDEK, c, timeout)
+		default:
+			r.warn("%s: no connectivity check exists for this carrier", c.Name())
+		}
+	}
+}
+
+// checkCDEK obtains a token and looks up an order number that does not exist: "not found" is the
+// expected, successful answer.
+func checkCDEK(ctx context.Context, r *checkReport, cc config.CDEK, c *cdek.Carrier, timeout time.Duration) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	where := cc.BaseURL
+	if config.IsCDEKTestServer(cc.BaseURL) {
+		where += " (CDEK's test server)"
+	}
+	_, err := c.Client().GetOrderByIMNumber(ctx, checkIMNumber)
+	if err == nil || cdek.IsNotFound(err) {
+		r.ok("CDEK: %s issued a token and answered an order lookup", where)
+		return
+	}
+	var ae *cdek.AuthError
+	credentials := config.EnvName("carriers.cdek.client_id") + " and " + config.EnvName("carriers.cdek.client_secret")
+	switch {
+	case errors.As(err, &ae) && ae.CredentialsRefused():
+		r.bad("set "+credentials+" to the API keys of your CDEK account (ЛК СДЭК → Интеграция)",
+			"CDEK at %s refused the credentials: %v", where, err)
+	case errors.As(err, &ae):
+		r.bad("check "+config.EnvName("carriers.cdek.base_url")+" and the network (no token could be obtained)",
+			"CDEK at %s: %v", where, err)
+	default:
+		r.bad("check "+config.EnvName("carriers.cdek.base_url")+"; CDEK may be unavailable, try again later",
+			"CDEK at %s: the order lookup failed: %v", where, err)
+	}
+}

@@ -1,0 +1,189 @@
+package app
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/shipbridge/shipbridge/config"
+	"github.com/shipbridge/shipbridge/store"
+)
+
+// historyJSON is what `shipbridge history --json` prints: the order's record and its events,
+// oldest first.
+type historyJSON struct {
+	Order  store.OrderRecord `json:"order"`
+	Events []store.Event     `json:"events"`
+}
+
+func (e *env) historyCommand() *cobra.Command {
+	var asJSON, verbose bool
+	cmd := &cobra.Command{
+		Use:   "history ORDER",
+		Short: "Print the timeline of one order (by MoySklad order name or id)",
+		Long: "Print everything shipbridge recorded about one order: its current record (carrier, phase,\n" +
+			"tracking number, number at the carrier, last error) and every event, oldest first, in local\n" +
+			"time. ORDER is the MoySklad order name (e.g. 00042) or its id. Only the store is read, so no\n" +
+			"credentials are needed; the store is locked while `shipbridge run` is running.",
+		Example: "  shipbridge history 00042\n  shipbridge history 00042 --json | jq '.events[].kind'",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, log, err := e.setupWith(config.Config.ValidateWithoutCredentials)
+			if err != nil {
+				return err
+			}
+			defer func() { _ = log.Sync() }()
+			st, err := e.openStoreForReading(cfg)
+			if err != nil {
+				return err
+			}
+			defer func() { _ = st.Close() }()
+
+			rec, events, err := lookupOrder(st, args[0])
+			if err != nil {
+				return fail(ExitFailure, err)
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				if events == nil {
+					events = []store.Event{}
+				}
+				enc := json.NewEncoder(out)
+				enc.SetIndent("", "  ")
+				return enc.Encode(historyJSON{Order: rec, Events: events})
+			}
+			return writeTimeline(out, rec, events, e.now().Location(), verbose)
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print {\"order\": …, \"events\": […]} as JSON and nothing else")
+	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "also print each event's data (requests and answers, secrets removed)")
+	return cmd
+}
+
+// openStoreForReading opens the existing store of cfg. Unlike build it does not create a missing
+// store, and it explains a lock held by a running daemon.
+func (e *env) openStoreForReading(cfg config.Config) (*store.Store, error) {
+	path := cfg.Store.Path
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return nil, fail(ExitFailure, fmt.Errorf("no store at %s: shipbridge has not run with this store.path yet (set SHIPBRIDGE_STORE_PATH or store.path to the daemon's store)", path))
+	}
+	st, err := store.Open(path, store.Options{Now: e.now})
+	if errors.Is(err, store.ErrLocked) {
+		hint := "stop it (e.g. systemctl stop shipbridge) and try again"
+		if cfg.HTTP.Listen != "" {
+			hint = fmt.Sprintf("see the order on its status page at http://%s/ instead, or stop it and try again", cfg.HTTP.Listen)
+		}
+		return nil, fail(ExitFailure, fmt.Errorf("the store %s is locked by a running shipbridge (`shipbridge run`): bbolt lets one process open it at a time; %s", path, hint))
+	}
+	if err != nil {
+		return nil, fail(ExitFailure, fmt.Errorf("open store: %w", err))
+	}
+	return st, nil
+}
+
+// lookupOrder finds an order by MoySklad id, then by name, and returns its record and history.
+func lookupOrder(st *store.Store, key string) (store.OrderRecord, []store.Event, error) {
+	key = strings.TrimSpace(key)
+	rec, ok, err := st.Order(key)
+	if err != nil {
+		return store.OrderRecord{}, nil, fmt.Errorf("read store: %w", err)
+	}
+	if !ok {
+		rec, ok, err = st.OrderByName(key)
+		if err != nil {
+			return store.OrderRecord{}, nil, fmt.Errorf("read store: %w", err)
+		}
+	}
+	if !ok {
+		return store.OrderRecord{}, nil, fmt.Errorf("order %q not found in the store %s: shipbridge has not seen an order with this name or id (it records orders once they are set to a trigger status)", key, st.Path())
+	}
+	events, err := st.History(rec.ID)
+	if err != nil {
+		return store.OrderRecord{}, nil, fmt.Errorf("read history of %s: %w", rec.ID, err)
+	}
+	return rec, events, nil
+}
+
+// timeLayout is how the timeline prints times (in local time).
+const timeLayout = "2006-01-02 15:04:05.000"
+
+// writeTimeline prints an order's record as a header, then one line per event: time (in loc),
+// kind, message. Multi-line messages are indented under their first line. With verbose, each
+// event's data follows on its own line.
+func writeTimeline(w io.Writer, rec store.OrderRecord, events []store.Event, loc *time.Location, verbose bool) error {
+	if loc == nil {
+		loc = time.Local
+	}
+	ew := &errWriter{w: w}
+	name := rec.Name
+	if name == "" {
+		name = "(no name)"
+	}
+	ew.printf("Order %s (MoySklad id %s)\n", name, rec.ID)
+	field := func(label, value string) {
+		if value == "" {
+			value = "—"
+		}
+		ew.printf("  %-18s %s\n", label+":", indentRest(value, 21))
+	}
+	field("carrier", rec.Carrier)
+	field("phase", rec.Phase)
+	field("MoySklad status", rec.LastState)
+	field("tracking number", rec.TrackingNumber)
+	field("number at carrier", rec.Number)
+	if rec.Attempt > 1 {
+		field("attempt", fmt.Sprint(rec.Attempt))
+	}
+	field("last error", rec.Error)
+	if !rec.NextAttemptAt.IsZero() {
+		field("next attempt", fmt.Sprintf("%s (retry %d)", rec.NextAttemptAt.In(loc).Format(timeLayout), rec.Retries))
+	}
+	if !rec.UpdatedAt.IsZero() {
+		field("updated", rec.UpdatedAt.In(loc).Format(timeLayout))
+	}
+	if len(events) == 0 {
+		ew.printf("  (no events)\n")
+		return ew.err
+	}
+	kindWidth := 0
+	for _, ev := range events {
+		kindWidth = max(kindWidth, len(ev.Kind))
+	}
+	ew.printf("\n")
+	for _, ev := range events {
+		prefix := fmt.Sprintf("  %s  %-*s  ", ev.At.In(loc).Format(timeLayout), kindWidth, ev.Kind)
+		ew.printf("%s%s\n", prefix, indentRest(ev.Message, len([]rune(prefix))))
+		if verbose && len(ev.Data) > 0 {
+			ew.printf("%s%s\n", strings.Repeat(" ", len([]rune(prefix))), ev.Data)
+		}
+	}
+	return ew.err
+}
+
+// indentRest indents every line of s after the first by n spaces.
+func indentRest(s string, n int) string {
+	s = strings.TrimRight(s, "\n")
+	if !strings.Contains(s, "\n") {
+		return s
+	}
+	return strings.ReplaceAll(s, "\n", "\n"+strings.Repeat(" ", n))
+}
+
+// errWriter keeps the first write error so that a run of prints can be checked once.
+type errWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (w *errWriter) printf(format string, args ...any) {
+	if w.err == nil {
+		_, w.err = fmt.Fprintf(w.w, format, args...)
+	}
+}
