@@ -69,6 +69,13 @@ type Config struct {
 	RetryBase, RetryMax time.Duration
 }
 
+// WithDefaults returns c with every zero duration and count replaced by its
+// default, as New applies them (for callers that scale or display them).
+func (c Config) WithDefaults() Config {
+	c.setDefaults()
+	return c
+}
+
 func (c *Config) setDefaults() {
 	if c.Workers <= 0 {
 		c.Workers = 16
