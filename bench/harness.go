@@ -77,7 +77,7 @@ type Options struct {
 
 // Remote names simulators started by another Env.
 type Remote struct {
-	MoySkladURL, MoySkladToken         string
+	MoySkladURL, MoySkladToken        string
 	CDEKURL, CDEKClientID, CDEKSecret string
 }
 
@@ -188,7 +188,7 @@ func NewEnv(o Options) (*Env, error) {
 		Delete: "Удалить заказ на доставку", Deleted: "Заказ на доставку удален", NotDeleted: "Заказ на доставку НЕ удален"}
 	cfg.Attributes = poller.AttributeNames{Carrier: "Служба доставки", PickupPoint: "Код ПВЗ", Tariff: "Тариф доставки",
 		TrackingNumber: "Трек-номер", Waybill: "Накладная", Error: "Ошибка доставки"}
-	for _, d := range []*time.Duration{&cfg.Overlap, &cfg.SweepEvery, &cfg.PollInterval, &cfg.SettleTimeout,
+	for _, d := range []*time.Duration{&cfg.Overlap, &cfg.SweepEvery, &cfg.PollInterval, &cfg.FirstPollDelay, &cfg.SettleTimeout,
 		&cfg.ReconcileGrace, &cfg.RetryBase, &cfg.RetryMax} {
 		*d = e.S(*d)
 	}

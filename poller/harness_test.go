@@ -43,7 +43,7 @@ func newHarness(t *testing.T, c carriers.Carrier, opts ...func(*Config)) *harnes
 	t.Cleanup(ms.Close)
 	h := &harness{t: t, ms: ms, carrier: c, seeded: moyskladtest.Seed(ms), dbPath: filepath.Join(t.TempDir(), "shipbridge.db")}
 	h.client = newClient(t, ms)
-	h.cfg = Config{States: testStates, Attributes: testAttrs, Workers: 4, PollInterval: 5 * time.Millisecond,
+	h.cfg = Config{States: testStates, Attributes: testAttrs, Workers: 4, PollInterval: 5 * time.Millisecond, FirstPollDelay: 5 * time.Millisecond,
 		SettleTimeout: 2 * time.Second, ReconcileGrace: time.Millisecond, RetryBase: time.Millisecond, RetryMax: 2 * time.Millisecond,
 		SweepEvery: time.Hour}
 	for _, o := range opts {

@@ -376,6 +376,14 @@ func (t *task) adopt(reg carriers.Registration) {
 // refused.
 func (t *task) confirm(ctx context.Context, c carriers.Carrier, pr carriers.Profile) bool {
 	deadline := t.p.now().Add(t.p.cfg.SettleTimeout)
+	// A request just sent is not decided yet: wait before the first check.
+	if !t.st.IntentAt.IsZero() {
+		if d := t.st.IntentAt.Add(t.p.cfg.FirstPollDelay).Sub(t.p.now()); d > 0 {
+			if err := t.p.sleep(t.stop, min(d, t.p.cfg.FirstPollDelay)); err != nil {
+				return false
+			}
+		}
+	}
 	for {
 		reg, err := c.Registration(ctx, t.rec.Reference)
 		switch {

@@ -46,7 +46,13 @@ type AttributeNames struct {
 type Config struct {
 	States     StateNames
 	Attributes AttributeNames
-	// Workers is how many orders are handled at once (default 16).
+	// Workers is how many orders are handled at once (default 128). Each
+	// order spends seconds waiting for the carrier's asynchronous steps
+	// (CDEK: validation, then the print form), so keeping MoySklad's budget
+	// busy takes about budget-rate × carrier-time orders in flight: 15/s ×
+	// ~5 s ≈ 75 for a solution token. Workers past that wait for MoySklad
+	// with their carrier work done, which hides the last orders' carrier
+	// time at the end of a burst.
 	Workers int
 	// Overlap is how far before the cursor each cycle looks again (default 2m).
 	Overlap time.Duration
@@ -56,6 +62,11 @@ type Config struct {
 	// PollInterval is the pause between status checks of a pending carrier
 	// request (default 1s).
 	PollInterval time.Duration
+	// FirstPollDelay is how long after sending a carrier request its status
+	// is first checked (default 2s). CDEK decides most requests within
+	// 0.3–3 s and recommends waiting 2–3 s before the first GET; checking
+	// at once only spends a request.
+	FirstPollDelay time.Duration
 	// SettleTimeout bounds how long one cycle waits for an order's pending
 	// carrier request; after it the order waits for the next cycle
 	// (default 60s).
@@ -78,7 +89,7 @@ func (c Config) WithDefaults() Config {
 
 func (c *Config) setDefaults() {
 	if c.Workers <= 0 {
-		c.Workers = 16
+		c.Workers = 128
 	}
 	if c.Overlap <= 0 {
 		c.Overlap = 2 * time.Minute
@@ -88,6 +99,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.PollInterval <= 0 {
 		c.PollInterval = time.Second
+	}
+	if c.FirstPollDelay <= 0 {
+		c.FirstPollDelay = 2 * time.Second
 	}
 	if c.SettleTimeout <= 0 {
 		c.SettleTimeout = time.Minute
