@@ -18,22 +18,22 @@ const (
 	keyNotDeleted = "not_deleted"
 )
 
-// attributeSet holds the resolved order attributes. An optional attribute
+// attributeSet holds the Resolved order attributes. An optional attribute
 // that is missing has an empty ID.
 type attributeSet struct {
 	Carrier, PickupPoint, Tariff, TrackingNumber, Waybill, Error moysklad.AttributeDef
 }
 
-// resolved is the MoySklad metadata the workflow needs, looked up by the
+// Resolved is the MoySklad metadata the workflow needs, looked up by the
 // configured names.
-type resolved struct {
+type Resolved struct {
 	states map[string]moysklad.State // by key
 	attrs  attributeSet
 }
 
 // trigger returns the key ("ready" or "delete") of the order's status when
 // it is a trigger status, else "".
-func (r *resolved) trigger(o moysklad.Order) string {
+func (r *Resolved) trigger(o moysklad.Order) string {
 	id := o.State.Meta.ID()
 	if id == "" {
 		id = o.State.ID
@@ -47,9 +47,23 @@ func (r *resolved) trigger(o moysklad.Order) string {
 }
 
 // MissingMetadataError lists the statuses and attributes that the config
-// names but MoySklad does not have.
+// names but MoySklad does not have (or has with the wrong type).
 type MissingMetadataError struct {
+	// Problems are the items as sentences, for logs.
 	Problems []string
+	// Items are the same problems, structured.
+	Items []MetadataProblem
+}
+
+// MetadataProblem is one missing or mistyped status or attribute.
+type MetadataProblem struct {
+	// Kind is "state" or "attribute"; Key the config key below
+	// moysklad.states or moysklad.attributes; Name the configured name.
+	Kind, Key, Name string
+	// FoundType is the type MoySklad has (empty: missing); WantTypes the
+	// types the workflow accepts.
+	FoundType string
+	WantTypes []string
 }
 
 func (e *MissingMetadataError) Error() string {
@@ -58,9 +72,12 @@ func (e *MissingMetadataError) Error() string {
 
 // Resolve looks up the configured statuses and attributes in the metadata.
 // It is exported for `shipbridge check`.
-func Resolve(md moysklad.Metadata, states StateNames, attrs AttributeNames) (*resolved, error) {
-	r := &resolved{states: map[string]moysklad.State{}}
-	var problems []string
+func Resolve(md moysklad.Metadata, states StateNames, attrs AttributeNames) (*Resolved, error) {
+	r := &Resolved{states: map[string]moysklad.State{}}
+	var (
+		problems []string
+		items    []MetadataProblem
+	)
 	byName := map[string]moysklad.State{}
 	for _, s := range md.States {
 		byName[strings.ToLower(strings.TrimSpace(s.Name))] = s
@@ -72,6 +89,7 @@ func Resolve(md moysklad.Metadata, states StateNames, attrs AttributeNames) (*re
 		s, ok := byName[strings.ToLower(strings.TrimSpace(st.name))]
 		if !ok {
 			problems = append(problems, fmt.Sprintf("status %q (moysklad.states.%s)", st.name, st.key))
+			items = append(items, MetadataProblem{Kind: "state", Key: st.key, Name: st.name})
 			continue
 		}
 		r.states[st.key] = s
@@ -97,6 +115,7 @@ func Resolve(md moysklad.Metadata, states StateNames, attrs AttributeNames) (*re
 		if !ok {
 			if !at.optional {
 				problems = append(problems, fmt.Sprintf("attribute %q (moysklad.attributes.%s)", at.name, at.key))
+				items = append(items, MetadataProblem{Kind: "attribute", Key: at.key, Name: at.name, WantTypes: at.types})
 			}
 			continue
 		}
@@ -108,19 +127,20 @@ func Resolve(md moysklad.Metadata, states StateNames, attrs AttributeNames) (*re
 		}
 		if !typeOK {
 			problems = append(problems, fmt.Sprintf("attribute %q (moysklad.attributes.%s) has type %s, want %s", at.name, at.key, a.Type, strings.Join(at.types, " or ")))
+			items = append(items, MetadataProblem{Kind: "attribute", Key: at.key, Name: at.name, FoundType: a.Type, WantTypes: at.types})
 			continue
 		}
 		*at.dst = a
 	}
 	if len(problems) > 0 {
-		return nil, &MissingMetadataError{Problems: problems}
+		return nil, &MissingMetadataError{Problems: problems, Items: items}
 	}
 	return r, nil
 }
 
-// metadata returns the resolved metadata, reading it from MoySklad once and
+// metadata returns the Resolved metadata, reading it from MoySklad once and
 // again after invalidate.
-func (p *Poller) metadata(ctx context.Context) (*resolved, error) {
+func (p *Poller) metadata(ctx context.Context) (*Resolved, error) {
 	p.metaMu.Lock()
 	defer p.metaMu.Unlock()
 	if p.meta != nil {

@@ -84,7 +84,7 @@ type task struct {
 	// so a carrier call in flight finishes and its answer is recorded.
 	stop context.Context
 	p    *Poller
-	meta *resolved
+	meta *Resolved
 	o    moysklad.Order
 	rec  store.OrderRecord
 	st   orderState
@@ -113,6 +113,9 @@ func (t *task) save() error {
 		return err
 	}
 	t.rec.Pending = b
+	// The store indexes open orders so that each cycle finds unfinished
+	// work without reading every record.
+	t.rec.Open = !t.st.Settled && t.st.Trigger != ""
 	t.mu.Lock()
 	evs := t.events
 	t.events = nil
@@ -142,7 +145,7 @@ func (t *task) recorder(ctx context.Context) context.Context {
 // handle drives one order as far as it can go in this cycle. It returns an
 // error only when the store failed; every other failure is an outcome
 // recorded on the order.
-func (p *Poller) handle(ctx context.Context, meta *resolved, o moysklad.Order) error {
+func (p *Poller) handle(ctx context.Context, meta *Resolved, o moysklad.Order) error {
 	rec, found, err := p.st.Order(o.ID)
 	if err != nil {
 		return err
@@ -212,7 +215,7 @@ func (p *Poller) handle(ctx context.Context, meta *resolved, o moysklad.Order) e
 	return nil
 }
 
-func stateName(meta *resolved, key string) string {
+func stateName(meta *Resolved, key string) string {
 	return meta.states[key].Name
 }
 

@@ -154,7 +154,7 @@ type Poller struct {
 	sleep func(ctx context.Context, d time.Duration) error
 
 	metaMu sync.Mutex
-	meta   *resolved
+	meta   *Resolved
 
 	progressMu sync.Mutex
 	progress   Progress
@@ -435,16 +435,26 @@ func maxUpdated(orders []moysklad.Order) time.Time {
 }
 
 // dueUnsettled returns the stored orders whose last action is not finished
-// and whose next attempt is due, except those in skip.
+// and whose next attempt is due, except those in skip. It reads only the
+// store's index of open orders, not every record.
 func (p *Poller) dueUnsettled(skip map[string]bool) ([]store.OrderRecord, error) {
 	now := p.now()
 	var out []store.OrderRecord
-	err := p.st.Orders(func(rec store.OrderRecord) bool {
+	var closeErr error
+	err := p.st.OpenOrders(func(rec store.OrderRecord) bool {
 		if skip[rec.ID] {
 			return true
 		}
 		st := decodeState(rec.Pending)
 		if st.Settled || st.Trigger == "" {
+			if rec.Open {
+				return true // not possible: save keeps both in step
+			}
+			// Indexed by the store's migration but finished: take it
+			// out of the index once.
+			if closeErr = p.st.Save(rec); closeErr != nil {
+				return false
+			}
 			return true
 		}
 		if rec.NextAttemptAt.After(now) {
@@ -454,5 +464,8 @@ func (p *Poller) dueUnsettled(skip map[string]bool) ([]store.OrderRecord, error)
 		return true
 	})
 	sort.Slice(out, func(i, j int) bool { return out[i].UpdatedAt.Before(out[j].UpdatedAt) })
+	if err == nil {
+		err = closeErr
+	}
 	return out, err
 }

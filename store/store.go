@@ -11,6 +11,7 @@
 //	cursors  name             → string
 //	orders   order id         → OrderRecord, JSON
 //	names    order name       → order id
+//	open     order id         → empty (the orders with OrderRecord.Open set)
 //	history  order id         → bucket: seq (uint64, big-endian, so keys sort) → Event, JSON
 package store
 
@@ -39,6 +40,7 @@ const (
 	bucketOrders  = "orders"
 	bucketNames   = "names"
 	bucketHistory = "history"
+	bucketOpen    = "open"
 
 	keySchemaVersion = "schema_version"
 )
@@ -55,6 +57,9 @@ type Options struct {
 	Now func() time.Time
 	// Migrations replaces the built-in schema migrations (DefaultMigrations); for tests.
 	Migrations []Migration
+	// NoSync skips the fsync after each transaction. It is for bulk loads
+	// (benchmarks, imports): a crash may lose the latest transactions.
+	NoSync bool
 }
 
 // Migration moves the store from schema version N to N+1, where N is its index in the list of
@@ -77,6 +82,25 @@ func DefaultMigrations() []Migration {
 				}
 			}
 			return nil
+		}},
+		{Name: "index open orders", Apply: func(tx *bolt.Tx) error {
+			// Records written before the index existed do not say whether
+			// they are open; index every record with workflow data, and
+			// let the workflow close the ones that are finished.
+			open, err := tx.CreateBucketIfNotExists([]byte(bucketOpen))
+			if err != nil {
+				return err
+			}
+			return tx.Bucket([]byte(bucketOrders)).ForEach(func(k, v []byte) error {
+				var rec OrderRecord
+				if err := json.Unmarshal(v, &rec); err != nil {
+					return fmt.Errorf("decode order %q: %w", k, err)
+				}
+				if !rec.Open && len(rec.Pending) == 0 {
+					return nil
+				}
+				return open.Put(k, nil)
+			})
 		}},
 	}
 }
@@ -113,6 +137,7 @@ func Open(path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
+	db.NoSync = opts.NoSync
 	s := &Store{db: db, path: path, now: opts.Now}
 	if err := s.migrate(opts.Migrations); err != nil {
 		_ = db.Close()
@@ -239,6 +264,9 @@ type OrderRecord struct {
 	Error string `json:"error,omitempty"`
 	// Pending is data owned by the workflow for its next step (e.g. the outcome to write back).
 	Pending json.RawMessage `json:"pending,omitempty"`
+	// Open is set by the workflow while the order has unfinished work. Save keeps an index of
+	// open orders, so that OpenOrders reads only them however many orders the store holds.
+	Open bool `json:"open,omitempty"`
 	// NextAttemptAt is when a retry is due; zero when none is scheduled. Retries counts them.
 	NextAttemptAt time.Time `json:"next_attempt_at,omitzero"`
 	Retries       int       `json:"retries,omitempty"`
@@ -352,6 +380,17 @@ func (s *Store) Save(rec OrderRecord, events ...Event) error {
 		}
 		if rec.Name != "" {
 			if err := names.Put([]byte(rec.Name), []byte(rec.ID)); err != nil {
+				return err
+			}
+		}
+		// The index exists from schema version 2 on (Options.Migrations may stop before it).
+		if open := tx.Bucket([]byte(bucketOpen)); open != nil {
+			if rec.Open {
+				err = open.Put([]byte(rec.ID), nil)
+			} else {
+				err = open.Delete([]byte(rec.ID))
+			}
+			if err != nil {
 				return err
 			}
 		}
@@ -471,6 +510,57 @@ func (s *Store) Orders(fn func(OrderRecord) bool) error {
 			}
 		}
 		if len(page) < ordersPage {
+			return nil
+		}
+	}
+}
+
+// OpenOrders calls fn for every order record with Open set (and, in a store migrated from a
+// version without the index, every older record with workflow data), in id order, until fn
+// returns false. Like Orders, it reads in short transactions and fn may call the store.
+func (s *Store) OpenOrders(fn func(OrderRecord) bool) error {
+	var after []byte
+	for {
+		var page []OrderRecord
+		err := s.db.View(func(tx *bolt.Tx) error {
+			b := tx.Bucket([]byte(bucketOpen))
+			if b == nil {
+				return nil // a store kept at schema version 1 by Options.Migrations
+			}
+			c := b.Cursor()
+			k, _ := c.First()
+			if after != nil {
+				k, _ = c.Seek(after)
+				if k != nil && string(k) == string(after) {
+					k, _ = c.Next()
+				}
+			}
+			n := 0
+			for ; k != nil && n < ordersPage; k, _ = c.Next() {
+				n++
+				after = append(after[:0], k...)
+				rec, ok, err := getOrder(tx, string(k))
+				if err != nil {
+					return fmt.Errorf("order %q: %w", k, err)
+				}
+				if ok {
+					page = append(page, rec)
+				}
+			}
+			if n < ordersPage {
+				after = nil
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("store: open orders: %w", err)
+		}
+		for _, rec := range page {
+			if !fn(rec) {
+				return nil
+			}
+		}
+		if after == nil {
 			return nil
 		}
 	}

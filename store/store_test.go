@@ -455,3 +455,78 @@ func TestFailedMigrationIsNotRecorded(t *testing.T) {
 		t.Errorf("schema version = %d after a failed migration, want %d", v, len(DefaultMigrations()))
 	}
 }
+
+func openIDs(t *testing.T, s *Store) []string {
+	t.Helper()
+	var ids []string
+	if err := s.OpenOrders(func(rec OrderRecord) bool {
+		ids = append(ids, rec.ID)
+		return true
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return ids
+}
+
+func TestOpenOrdersIndex(t *testing.T) {
+	s, _ := openTemp(t)
+	// More than a page of open orders, and closed ones in between.
+	for i := 0; i < 2*ordersPage+10; i++ {
+		if err := s.Save(OrderRecord{ID: fmt.Sprintf("o%04d", i), Open: i%3 != 0}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ids := openIDs(t, s)
+	want := 0
+	for i := 0; i < 2*ordersPage+10; i++ {
+		if i%3 != 0 {
+			if want >= len(ids) || ids[want] != fmt.Sprintf("o%04d", i) {
+				t.Fatalf("open ids %v: position %d is not o%04d", ids, want, i)
+			}
+			want++
+		}
+	}
+	if len(ids) != want {
+		t.Fatalf("%d open ids, want %d", len(ids), want)
+	}
+	// Closing removes it from the index; reopening adds it back.
+	if err := s.Save(OrderRecord{ID: "o0001", Open: false}); err != nil {
+		t.Fatal(err)
+	}
+	if ids := openIDs(t, s); len(ids) != want-1 || ids[0] != "o0002" {
+		t.Fatalf("after close: %d ids, first %q", len(ids), ids[0])
+	}
+	stopped := 0
+	if err := s.OpenOrders(func(OrderRecord) bool { stopped++; return stopped < 3 }); err != nil || stopped != 3 {
+		t.Fatalf("stop after 3: %d calls, %v", stopped, err)
+	}
+}
+
+func TestMigrationIndexesOrdersWithWorkflowData(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "old.db")
+	old, err := Open(path, Options{Migrations: DefaultMigrations()[:1]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rec := range []OrderRecord{
+		{ID: "a", Pending: json.RawMessage(`{"trigger":"ready"}`)},
+		{ID: "b"},
+		{ID: "c", Pending: json.RawMessage(`{"trigger":"ready","settled":true}`)},
+	} {
+		if err := old.Save(rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old.Close()
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if v, _ := s.SchemaVersion(); v != uint64(len(DefaultMigrations())) {
+		t.Fatalf("schema version %d", v)
+	}
+	if ids := openIDs(t, s); strings.Join(ids, ",") != "a,c" {
+		t.Fatalf("open after migration: %v, want a,c (every record with workflow data)", ids)
+	}
+}
