@@ -462,3 +462,13 @@ func TestShippedConfigYAML(t *testing.T) {
 		}
 	}
 }
+
+func TestValidateWithoutCredentialsNeedsNoShipmentPoint(t *testing.T) {
+	c := Default()
+	if err := c.ValidateWithoutCredentials(); err != nil {
+		t.Errorf("defaults without credentials: %v", err)
+	}
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "carriers.cdek.shipment_point") {
+		t.Errorf("Validate should still require the shipment point: %v", err)
+	}
+}

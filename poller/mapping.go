@@ -280,6 +280,35 @@ func firstNonEmpty(vals ...string) string {
 	return ""
 }
 
+// mergeProblems adds the carrier's problems to the mapping's, leaving out
+// those about something the mapping already reported (the same fault seen
+// twice would read as two).
+func mergeProblems(mapping, carrier []carriers.Problem) []carriers.Problem {
+	seen := map[string]bool{}
+	for _, p := range mapping {
+		seen[problemGroup(p.Field)] = true
+	}
+	out := mapping
+	for _, p := range carrier {
+		if !seen[problemGroup(p.Field)] {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// problemGroup maps a problem's field to the thing a manager fixes.
+func problemGroup(field string) string {
+	head, _, _ := strings.Cut(field, ".")
+	switch head {
+	case "destination", "address", "pickup_point":
+		return "destination"
+	case "positions", "packages":
+		return "goods"
+	}
+	return field
+}
+
 // problemsText joins problems into the text a manager reads in the order's
 // error field, one per line, without repeats.
 func problemsText(ps []carriers.Problem) string {

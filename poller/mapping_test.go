@@ -174,3 +174,13 @@ func TestCityAndPostalCodeInText(t *testing.T) {
 		}
 	}
 }
+
+func TestMergeProblemsDropsRepeats(t *testing.T) {
+	mapping := []carriers.Problem{{Field: "recipient.phone", Message: "Не указан телефон получателя: заполните поле"}, {Field: "destination", Message: "Не указан ни код ПВЗ, ни адрес"}}
+	carrier := []carriers.Problem{{Field: "recipient.phone", Message: "Не указан телефон получателя"}, {Field: "address", Message: "Не указаны ни код ПВЗ, ни адрес доставки"},
+		{Field: "tariff", Message: "Тариф доставки «x» должен быть числом"}}
+	got := mergeProblems(mapping, carrier)
+	if len(got) != 3 || got[2].Field != "tariff" {
+		t.Errorf("merged = %+v", got)
+	}
+}

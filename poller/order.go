@@ -221,6 +221,15 @@ func stateName(meta *Resolved, key string) string {
 
 // carrier returns the carrier of the order: the one that holds its
 // shipment, else the one named on the order.
+// title is the carrier's name for managers: the first of its configured
+// names ("СДЭК"), else its key.
+func (t *task) title(c carriers.Carrier) string {
+	if _, pr, ok := t.p.reg.Get(c.Name()); ok && len(pr.Names) > 0 {
+		return pr.Names[0]
+	}
+	return c.Name()
+}
+
 func (t *task) carrier() (carriers.Carrier, carriers.Profile, bool) {
 	if t.rec.Carrier != "" && t.rec.Phase != phaseNone {
 		if c, pr, ok := t.p.reg.Get(t.rec.Carrier); ok {
@@ -255,7 +264,7 @@ func (t *task) ready(ctx context.Context) {
 		switch t.rec.Phase {
 		case phaseNone:
 			s, problems := t.shipment(pr)
-			problems = append(problems, c.Validate(s)...)
+			problems = mergeProblems(problems, c.Validate(s))
 			if len(problems) > 0 {
 				text := problemsText(problems)
 				t.event("invalid", text, problems)
@@ -297,7 +306,7 @@ func (t *task) submit(ctx context.Context, c carriers.Carrier, s carriers.Shipme
 	t.rec.Reference = ""
 	t.rec.TrackingNumber = ""
 	t.st.IntentAt = t.p.now()
-	t.event("carrier_submit", fmt.Sprintf("Отправка заказа в %s под номером %s (попытка %d)", c.Name(), t.rec.Number, t.rec.Attempt), s)
+	t.event("carrier_submit", fmt.Sprintf("Отправка заказа в %s под номером %s (попытка %d)", t.title(c), t.rec.Number, t.rec.Attempt), s)
 	if err := t.save(); err != nil {
 		t.p.log.Error("intent not saved; not sending", zap.String("order", t.o.Name), zap.Error(err))
 		return false
@@ -318,7 +327,7 @@ func (t *task) submit(ctx context.Context, c carriers.Carrier, s carriers.Shipme
 		}
 	}
 	t.adopt(reg)
-	t.event("carrier_accepted", fmt.Sprintf("%s принял запрос: %s", c.Name(), reg.Reference), reg)
+	t.event("carrier_accepted", fmt.Sprintf("%s принял запрос: %s", t.title(c), reg.Reference), reg)
 	return true
 }
 
@@ -342,10 +351,10 @@ func (t *task) reconcile(ctx context.Context, c carriers.Carrier, s carriers.Shi
 	}
 	if found && reg.Status != carriers.StatusCancelled {
 		t.adopt(reg)
-		t.event("carrier_found", fmt.Sprintf("Заказ %s найден в %s: %s", t.rec.Number, c.Name(), reg.Reference), reg)
+		t.event("carrier_found", fmt.Sprintf("Заказ %s найден в %s: %s", t.rec.Number, t.title(c), reg.Reference), reg)
 		return true
 	}
-	t.event("carrier_not_found", fmt.Sprintf("Заказ %s не найден в %s", t.rec.Number, c.Name()), nil)
+	t.event("carrier_not_found", fmt.Sprintf("Заказ %s не найден в %s", t.rec.Number, t.title(c)), nil)
 	if resend {
 		return t.submit(ctx, c, s)
 	}
@@ -392,11 +401,11 @@ func (t *task) confirm(ctx context.Context, c carriers.Carrier, pr carriers.Prof
 		switch {
 		case err == nil && reg.Done():
 			t.adopt(reg)
-			t.event("carrier_registered", fmt.Sprintf("%s зарегистрировал заказ, трек-номер %s", c.Name(), reg.TrackingNumber), reg)
+			t.event("carrier_registered", fmt.Sprintf("%s зарегистрировал заказ, трек-номер %s", t.title(c), reg.TrackingNumber), reg)
 			return true
 		case err == nil && reg.Status == carriers.StatusCancelled:
 			t.rec.Phase = phaseNone
-			t.event("carrier_cancelled", fmt.Sprintf("Заказ %s отменён в %s", t.rec.Number, c.Name()), reg)
+			t.event("carrier_cancelled", fmt.Sprintf("Заказ %s отменён в %s", t.rec.Number, t.title(c)), reg)
 			return true
 		case err == nil:
 			// Still pending.
@@ -408,7 +417,7 @@ func (t *task) confirm(ctx context.Context, c carriers.Carrier, pr carriers.Prof
 				s, _ := t.shipment(pr)
 				if found, ferr := t.findLive(ctx, f, s); ferr == nil && found != nil && found.Reference != t.rec.Reference {
 					t.adopt(*found)
-					t.event("carrier_found", fmt.Sprintf("Заказ %s уже зарегистрирован в %s: %s", t.rec.Number, c.Name(), found.Reference), found)
+					t.event("carrier_found", fmt.Sprintf("Заказ %s уже зарегистрирован в %s: %s", t.rec.Number, t.title(c), found.Reference), found)
 					return true
 				}
 			}
@@ -423,7 +432,7 @@ func (t *task) confirm(ctx context.Context, c carriers.Carrier, pr carriers.Prof
 			// after, the reference is wrong: look the shipment up by our
 			// number instead.
 			if t.p.now().Sub(t.st.IntentAt) >= t.p.cfg.ReconcileGrace {
-				t.event("carrier_not_found", fmt.Sprintf("%s не знает заказ %s; поиск по номеру %s", c.Name(), t.rec.Reference, t.rec.Number), errDetail(err))
+				t.event("carrier_not_found", fmt.Sprintf("%s не знает заказ %s; поиск по номеру %s", t.title(c), t.rec.Reference, t.rec.Number), errDetail(err))
 				t.rec.Phase = phaseSubmitting
 				t.rec.Reference = ""
 				return true
@@ -434,7 +443,7 @@ func (t *task) confirm(ctx context.Context, c carriers.Carrier, pr carriers.Prof
 		}
 		if !t.p.now().Before(deadline) {
 			t.rec.NextAttemptAt = t.p.now().Add(t.p.cfg.PollInterval)
-			t.event("waiting", fmt.Sprintf("%s ещё проверяет заказ; проверка продолжится в следующем цикле", c.Name()), nil)
+			t.event("waiting", fmt.Sprintf("%s ещё проверяет заказ; проверка продолжится в следующем цикле", t.title(c)), nil)
 			t.p.obs.OrderOutcome(c.Name(), outcomeWaiting)
 			return false
 		}
@@ -517,7 +526,7 @@ func (t *task) delete(ctx context.Context) {
 		case phaseRegistered, phaseDeleting:
 			d, ok := c.(carriers.Deleter)
 			if !ok {
-				msg := fmt.Sprintf("Служба доставки %s не поддерживает удаление заказа: удалите его в личном кабинете", c.Name())
+				msg := fmt.Sprintf("Служба доставки %s не поддерживает удаление заказа: удалите его в личном кабинете", t.title(c))
 				t.rec.Error = msg
 				t.st.WriteBack = &writeBack{State: keyNotDeleted, Error: msg, Outcome: outcomeNotDeleted}
 				return
@@ -525,7 +534,7 @@ func (t *task) delete(ctx context.Context) {
 			if t.rec.Phase != phaseDeleting {
 				t.rec.Phase = phaseDeleting
 				t.st.IntentAt = t.p.now()
-				t.event("carrier_delete", fmt.Sprintf("Удаление заказа %s в %s", t.rec.Number, c.Name()), t.registration())
+				t.event("carrier_delete", fmt.Sprintf("Удаление заказа %s в %s", t.rec.Number, t.title(c)), t.registration())
 				if err := t.save(); err != nil {
 					return
 				}
@@ -533,7 +542,7 @@ func (t *task) delete(ctx context.Context) {
 			err := d.Delete(ctx, t.registration())
 			switch {
 			case err == nil:
-				t.event("carrier_deleted", fmt.Sprintf("Заказ %s удалён в %s", t.rec.Number, c.Name()), nil)
+				t.event("carrier_deleted", fmt.Sprintf("Заказ %s удалён в %s", t.rec.Number, t.title(c)), nil)
 				t.deleted("")
 			case carriers.KindOf(err) == carriers.KindRejected || carriers.KindOf(err) == carriers.KindInvalid:
 				t.rec.Phase = phaseRegistered
