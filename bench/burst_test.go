@@ -31,15 +31,22 @@ func metricName(endpoint string) string {
 // BenchmarkBurst sets 1,000 orders to ready at once and measures the time
 // until all are registered against the floor MoySklad's budget allows, and
 // the requests spent per order, at the user-token budget (11 per 3 s) and
-// the solution-token budget (45 per 3 s), every duration scaled down ×10.
+// the solution-token budget (45 per 3 s), every duration scaled down ×10,
+// with the recommended CDEK poll interval, and once more at 11 per 3 s with
+// the CDEK adapter's default poll interval.
 func BenchmarkBurst(b *testing.B) {
 	for _, c := range []struct {
-		name   string
-		budget int
-	}{{"budget=11", UserBudget}, {"budget=45", SolutionBudget}} {
+		name     string
+		budget   int
+		cdekPoll time.Duration
+	}{
+		{"budget=11", UserBudget, RecommendedCDEKPollInterval},
+		{"budget=45", SolutionBudget, RecommendedCDEKPollInterval},
+		{"budget=11/cdek-poll=default", UserBudget, 0},
+	} {
 		b.Run(c.name, func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
-				e := newEnv(b, Options{Scale: 10, Budget: c.budget})
+				e := newEnv(b, Options{Scale: 10, Budget: c.budget, CDEKPollInterval: c.cdekPoll})
 				r, err := e.Burst(context.Background(), 1000, 10)
 				if err != nil {
 					b.Fatal(err)

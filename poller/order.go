@@ -91,6 +91,10 @@ type task struct {
 
 	mu     sync.Mutex
 	events []store.Event
+
+	// acceptedAt is when the carrier accepted a request sent in this
+	// cycle; the first status check waits FirstPollDelay from then.
+	acceptedAt time.Time
 }
 
 func (t *task) event(kind, msg string, data any) {
@@ -326,6 +330,7 @@ func (t *task) submit(ctx context.Context, c carriers.Carrier, s carriers.Shipme
 			return false
 		}
 	}
+	t.acceptedAt = t.p.now()
 	t.adopt(reg)
 	t.event("carrier_accepted", fmt.Sprintf("%s принял запрос: %s", t.title(c), reg.Reference), reg)
 	return true
@@ -388,9 +393,14 @@ func (t *task) adopt(reg carriers.Registration) {
 // refused.
 func (t *task) confirm(ctx context.Context, c carriers.Carrier, pr carriers.Profile) bool {
 	deadline := t.p.now().Add(t.p.cfg.SettleTimeout)
-	// A request just sent is not decided yet: wait before the first check.
-	if !t.st.IntentAt.IsZero() {
-		if d := t.st.IntentAt.Add(t.p.cfg.FirstPollDelay).Sub(t.p.now()); d > 0 {
+	// A request just sent is not decided yet: wait before the first check,
+	// counting from the carrier's answer (a busy process may send late).
+	sent := t.st.IntentAt
+	if !t.acceptedAt.IsZero() {
+		sent = t.acceptedAt
+	}
+	if !sent.IsZero() {
+		if d := sent.Add(t.p.cfg.FirstPollDelay).Sub(t.p.now()); d > 0 {
 			if err := t.p.sleep(t.stop, min(d, t.p.cfg.FirstPollDelay)); err != nil {
 				return false
 			}
