@@ -322,6 +322,16 @@ func (p *proc) signal(sig syscall.Signal) {
 	}
 }
 
+// exited reports whether the process has ended.
+func (p *proc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
 func tail(s string, n int) string {
 	if len(s) <= n {
 		return s

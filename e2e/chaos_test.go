@@ -1,0 +1,557 @@
+package e2e
+
+import (
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/shipbridge/shipbridge/carriers/cdek/cdektest"
+	"github.com/shipbridge/shipbridge/moysklad/moyskladtest"
+	"github.com/shipbridge/shipbridge/store"
+)
+
+var (
+	chaosLong   = flag.Bool("chaos.long", false, "run the long chaos variant (400 orders, 50 SIGKILLs) instead of the short one")
+	chaosSeed   = flag.Uint64("chaos.seed", 20260514, "seed of the chaos run (manager actions, kill times, faults)")
+	chaosOrders = flag.Int("chaos.orders", 0, "number of orders (0: 40 short, 400 long)")
+	chaosKills  = flag.Int("chaos.kills", 0, "number of SIGKILLs (0: 5 short, 50 long)")
+	chaosNudge  = flag.Duration("chaos.nudge", 6*time.Second, "in the settle phase, re-set the status of orders that made no progress for this long (0: never)")
+	chaosSettle = flag.Duration("chaos.settle", 0, "bound of the settle phase (0: 25s short, 4m long)")
+)
+
+// chaosParams are the knobs of one chaos run.
+type chaosParams struct {
+	orders, kills int
+	// life is the range of how long the binary runs before each SIGKILL.
+	lifeMin, lifeMax time.Duration
+	// settle bounds the final clean run.
+	settle time.Duration
+}
+
+// chaosStats counts what the run did, for the log and RELIABILITY.md.
+type chaosStats struct {
+	managerActions, bursts, courierPickups int
+	kills, storeOpens                      int
+	msFailRate                             float64
+	ms429Bursts, ms429Answers              int
+	cdek5xx, cdek429, cdekLostCreates      int
+	cdekCreates, nudges                    int
+}
+
+// managerBook is what the simulated managers did to each order.
+type managerBook struct {
+	mu        sync.Mutex
+	last      map[string]string // order id → "ready" or "delete"
+	readyOnce map[string]bool
+	burstLast map[string]bool // the last action came in a quick flip burst
+}
+
+func (b *managerBook) record(id, action string, burst bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.last[id] = action
+	b.burstLast[id] = burst
+	if action == "ready" {
+		b.readyOnce[id] = true
+	}
+}
+
+// lockedRand is a seeded random source shared by goroutines.
+type lockedRand struct {
+	mu sync.Mutex
+	r  *rand.Rand
+}
+
+func (l *lockedRand) float() float64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.r.Float64()
+}
+
+func (l *lockedRand) intn(n int) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.r.IntN(n)
+}
+
+func (l *lockedRand) between(a, b time.Duration) time.Duration {
+	return a + time.Duration(l.float()*float64(b-a))
+}
+
+// TestChaos runs the real binary under `run` against both simulators with
+// injected faults while SIGKILLing and restarting it and while managers move
+// orders between ready and delete; then it lets the binary settle and checks
+// that nothing was lost or duplicated. See RELIABILITY.md.
+//
+//	go test ./e2e -run TestChaos -chaos.long -timeout 30m -v
+func TestChaos(t *testing.T) {
+	needBinary(t)
+	t.Parallel() // overlaps the idle retries of TestOnceMoySkladUnreachable
+	p := chaosParams{orders: 40, kills: 5, lifeMin: 1500 * time.Millisecond, lifeMax: 3500 * time.Millisecond, settle: 25 * time.Second}
+	if *chaosLong {
+		p = chaosParams{orders: 400, kills: 50, lifeMin: 2 * time.Second, lifeMax: 8 * time.Second, settle: 4 * time.Minute}
+	} else if testing.Short() {
+		t.Skip("chaos run skipped in -short mode")
+	}
+	if *chaosOrders > 0 {
+		p.orders = *chaosOrders
+	}
+	if *chaosKills > 0 {
+		p.kills = *chaosKills
+	}
+	if *chaosSettle > 0 {
+		p.settle = *chaosSettle
+	}
+	seed := *chaosSeed
+	t.Logf("chaos: seed %d, %d orders, %d kills (reproduce with -chaos.seed=%d)", seed, p.orders, p.kills, seed)
+	rng := &lockedRand{r: rand.New(rand.NewPCG(seed, seed^0x5eed))}
+
+	var faultsOn atomic.Bool
+	faultsOn.Store(true)
+	slow := func(pSlow float64, max time.Duration) func() time.Duration {
+		return func() time.Duration {
+			if !faultsOn.Load() || rng.float() >= pSlow {
+				return 0
+			}
+			return rng.between(0, max)
+		}
+	}
+	w := newWorld(t, worldOptions{
+		// Tighter than the client's own limit below, so 429s happen.
+		ms: moyskladtest.Options{RequestsPerWindow: 40, Window: time.Second, Seed: seed, Latency: slow(0.2, 150*time.Millisecond)},
+		cdek: cdektest.Options{Seed: seed, Latency: slow(0.2, 300*time.Millisecond),
+			SettleDelay: func() time.Duration {
+				if faultsOn.Load() {
+					return rng.between(20*time.Millisecond, 400*time.Millisecond)
+				}
+				return 30 * time.Millisecond
+			},
+			PrintDelay: func() time.Duration { // slow print forms
+				if faultsOn.Load() {
+					return rng.between(50*time.Millisecond, 1500*time.Millisecond)
+				}
+				return 30 * time.Millisecond
+			}},
+	})
+	w.env["SHIPBRIDGE_LOG_LEVEL"] = "info"
+	w.env["SHIPBRIDGE_WORKERS"] = "16"
+	w.env["SHIPBRIDGE_MOYSKLAD_REQUESTS_PER_WINDOW"] = "60"
+	w.env["SHIPBRIDGE_MOYSKLAD_MAX_PARALLEL"] = "5"
+
+	ids := make([]string, p.orders)
+	names := map[string]string{}
+	for i := range ids {
+		name := fmt.Sprintf("CH-%04d", i+1)
+		ids[i] = w.addOrder(name)
+		names[ids[i]] = name
+	}
+	book := &managerBook{last: map[string]string{}, readyOnce: map[string]bool{}, burstLast: map[string]bool{}}
+	var st chaosStats
+	var statsMu sync.Mutex
+	count := func(f func(*chaosStats)) { statsMu.Lock(); f(&st); statsMu.Unlock() }
+
+	// Half of the orders are set ready at once: a burst to start with.
+	for _, id := range ids[:len(ids)/2] {
+		w.set(id, sReady)
+		book.record(id, "ready", false)
+		count(func(s *chaosStats) { s.managerActions++ })
+	}
+
+	stop := make(chan struct{})
+	var bg sync.WaitGroup
+	// Managers: act on an order that is at rest (what they see in MoySklad),
+	// sometimes with a quick change of mind.
+	bg.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(rng.between(10*time.Millisecond, 60*time.Millisecond)):
+			}
+			id := ids[rng.intn(len(ids))]
+			o := w.order(id)
+			var action string
+			switch o.StateName {
+			case sNew, sFailed, sDeleted:
+				action = "ready"
+			case sRegistered, sNotDeleted:
+				action = "delete"
+				if rng.float() < 0.2 {
+					action = "ready" // re-assert: must not create a second shipment
+				}
+			default:
+				continue // in a trigger status: shipbridge is on it
+			}
+			burst := rng.float() < 0.15
+			if burst {
+				other := map[string]string{"ready": sDelete, "delete": sReady}[action]
+				_ = w.ms.SetOrderState(id, other)
+				time.Sleep(time.Duration(rng.intn(5)+2) * time.Millisecond)
+				count(func(s *chaosStats) { s.bursts++ })
+			}
+			state := map[string]string{"ready": sReady, "delete": sDelete}[action]
+			if err := w.ms.SetOrderState(id, state); err != nil {
+				t.Error(err)
+				return
+			}
+			book.record(id, action, burst)
+			count(func(s *chaosStats) { s.managerActions++ })
+		}
+	})
+	// The courier: now and then CDEK takes a parcel, after which deletion is refused.
+	bg.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(rng.between(200*time.Millisecond, 800*time.Millisecond)):
+			}
+			var live []string
+			for _, co := range w.cdek.Orders() {
+				if co.Status == "CREATED" && !co.Deleted {
+					live = append(live, co.Number)
+				}
+			}
+			if len(live) > 0 && rng.float() < 0.3 {
+				if w.cdek.SetOrderStatus(live[rng.intn(len(live))], "RECEIVED_AT_SHIPMENT_WAREHOUSE") == nil {
+					count(func(s *chaosStats) { s.courierPickups++ })
+				}
+			}
+		}
+	})
+	// Faults: steady 5xx and slow answers on both APIs, 429 bursts, lost
+	// create responses.
+	st.msFailRate = 0.05
+	w.ms.FailRate(st.msFailRate)
+	bg.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			switch x := rng.float(); {
+			case x < 0.10:
+				w.cdek.FailNext(1, []int{500, 502, 503, 504}[rng.intn(4)])
+				count(func(s *chaosStats) { s.cdek5xx++ })
+			case x < 0.13:
+				w.cdek.LoseNextCreateResponse(1)
+				count(func(s *chaosStats) { s.cdekLostCreates++ })
+			case x < 0.15:
+				w.ms.FailNext(3, http.StatusTooManyRequests)
+				count(func(s *chaosStats) { s.ms429Bursts++ })
+			case x < 0.16:
+				w.cdek.FailNext(2, http.StatusTooManyRequests)
+				count(func(s *chaosStats) { s.cdek429 += 2 })
+			}
+		}
+	})
+
+	// Kill and restart.
+	for k := 0; k < p.kills; k++ {
+		proc := w.start("run")
+		time.Sleep(rng.between(p.lifeMin, p.lifeMax))
+		if strings.Contains(proc.stderr.String(), "panic") {
+			t.Errorf("the binary panicked:\n%s", tail(proc.stderr.String(), 4000))
+		}
+		if proc.exited() {
+			t.Fatalf("run %d ended before it was killed; stderr:\n%s", k+1, tail(proc.stderr.String(), 4000))
+		}
+		proc.signal(syscall.SIGKILL)
+		proc.wait(10 * time.Second)
+		count(func(s *chaosStats) { s.kills++ })
+		s, err := store.Open(w.dbPath, store.Options{Timeout: 2 * time.Second})
+		if err != nil {
+			t.Fatalf("kill %d: the store does not open: %v", k+1, err)
+		}
+		if _, err := s.SchemaVersion(); err != nil {
+			t.Errorf("kill %d: schema version: %v", k+1, err)
+		}
+		s.Close()
+		count(func(s *chaosStats) { s.storeOpens++ })
+	}
+	close(stop)
+	bg.Wait()
+	faultsOn.Store(false)
+	w.ms.FailRate(0)
+	st.ms429Answers = w.ms.TooManyRequests()
+
+	// Settle: one clean run, below the simulator's rate limit, until every
+	// order the managers touched is at rest and nothing changes.
+	w.env["SHIPBRIDGE_MOYSKLAD_REQUESTS_PER_WINDOW"] = "30"
+	final := w.start("run")
+	settled := func() []string {
+		var out []string
+		for _, id := range ids {
+			if _, touched := book.last[id]; !touched {
+				continue
+			}
+			switch w.order(id).StateName {
+			case sReady, sDelete:
+				out = append(out, id)
+			}
+		}
+		return out
+	}
+	settleStart := time.Now()
+	deadline := settleStart.Add(p.settle)
+	lastProgress, lastCount := time.Now(), -1
+	for {
+		if final.exited() {
+			t.Fatalf("the final run ended by itself; stderr:\n%s", tail(final.stderr.String(), 4000))
+		}
+		left := settled()
+		if len(left) == 0 {
+			break
+		}
+		if len(left) != lastCount {
+			t.Logf("settle: %d orders unsettled after %s", len(left), time.Since(settleStart).Round(100*time.Millisecond))
+			lastCount, lastProgress = len(left), time.Now()
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("%d orders never settled: %v", len(left), left)
+			break
+		}
+		// shipbridge backs off 30 s and more after a carrier failure (not
+		// configurable); after 6 s without progress the manager clicks the
+		// same status again, which starts a fresh attempt (rules 7 and 8).
+		if *chaosNudge > 0 && time.Since(lastProgress) > *chaosNudge {
+			for _, id := range left {
+				o := w.order(id)
+				t.Logf("nudge %s: %s, error %q", o.Name, o.StateName, o.Attr(aError))
+				w.set(id, o.StateName)
+				count(func(s *chaosStats) { s.nudges++ })
+			}
+			lastProgress = time.Now()
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	// Quiet: give in-flight write-backs a cycle to land.
+	time.Sleep(2 * time.Second)
+	final.signal(syscall.SIGTERM)
+	if code := final.wait(30 * time.Second); code != 0 {
+		t.Errorf("final run exited %d after SIGTERM; stderr:\n%s", code, tail(final.stderr.String(), 4000))
+	}
+	if strings.Contains(final.stderr.String(), "panic") {
+		t.Errorf("the binary panicked:\n%s", tail(final.stderr.String(), 4000))
+	}
+
+	violations, info := checkChaos(t, w, ids, names, book)
+	if len(violations) > 0 {
+		t.Logf("final run's stderr (tail):\n%s", tail(final.stderr.String(), 6000))
+	}
+	cdekOrders := w.cdek.Orders()
+	st.cdekCreates = len(cdekOrders)
+	for _, v := range info {
+		t.Log("note: " + v)
+	}
+	t.Logf("chaos result: seed %d, orders %d, kills %d (store opened cleanly after each: %d), manager actions %d (quick flips %d), courier pickups %d, "+
+		"faults: MoySklad 5xx rate %.0f%% + %d 429 bursts (%d 429 answers in all, incl. rate-limit refusals), CDEK %d injected 5xx, %d injected 429, %d lost create responses armed, "+
+		"slow answers 20%% of requests on both, print forms 50–1500 ms; CDEK orders created %d; settle nudges %d; violations %d",
+		seed, p.orders, st.kills, st.storeOpens, st.managerActions, st.bursts, st.courierPickups,
+		st.msFailRate*100, st.ms429Bursts, st.ms429Answers, st.cdek5xx, st.cdek429, st.cdekLostCreates, st.cdekCreates, st.nudges, len(violations))
+	for _, v := range violations {
+		t.Error("violation: " + v)
+	}
+}
+
+// isNumberOf reports whether a CDEK number belongs to the order name: the
+// name itself or name-2, name-3, … (re-registration after a deletion).
+func isNumberOf(number, name string) bool {
+	if number == name {
+		return true
+	}
+	rest, ok := strings.CutPrefix(number, name+"-")
+	if !ok || rest == "" {
+		return false
+	}
+	for _, r := range rest {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// checkChaos checks the invariants of RELIABILITY.md. It returns the
+// violations and informational notes.
+func checkChaos(t *testing.T, w *world, ids []string, names map[string]string, book *managerBook) (violations, info []string) {
+	t.Helper()
+	bad := func(format string, args ...any) { violations = append(violations, fmt.Sprintf(format, args...)) }
+	cdekOrders := w.cdek.Orders()
+
+	// No CDEK number was ever created twice while a live order with it existed.
+	byNumber := map[string][]cdektest.OrderInfo{}
+	for _, co := range cdekOrders {
+		byNumber[co.Number] = append(byNumber[co.Number], co)
+		for _, code := range co.ErrorCodes {
+			if code == "error_validate_im_dep_number_has_already_had_integration" {
+				bad("CDEK number %s: a create was sent while an order with that number was live (CDEK refused it as a duplicate)", co.Number)
+			}
+		}
+		if co.CreateState == "INVALID" && len(co.ErrorCodes) > 0 {
+			info = append(info, fmt.Sprintf("CDEK refused create %s: %v", co.Number, co.ErrorCodes))
+		}
+	}
+	numbers := make([]string, 0, len(byNumber))
+	for n := range byNumber {
+		numbers = append(numbers, n)
+	}
+	sort.Strings(numbers)
+	for _, n := range numbers {
+		successful := 0
+		for _, co := range byNumber[n] {
+			if co.CreateState == "SUCCESSFUL" {
+				successful++
+			}
+		}
+		// shipbridge never reuses a number after a deletion (it appends -2,
+		// -3, …), so two successful creates under one number are a duplicate.
+		if successful > 1 {
+			bad("CDEK number %s: %d successful creates", n, successful)
+		}
+		if c := w.cdek.CreatesForNumber(n); c > 1 {
+			info = append(info, fmt.Sprintf("CDEK number %s: %d create requests (lost answers re-sent after a not-found lookup are legitimate)", n, c))
+		}
+	}
+
+	st := w.openStore()
+	defer st.Close()
+	retryReasons := map[string]int{}
+	defer func() {
+		for r, n := range retryReasons {
+			info = append(info, fmt.Sprintf("%d× %s", n, r))
+		}
+		sort.Strings(info)
+	}()
+	for _, id := range ids {
+		name := names[id]
+		book.mu.Lock()
+		last, touched := book.last[id]
+		readyOnce := book.readyOnce[id]
+		burst := book.burstLast[id]
+		book.mu.Unlock()
+		o := w.order(id)
+		var live []cdektest.OrderInfo
+		for _, co := range cdekOrders {
+			if isNumberOf(co.Number, name) && co.CreateState == "SUCCESSFUL" && !co.Deleted && co.Status != "DELIVERED" && co.Status != "NOT_DELIVERED" {
+				live = append(live, co)
+			}
+		}
+		activeSum := 0
+		for n := range byNumber {
+			if isNumberOf(n, name) {
+				activeSum += w.cdek.ActiveOrdersForNumber(n)
+			}
+		}
+		if activeSum != len(live) {
+			bad("%s: snapshot shows %d live CDEK orders, ActiveOrdersForNumber %d", name, len(live), activeSum)
+		}
+		tracking, errText := o.Attr(aTracking), o.Attr(aError)
+
+		// MoySklad and CDEK agree, whatever the manager did.
+		switch o.StateName {
+		case sRegistered, sNotDeleted:
+			if len(live) != 1 {
+				bad("%s: %s with %d live CDEK orders", name, o.StateName, len(live))
+			} else if live[0].CDEKNumber != tracking {
+				bad("%s: %s, tracking %q but the live CDEK order has cdek_number %q", name, o.StateName, tracking, live[0].CDEKNumber)
+			}
+			if o.StateName == sRegistered && o.Attributes[aWaybill].File == nil && errText == "" {
+				bad("%s: registered without a waybill and without a reason", name)
+			}
+			if o.StateName == sNotDeleted && errText == "" {
+				bad("%s: not_deleted without a reason", name)
+			}
+		case sDeleted, sFailed:
+			if len(live) != 0 {
+				bad("%s: %s but %d live CDEK orders (orphan shipment): %+v", name, o.StateName, len(live), live)
+			}
+			if o.StateName == sFailed && errText == "" {
+				bad("%s: failed without a reason", name)
+			}
+			if o.StateName == sDeleted && tracking != "" {
+				bad("%s: deleted but tracking %q still set", name, tracking)
+			}
+		case sNew:
+			if touched {
+				bad("%s: the manager acted (%s) but the order is in %s", name, last, o.StateName)
+			}
+		default:
+			bad("%s: unsettled status %s", name, o.StateName)
+		}
+		// The manager's last action was honoured.
+		if touched {
+			want := map[string][]string{"ready": {sRegistered, sFailed}, "delete": {sDeleted, sNotDeleted}}[last]
+			if o.StateName != want[0] && o.StateName != want[1] {
+				msg := fmt.Sprintf("%s: last manager action %s, final status %s", name, last, o.StateName)
+				if burst {
+					// A quick change of mind can land between shipbridge's read and its
+					// write-back, which then overwrites it: MoySklad has no conditional PUT.
+					msg += " (the action came in a quick flip: lost update; see RELIABILITY.md)"
+				}
+				bad("%s", msg)
+			}
+		}
+		if n := w.ms.MaxPutsPerMinute(id); n > 100 {
+			bad("%s: %d PUTs within a minute (MoySklad bans above 100)", name, n)
+		}
+
+		// The cursor never skipped an order; the history is ordered.
+		if !touched {
+			continue
+		}
+		rec, found, err := st.Order(id)
+		if err != nil || !found {
+			bad("%s: no record in the store (found %v, err %v): the cursor skipped it", name, found, err)
+			continue
+		}
+		evs, err := st.History(id)
+		if err != nil || (readyOnce && len(evs) == 0) {
+			bad("%s: history: %d events, err %v", name, len(evs), err)
+			continue
+		}
+		for i := 1; i < len(evs); i++ {
+			if evs[i].Seq <= evs[i-1].Seq {
+				bad("%s: history seq %d after %d", name, evs[i].Seq, evs[i-1].Seq)
+			}
+			if evs[i].At.Before(evs[i-1].At) {
+				bad("%s: history time %s after %s (seq %d)", name, evs[i].At.Format(time.RFC3339Nano), evs[i-1].At.Format(time.RFC3339Nano), evs[i].Seq)
+			}
+		}
+		hasStatus := false
+		for _, e := range evs {
+			if e.Kind == "retry" || e.Kind == "moysklad_update_failed" {
+				retryReasons[e.Kind+": "+firstLine(e.Message, 90)]++
+			}
+			if e.Kind == "status" && strings.Contains(e.Message, o.StateName) {
+				hasStatus = true
+			}
+		}
+		if (o.StateName == sRegistered || o.StateName == sDeleted || o.StateName == sFailed || o.StateName == sNotDeleted) && !hasStatus {
+			bad("%s: final status %s is not in the history", name, o.StateName)
+		}
+		if o.StateName == sRegistered && rec.TrackingNumber != tracking {
+			bad("%s: store tracking %q, MoySklad %q", name, rec.TrackingNumber, tracking)
+		}
+	}
+	return violations, info
+}
+
+func firstLine(s string, n int) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	if r := []rune(s); len(r) > n {
+		s = string(r[:n]) + "…"
+	}
+	return s
+}
