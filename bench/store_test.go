@@ -56,12 +56,14 @@ func cpuTime() time.Duration {
 // time (of the whole process, simulator included) and allocations per cycle.
 func BenchmarkIdleCycle(b *testing.B) {
 	for _, n := range []int{0, storeOrders} {
+		// One store and environment for every b.N the sub-benchmark is run
+		// with: filling 100,000 orders takes seconds.
+		dir := b.TempDir()
+		if n > 0 {
+			fillStore(b, filepath.Join(dir, "shipbridge.db"), n, 1)
+		}
+		e := newEnv(b, Options{Scale: 10, Budget: 100_000, Dir: dir})
 		b.Run(fmt.Sprintf("stored=%d", n), func(b *testing.B) {
-			dir := b.TempDir()
-			if n > 0 {
-				fillStore(b, filepath.Join(dir, "shipbridge.db"), n, 1)
-			}
-			e := newEnv(b, Options{Scale: 10, Budget: 100_000, Dir: dir})
 			ctx := context.Background()
 			before := e.MS.Requests()
 			b.ReportAllocs()
