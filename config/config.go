@@ -186,7 +186,7 @@ type Package struct {
 func Default() Config {
 	return Config{
 		Schedule:        "@every 1m",
-		Workers:         8,
+		Workers:         128,
 		SweepEvery:      15 * time.Minute,
 		Overlap:         2 * time.Minute,
 		OnceTimeout:     2 * time.Minute,

@@ -52,7 +52,7 @@ func TestLoadDefaults(t *testing.T) {
 		"cdek tariffs":       cfg.Carriers.CDEK.OrderType == 1 && cfg.Carriers.CDEK.TariffCode == 136 && cfg.Carriers.CDEK.DoorTariffCode == 137,
 		"cdek misc":          cfg.Carriers.CDEK.WeightUnit == "kg" && cfg.Carriers.CDEK.CashOnDelivery == "auto" && cfg.Carriers.CDEK.PrintCopies == 2,
 		"cdek test server":   cfg.Carriers.CDEK.BaseURL == "https://api.edu.cdek.ru",
-		"operational":        cfg.Workers == 8 && cfg.SweepEvery == 15*time.Minute && cfg.Overlap == 2*time.Minute && cfg.OnceTimeout == 2*time.Minute,
+		"operational":        cfg.Workers == 128 && cfg.SweepEvery == 15*time.Minute && cfg.Overlap == 2*time.Minute && cfg.OnceTimeout == 2*time.Minute,
 		"no file":            cfg.File == "",
 	}
 	for name, ok := range checks {

@@ -25,7 +25,7 @@ import (
 // Defaults used when the corresponding Config field is zero.
 const (
 	DefaultBaseURL          = "https://api.edu.cdek.ru"
-	DefaultPollInterval     = 500 * time.Millisecond
+	DefaultPollInterval     = 2 * time.Second
 	DefaultMaxWait          = 60 * time.Second
 	DefaultTokenExpiryDelta = 60 * time.Second
 	DefaultNotFoundGrace    = 60 * time.Second
@@ -73,7 +73,8 @@ type Config struct {
 	Logger *zap.Logger
 	// Now is the clock; default time.Now.
 	Now func() time.Time
-	// PollInterval is the pause between polls of asynchronous requests (default 500 ms).
+	// PollInterval is the pause between polls of asynchronous requests such as
+	// print forms (default 2 s: CDEK renders a waybill in 1–2 s).
 	PollInterval time.Duration
 	// MaxWait bounds each polling loop in addition to ctx (default 60 s).
 	MaxWait time.Duration
