@@ -111,7 +111,7 @@ func (c corpusCase) skipKnownBug(t *testing.T) {
 	}
 }
 
-func corpusCarrier(t *testing.T, baseURL string) *cdek.Carrier {
+func corpusCarrier(t testing.TB, baseURL string) *cdek.Carrier {
 	t.Helper()
 	c, err := cdek.New(cdek.Config{BaseURL: baseURL, ClientID: "sim-client", ClientSecret: "sim-secret", ShipmentPoint: "MSK65"})
 	if err != nil {
