@@ -1,10 +1,13 @@
 package poller
 
 import (
+	"context"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/shipbridge/shipbridge/carriers"
 	"github.com/shipbridge/shipbridge/carriers/cdek"
 	"github.com/shipbridge/shipbridge/carriers/cdek/cdektest"
 )
@@ -122,5 +125,61 @@ func TestCDEKOutageThenRecovery(t *testing.T) {
 	}
 	if n := sim.ActiveOrdersForNumber("E-300"); n != 1 {
 		t.Errorf("active orders %d", n)
+	}
+}
+
+// crashingCDEK is the real CDEK adapter, except that the process "dies"
+// (the worker stops dead) right after CDEK answered the first create with
+// its 202, before shipbridge recorded anything.
+type crashingCDEK struct {
+	*cdek.Carrier
+	crashed bool
+}
+
+func (c *crashingCDEK) Submit(ctx context.Context, s carriers.Shipment) (carriers.Registration, error) {
+	reg, err := c.Carrier.Submit(ctx, s)
+	if !c.crashed {
+		c.crashed = true
+		runtime.Goexit()
+	}
+	return reg, err
+}
+
+func TestCDEKCrashBetweenAcceptAndWriteBack(t *testing.T) {
+	sim := cdektest.NewServer(cdektest.Options{})
+	t.Cleanup(sim.Close)
+	inner, err := cdek.New(cdek.Config{BaseURL: sim.URL(), ClientID: sim.ClientID(), ClientSecret: sim.ClientSecret(),
+		ShipmentPoint: "MSK65", PollInterval: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, &crashingCDEK{Carrier: inner})
+	id := h.addOrder("E-400", nil)
+	h.set(id, sReady)
+	_ = h.p.Cycle(context.Background())
+	if o := h.order(id); o.StateName != sReady {
+		t.Fatalf("after the crash: %s", o.StateName)
+	}
+	if rec := h.record(id); rec.Phase != phaseSubmitting || rec.Reference != "" {
+		t.Fatalf("after the crash: phase %s, reference %q", rec.Phase, rec.Reference)
+	}
+	// A new process: fresh adapter (no memory of the create), same store.
+	fresh, err := cdek.New(cdek.Config{BaseURL: sim.URL(), ClientID: sim.ClientID(), ClientSecret: sim.ClientSecret(),
+		ShipmentPoint: "MSK65", PollInterval: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.carrier = fresh
+	h.restart()
+	h.cycle()
+	o := h.order(id)
+	if o.StateName != sRegistered || o.Attr("Трек-номер") == "" {
+		t.Fatalf("after restart: %s; history %+v", o.StateName, h.history(id))
+	}
+	if n := sim.CreatesForNumber("E-400"); n != 1 {
+		t.Errorf("creates = %d, want exactly 1", n)
+	}
+	if n := sim.ActiveOrdersForNumber("E-400"); n != 1 {
+		t.Errorf("active orders = %d", n)
 	}
 }
