@@ -12,6 +12,7 @@ import (
 // TestOnceRegistersReadyOrder: `shipbridge once` takes a ready order through
 // the whole workflow and exits 0.
 func TestOnceRegistersReadyOrder(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, worldOptions{})
 	id := w.addOrder("E2E-1")
 	other := w.addOrder("E2E-2")
@@ -106,6 +107,7 @@ func TestOnceMoySkladUnreachable(t *testing.T) {
 // /healthz and /metrics, stops on SIGTERM with exit 0 and leaves a store
 // that opens; `history ORDER --json` then prints the timeline as JSON.
 func TestRunDaemon(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, worldOptions{})
 	addr := freePort(t)
 	w.env["SHIPBRIDGE_HTTP_LISTEN"] = addr
