@@ -120,6 +120,7 @@ func TestCDEKOutageThenRecovery(t *testing.T) {
 		}
 	}
 	h.cycle()
+	h.cycle()
 	if o := h.order(id); o.StateName != sRegistered {
 		t.Fatalf("after outage: %s; history %+v", o.StateName, h.history(id))
 	}

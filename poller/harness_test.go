@@ -115,8 +115,11 @@ func (h *harness) set(id, state string) {
 	time.Sleep(2 * time.Millisecond)
 }
 
+// cycle runs one cycle, once the short test backoffs of the previous one
+// have passed, as the next scheduled cycle would.
 func (h *harness) cycle() {
 	h.t.Helper()
+	time.Sleep(3*h.cfg.RetryMax + 2*h.cfg.PollInterval)
 	if err := h.p.Cycle(context.Background()); err != nil {
 		h.t.Fatalf("cycle: %v", err)
 	}

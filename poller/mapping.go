@@ -204,6 +204,10 @@ func mapAddress(o moysklad.Order) *carriers.Address {
 		}
 		if t := strings.TrimSpace(a.AddInfo); t != "" {
 			addr.Text = t
+			if addr.PostalCode == "" {
+				addr.PostalCode = postalCodeIn(t)
+			}
+			addr.City = cityIn(t)
 			return addr
 		}
 	}

@@ -174,7 +174,10 @@ func (p *Poller) handle(ctx context.Context, meta *Resolved, o moysklad.Order) e
 	newAction := trigger != "" && (trigger != t.st.Trigger || updated != t.st.TriggerUpdated)
 	switch {
 	case newAction:
-		t.st = orderState{Trigger: trigger, TriggerUpdated: updated}
+		// A new action starts afresh, except for what is known about a
+		// carrier request still in flight: when it was sent bounds how
+		// long a "not found" from the carrier may be a lag.
+		t.st = orderState{Trigger: trigger, TriggerUpdated: updated, IntentAt: t.st.IntentAt}
 		t.rec.Retries = 0
 		t.rec.NextAttemptAt = time.Time{}
 		t.rec.LastUpdated = updated
