@@ -184,3 +184,32 @@ func TestCDEKCrashBetweenAcceptAndWriteBack(t *testing.T) {
 		t.Errorf("active orders = %d", n)
 	}
 }
+
+func TestCDEKLostCreateThenDeleteWaitsForTheCarrier(t *testing.T) {
+	sim := cdektest.NewServer(cdektest.Options{NotFoundWindow: 150 * time.Millisecond})
+	t.Cleanup(sim.Close)
+	c, err := cdek.New(cdek.Config{BaseURL: sim.URL(), ClientID: sim.ClientID(), ClientSecret: sim.ClientSecret(),
+		ShipmentPoint: "MSK65", PollInterval: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, c, func(cfg *Config) { cfg.ReconcileGrace = 400 * time.Millisecond })
+	id := h.addOrder("E-500", nil)
+	h.set(id, sReady)
+	sim.LoseNextCreateResponse(1)
+	h.cycle() // the create reached CDEK, its answer did not reach us
+	h.set(id, sDelete)
+	h.cycle() // CDEK does not show the fresh order yet: shipbridge must not trust that
+	deadline := time.Now().Add(5 * time.Second)
+	for h.order(id).StateName != sDeleted && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+		h.cycle()
+	}
+	if o := h.order(id); o.StateName != sDeleted {
+		t.Fatalf("state %s; history %+v", o.StateName, h.history(id))
+	}
+	time.Sleep(100 * time.Millisecond) // let CDEK decide anything still pending
+	if n := sim.ActiveOrdersForNumber("E-500"); n != 0 {
+		t.Errorf("orphan at CDEK: %d live orders", n)
+	}
+}
