@@ -256,16 +256,16 @@ func deep(n int) []byte {
 // huge, compressed bombs, of the wrong types or absurdly nested: each call
 // ends in an error, quickly, without a crash.
 func TestHostileMoySklad(t *testing.T) {
-	t.Parallel() // two 64 MiB reads: slow under -race, idle otherwise
+	t.Parallel() // two 16 MiB reads: slow under -race, idle otherwise
 	bomb := gzipBomb(t, 100<<20)
-	// huge and gzip-bomb cost a 64 MiB read each: only ListOrders meets them.
+	// huge and gzip-bomb cost a 16 MiB read each: only ListOrders meets them.
 	expensive := map[string]bool{"huge": true, "gzip-bomb": true}
 	answers := map[string]func(w http.ResponseWriter){
 		"huge": func(w http.ResponseWriter) {
 			w.Header().Set("Content-Type", "application/json")
 			_, _ = io.WriteString(w, `{"rows":[`)
 			chunk := []byte(strings.Repeat(`{"id":"x","name":"y"},`, 4096))
-			for i := 0; i < (80<<20)/len(chunk); i++ { // 80 MiB, above the client's 64 MiB cap
+			for i := 0; i < (80<<20)/len(chunk); i++ { // 80 MiB, above the client's 16 MiB cap
 				if _, err := w.Write(chunk); err != nil {
 					return
 				}

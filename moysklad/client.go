@@ -33,7 +33,14 @@ const DefaultBaseURL = "https://api.moysklad.ru/api/remap/1.2"
 // DefaultUserAgent identifies shipbridge to MoySklad (it shows up in the audit log).
 const DefaultUserAgent = "shipbridge/dev (+https://github.com/shipbridge/shipbridge)"
 
-const maxBody = 64 << 20
+// maxBody bounds one answer. A page of 100 orders with 100 expanded
+// positions each is a few megabytes; anything far larger is not an answer
+// shipbridge can use, and must not exhaust a small VPS's memory.
+const maxBody = 16 << 20
+
+// ErrAnswerTooLarge is returned, without retrying, when an answer exceeds
+// the client's bound.
+var ErrAnswerTooLarge = errors.New("answer too large")
 
 // Observer receives measurements for metrics. Implementations must be safe
 // for concurrent use.
@@ -377,8 +384,13 @@ func (c *Client) attempt(ctx context.Context, r request, payload []byte, out any
 	}
 	defer resp.Body.Close()
 	status = resp.StatusCode
-	data, rerr := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	data, rerr := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
 	c.observeLimits(resp)
+	if rerr == nil && len(data) > maxBody {
+		// Not a network hiccup: asking again would only read it again.
+		data = nil
+		return fmt.Errorf("moysklad: %s %s: %w (more than %d bytes)", r.method, r.path, ErrAnswerTooLarge, maxBody)
+	}
 	if rerr != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()

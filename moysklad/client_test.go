@@ -886,3 +886,30 @@ func TestRemainingZeroPausesEveryone(t *testing.T) {
 		t.Errorf("second request waited %v (%d waits), want >= 700ms", total, c.RateLimitWaits())
 	}
 }
+
+func TestAnswerTooLargeIsNotRetried(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		chunk := []byte(strings.Repeat(" ", 1<<20))
+		for i := 0; i < 20; i++ { // 20 MiB of whitespace
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+		}
+	}))
+	defer srv.Close()
+	c, err := moysklad.New(moysklad.Config{BaseURL: srv.URL, Token: "t", RequestsPerWindow: 100, Window: time.Second,
+		RetryBaseDelay: time.Millisecond, RetryMaxDelay: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.OrderMetadata(context.Background())
+	if !errors.Is(err, moysklad.ErrAnswerTooLarge) || moysklad.IsRetryable(err) {
+		t.Errorf("err = %v (retryable %v)", err, moysklad.IsRetryable(err))
+	}
+	if calls.Load() != 1 {
+		t.Errorf("%d calls, want 1", calls.Load())
+	}
+}
