@@ -1,11 +1,15 @@
 package app
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
+	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -14,14 +18,12 @@ import (
 
 	"github.com/shipbridge/shipbridge/config"
 	"github.com/shipbridge/shipbridge/store"
+	"github.com/shipbridge/shipbridge/web"
 )
 
 // historyJSON is what `shipbridge history --json` prints: the order's record and its events,
 // oldest first.
-type historyJSON struct {
-	Order  store.OrderRecord `json:"order"`
-	Events []store.Event     `json:"events"`
-}
+type historyJSON = web.OrderHistory
 
 func (e *env) historyCommand() *cobra.Command {
 	var asJSON, verbose bool
@@ -40,15 +42,25 @@ func (e *env) historyCommand() *cobra.Command {
 				return err
 			}
 			defer func() { _ = log.Sync() }()
+			var rec store.OrderRecord
+			var events []store.Event
 			st, err := e.openStoreForReading(cfg)
-			if err != nil {
+			switch {
+			case errors.Is(err, store.ErrLocked) && cfg.HTTP.Listen != "":
+				// The daemon holds the store: ask it.
+				h, herr := fetchHistory(cmd.Context(), cfg.HTTP.Listen, args[0])
+				if herr != nil {
+					return fail(ExitFailure, fmt.Errorf("%v; asking the running shipbridge at %s: %w", err, cfg.HTTP.Listen, herr))
+				}
+				rec, events = h.Order, h.Events
+			case err != nil:
 				return err
-			}
-			defer func() { _ = st.Close() }()
-
-			rec, events, err := lookupOrder(st, args[0])
-			if err != nil {
-				return fail(ExitFailure, err)
+			default:
+				defer func() { _ = st.Close() }()
+				rec, events, err = lookupOrder(st, args[0])
+				if err != nil {
+					return fail(ExitFailure, err)
+				}
 			}
 			out := cmd.OutOrStdout()
 			if asJSON {
@@ -97,11 +109,11 @@ func (e *env) openStoreForReading(cfg config.Config) (*store.Store, error) {
 	}
 	st, err := store.Open(path, store.Options{Now: e.now})
 	if errors.Is(err, store.ErrLocked) {
-		hint := "stop it (e.g. systemctl stop shipbridge) and try again"
+		hint := "set http.listen so that history can ask it, or stop it (e.g. systemctl stop shipbridge) and try again"
 		if cfg.HTTP.Listen != "" {
 			hint = fmt.Sprintf("see the order on its status page at http://%s/ instead, or stop it and try again", cfg.HTTP.Listen)
 		}
-		return nil, fail(ExitFailure, fmt.Errorf("the store %s is locked by a running shipbridge (`shipbridge run`): bbolt lets one process open it at a time; %s", path, hint))
+		return nil, fail(ExitFailure, fmt.Errorf("the store %s is locked by a running shipbridge (`shipbridge run`): bbolt lets one process open it at a time; %s: %w", path, hint, store.ErrLocked))
 	}
 	if err != nil {
 		return nil, fail(ExitFailure, fmt.Errorf("open store: %w", err))
@@ -207,4 +219,40 @@ func (w *errWriter) printf(format string, args ...any) {
 	if w.err == nil {
 		_, w.err = fmt.Fprintf(w.w, format, args...)
 	}
+}
+
+// fetchHistory asks a running shipbridge for an order's history over its
+// HTTP endpoints (GET /api/orders/{id}).
+func fetchHistory(ctx context.Context, listen, key string) (web.OrderHistory, error) {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return web.OrderHistory{}, fmt.Errorf("http.listen %q: %w", listen, err)
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	u := "http://" + net.JoinHostPort(host, port) + "/api/orders/" + url.PathEscape(strings.TrimSpace(key))
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return web.OrderHistory{}, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return web.OrderHistory{}, err
+	}
+	defer resp.Body.Close()
+	switch resp.StatusCode {
+	case http.StatusOK:
+	case http.StatusNotFound:
+		return web.OrderHistory{}, fmt.Errorf("order %q not found: shipbridge has not seen an order with this name or id", key)
+	default:
+		return web.OrderHistory{}, fmt.Errorf("HTTP %d", resp.StatusCode)
+	}
+	var h web.OrderHistory
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(&h); err != nil {
+		return web.OrderHistory{}, fmt.Errorf("decode: %w", err)
+	}
+	return h, nil
 }

@@ -3,12 +3,15 @@ package app
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/shipbridge/shipbridge/moysklad/moyskladtest"
 )
 
 func freeAddr(t *testing.T) string {
@@ -38,6 +41,11 @@ func TestRunServesHealthMetricsAndPages(t *testing.T) {
 	addr := freeAddr(t)
 	h.env["SHIPBRIDGE_HTTP_LISTEN"] = addr
 	h.env["SHIPBRIDGE_SCHEDULE"] = "@every 1h"
+	agent := h.ms.AddCounterparty(moyskladtest.CounterpartySeed{Name: "Иванов Иван", Phone: "+79161234567"})
+	product := h.ms.AddProduct(moyskladtest.ProductSeed{Name: "Чайник", Weight: 1})
+	h.ms.AddOrder(moyskladtest.OrderSeed{Name: "H-1", AgentID: agent, StateName: "Готов к отгрузке",
+		Positions:  []moyskladtest.PositionSeed{{ProductID: product, Quantity: 1, Price: 10000}},
+		Attributes: map[string]any{"Служба доставки": "СДЭК", "Код ПВЗ": "MSK67"}})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var errOut syncBuffer
@@ -47,6 +55,22 @@ func TestRunServesHealthMetricsAndPages(t *testing.T) {
 	}()
 	waitFor(t, &errOut, "cycle done")
 	base := "http://" + addr
+
+	// history works while the daemon holds the store: it asks the daemon.
+	code, out, stderr := h.main(context.Background(), "history", "H-1", "--json")
+	var hist struct {
+		Order struct {
+			Name           string `json:"name"`
+			TrackingNumber string `json:"tracking_number"`
+		}
+		Events []struct{ Kind string }
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &hist) != nil || hist.Order.Name != "H-1" || hist.Order.TrackingNumber == "" || len(hist.Events) == 0 {
+		t.Errorf("history while running: exit %d, stdout %q, stderr %s", code, out, stderr)
+	}
+	if code, _, stderr := h.main(context.Background(), "history", "NOPE"); code == 0 || !strings.Contains(stderr, "not found") {
+		t.Errorf("history of an unknown order while running: exit %d, %s", code, stderr)
+	}
 
 	// The last cycle succeeded; give the scheduler a moment to record it.
 	deadline := time.Now().Add(5 * time.Second)

@@ -38,6 +38,17 @@ const DefaultUserAgent = "shipbridge/dev (+https://github.com/shipbridge/shipbri
 // shipbridge can use, and must not exhaust a small VPS's memory.
 const maxBody = 16 << 20
 
+// fileContent matches the base64 content of an uploaded file in a request.
+var fileContent = regexp.MustCompile(`"content":"[A-Za-z0-9+/=]*"`)
+
+// elideFileContent replaces uploaded files' base64 content with its size,
+// so that a history shows what was sent without the bytes.
+func elideFileContent(payload []byte) string {
+	return fileContent.ReplaceAllStringFunc(string(payload), func(m string) string {
+		return fmt.Sprintf(`"content":"(%d bytes of base64)"`, len(m)-len(`"content":""`))
+	})
+}
+
 // ErrAnswerTooLarge is returned, without retrying, when an answer exceeds
 // the client's bound.
 var ErrAnswerTooLarge = errors.New("answer too large")
@@ -365,7 +376,7 @@ func (c *Client) attempt(ctx context.Context, r request, payload []byte, out any
 		// Report the exchange to the operation's history, if it keeps one;
 		// the token travels in a header and is never part of it.
 		e := exchange.Exchange{System: "moysklad", Method: r.method, URL: r.path, Status: status,
-			Request: string(payload), Response: string(data), Duration: took}
+			Request: elideFileContent(payload), Response: string(data), Duration: took}
 		if r.query != "" {
 			e.URL += "?" + r.query
 		}

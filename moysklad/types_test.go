@@ -317,3 +317,11 @@ func TestIsRetryable(t *testing.T) {
 		}
 	}
 }
+
+func TestElideFileContent(t *testing.T) {
+	in := []byte(`{"attributes":[{"file":{"content":"JVBERi0xLjQK","filename":"w.pdf"}},{"value":"content"}]}`)
+	got := elideFileContent(in)
+	if got != `{"attributes":[{"file":{"content":"(12 bytes of base64)","filename":"w.pdf"}},{"value":"content"}]}` {
+		t.Errorf("got %s", got)
+	}
+}

@@ -72,6 +72,7 @@ func New(st Store, health Health, gatherer prometheus.Gatherer, log *zap.Logger,
 	s.mux.HandleFunc("GET /{$}", s.index)
 	s.mux.HandleFunc("GET /orders/{id}", s.order)
 	s.mux.HandleFunc("GET /backup", s.backup)
+	s.mux.HandleFunc("GET /api/orders/{id}", s.orderJSON)
 	return s, nil
 }
 
@@ -165,6 +166,42 @@ func (s *Server) order(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.render(w, "order.html", orderPage{Order: rec, Events: events})
+}
+
+// OrderHistory is an order's record with its events, as `shipbridge
+// history --json` prints it and GET /api/orders/{id} serves it.
+type OrderHistory struct {
+	Order  store.OrderRecord `json:"order"`
+	Events []store.Event     `json:"events"`
+}
+
+// orderJSON serves an order's history as JSON; `shipbridge history` reads
+// it while the daemon holds the store.
+func (s *Server) orderJSON(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	rec, ok, err := s.store.Order(id)
+	if err == nil && !ok {
+		rec, ok, err = s.store.OrderByName(id)
+	}
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if !ok {
+		w.WriteHeader(http.StatusNotFound)
+		_ = json.NewEncoder(w).Encode(map[string]string{"error": "order not found"})
+		return
+	}
+	events, err := s.store.History(rec.ID)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	if events == nil {
+		events = []store.Event{}
+	}
+	_ = json.NewEncoder(w).Encode(OrderHistory{Order: rec, Events: events})
 }
 
 func (s *Server) render(w http.ResponseWriter, name string, data any) {

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -137,5 +138,23 @@ func TestBackupEndpoint(t *testing.T) {
 	defer c.Close()
 	if _, ok, _ := c.OrderByName("00009"); !ok {
 		t.Error("backup lacks the order")
+	}
+}
+
+func TestOrderJSON(t *testing.T) {
+	srv, st, _ := newTestServer(t, func() error { return nil })
+	if err := st.Save(store.OrderRecord{ID: "id-7", Name: "00007", TrackingNumber: "123"}, store.Event{Kind: "seen", Message: "m"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{"id-7", "00007"} {
+		code, body, hdr := get(t, srv.URL+"/api/orders/"+key)
+		var h OrderHistory
+		if code != 200 || hdr.Get("Content-Type") != "application/json" || json.Unmarshal([]byte(body), &h) != nil ||
+			h.Order.TrackingNumber != "123" || len(h.Events) != 1 || h.Events[0].Kind != "seen" {
+			t.Errorf("%s: %d %s", key, code, body)
+		}
+	}
+	if code, _, _ := get(t, srv.URL+"/api/orders/nope"); code != 404 {
+		t.Errorf("unknown: %d", code)
 	}
 }
