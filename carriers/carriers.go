@@ -21,9 +21,10 @@ type Carrier interface {
 	Name() string
 
 	// Number returns the idempotency number that identifies the shipment at
-	// the carrier (CDEK's "number"/"im_number"). It is a pure function of
-	// the shipment's OrderName, OrderID and Attempt, so every retry of the
-	// same attempt sends the same number.
+	// the carrier (CDEK's "number"/"im_number"): s.Number when it is set
+	// (the number recorded with an earlier try of the same attempt), else a
+	// pure function of the shipment's OrderName, OrderID and Attempt, so
+	// every retry of the same attempt sends the same number.
 	Number(s Shipment) string
 
 	// Validate returns every problem in the shipment that a manager can fix,
@@ -76,6 +77,10 @@ type Shipment struct {
 	// Attempt is 1 for the first registration of an order and grows by one
 	// after each deletion, so a re-registration gets a fresh number.
 	Attempt int
+	// Number, when set, is the idempotency number already used for this
+	// attempt; carriers must keep it (the order may have been renamed
+	// since).
+	Number string
 
 	Recipient Contact
 	// PickupPoint is the carrier's pickup-point code; when empty the parcel
@@ -151,7 +156,8 @@ const (
 	StatusInTransit  Status = "in_transit"
 	StatusDelivered  Status = "delivered"
 	StatusReturned   Status = "returned"
-	StatusCancelled  Status = "cancelled" // deleted or refused at the carrier
+	StatusCancelled  Status = "cancelled"  // deleted or refused at the carrier
+	StatusCancelling Status = "cancelling" // a deletion was requested and is not decided yet
 	StatusUnknown    Status = "unknown"
 )
 
@@ -171,7 +177,11 @@ type Registration struct {
 // Done reports whether the shipment is created at the carrier, with a
 // tracking number.
 func (r Registration) Done() bool {
-	return r.TrackingNumber != "" && r.Status != StatusPending && r.Status != StatusRejected && r.Status != StatusCancelled
+	switch r.Status {
+	case StatusPending, StatusRejected, StatusCancelled, StatusCancelling:
+		return false
+	}
+	return r.TrackingNumber != ""
 }
 
 // Document is a file produced by a carrier, such as a waybill PDF.

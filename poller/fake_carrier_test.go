@@ -22,6 +22,7 @@ type fakeCarrier struct {
 	loseNext     int               // creates whose answer is lost after the shipment was made
 	rejectCodes  map[string]string // number → asynchronous refusal code
 	refuseDel    map[string]bool   // number → deletion refused
+	slowDelete   bool              // deletes are accepted but not decided until finishDeletes
 	failAll      error             // every call fails with this while set
 	beforeSubmit func()            // called inside Submit, for crash tests
 	afterSubmit  func()
@@ -32,6 +33,7 @@ type fakeShipment struct {
 	polls                 int
 	rejected              string
 	deleted               bool
+	deleting              bool // a delete was requested and is not decided
 }
 
 func newFakeCarrier() *fakeCarrier {
@@ -42,6 +44,9 @@ func newFakeCarrier() *fakeCarrier {
 func (f *fakeCarrier) Name() string { return "cdek" }
 
 func (f *fakeCarrier) Number(s carriers.Shipment) string {
+	if s.Number != "" {
+		return s.Number
+	}
 	if s.Attempt > 1 {
 		return fmt.Sprintf("%s-%d", s.OrderName, s.Attempt)
 	}
@@ -112,6 +117,8 @@ func (f *fakeCarrier) reg(sh *fakeShipment) carriers.Registration {
 	switch {
 	case sh.deleted:
 		r.Status = carriers.StatusCancelled
+	case sh.deleting:
+		r.Status = carriers.StatusCancelling
 	case sh.tracking == "":
 		r.Status = carriers.StatusPending
 	}
@@ -176,6 +183,10 @@ func (f *fakeCarrier) Delete(ctx context.Context, r carriers.Registration) error
 	if sh == nil || sh.deleted {
 		return nil
 	}
+	if f.slowDelete {
+		sh.deleting = true
+		return &carriers.Error{Kind: carriers.KindTransient, Carrier: "cdek", Op: "delete order", Message: "СДЭК ещё удаляет заказ"}
+	}
 	if f.refuseDel[sh.number] {
 		return &carriers.Error{Kind: carriers.KindRejected, Carrier: "cdek", Code: "v2_order_status_not_created", Message: "СДЭК не удаляет заказ: он уже не в статусе «Создан»"}
 	}
@@ -219,3 +230,15 @@ func (f *fakeCarrier) set(fn func(*fakeCarrier)) {
 }
 
 var errTransient = &carriers.Error{Kind: carriers.KindTransient, Carrier: "cdek", HTTPStatus: 503, Message: "СДЭК временно недоступен"}
+
+// finishDeletes decides the pending deletes.
+func (f *fakeCarrier) finishDeletes() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.slowDelete = false
+	for _, s := range f.shipments {
+		if s.deleting {
+			s.deleting, s.deleted = false, true
+		}
+	}
+}

@@ -35,6 +35,10 @@ type harness struct {
 	cfg     Config
 	agent   string
 	product string
+	// noCarriers starts the poller with no carrier enabled.
+	noCarriers bool
+	// wrapMS, when set, stands between the poller and the MoySklad client.
+	wrapMS func(MoySklad) MoySklad
 }
 
 func newHarness(t *testing.T, c carriers.Carrier, opts ...func(*Config)) *harness {
@@ -75,10 +79,16 @@ func (h *harness) start() {
 	h.st = st
 	h.t.Cleanup(func() { st.Close() })
 	var reg carriers.Registry
-	if err := reg.Register(h.carrier, carriers.Profile{Names: []string{"СДЭК", "CDEK"}, WeightUnit: "kg", LengthCM: 20, WidthCM: 15, HeightCM: 10, CashOnDelivery: "auto"}); err != nil {
-		h.t.Fatal(err)
+	if !h.noCarriers {
+		if err := reg.Register(h.carrier, carriers.Profile{Names: []string{"СДЭК", "CDEK"}, WeightUnit: "kg", LengthCM: 20, WidthCM: 15, HeightCM: 10, CashOnDelivery: "auto"}); err != nil {
+			h.t.Fatal(err)
+		}
 	}
-	h.p = New(h.cfg, Deps{MoySklad: h.client, Carriers: &reg, Store: st, Logger: zaptest.NewLogger(h.t)})
+	var ms MoySklad = h.client
+	if h.wrapMS != nil {
+		ms = h.wrapMS(ms)
+	}
+	h.p = New(h.cfg, Deps{MoySklad: ms, Carriers: &reg, Store: st, Logger: zaptest.NewLogger(h.t)})
 }
 
 // restart closes the store and starts again, as after a crash.

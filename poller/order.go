@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"go.uber.org/zap"
 
@@ -88,6 +90,10 @@ type task struct {
 	o    moysklad.Order
 	rec  store.OrderRecord
 	st   orderState
+
+	// reassert is true when the manager set «ready» again for a shipment
+	// registered in an earlier action.
+	reassert bool
 
 	mu     sync.Mutex
 	events []store.Event
@@ -178,6 +184,7 @@ func (p *Poller) handle(ctx context.Context, meta *Resolved, o moysklad.Order) e
 		// carrier request still in flight: when it was sent bounds how
 		// long a "not found" from the carrier may be a lag.
 		t.st = orderState{Trigger: trigger, TriggerUpdated: updated, IntentAt: t.st.IntentAt}
+		t.reassert = trigger == keyReady && t.rec.Phase == phaseRegistered
 		t.rec.Retries = 0
 		t.rec.NextAttemptAt = time.Time{}
 		t.rec.LastUpdated = updated
@@ -193,9 +200,19 @@ func (p *Poller) handle(ctx context.Context, meta *Resolved, o moysklad.Order) e
 	}
 
 	if trigger == "" {
+		if wb := t.st.WriteBack; wb != nil && wb.State != "" && sameState(meta.states[wb.State], o.State) {
+			// Our own write-back landed but its answer was lost.
+			t.landed(wb, "", map[string]any{"state": stateName(meta, wb.State), "seen_after_lost_answer": true})
+			return t.save()
+		}
 		// The manager moved the order out of the trigger status while our
-		// work was unfinished: settle what the carrier knows, write nothing.
-		t.event("left_trigger", fmt.Sprintf("Статус заказа сменился на «%s» до окончания обработки", o.State.Name), nil)
+		// work was unfinished (or deleted it): settle what the carrier
+		// knows, write nothing.
+		what := fmt.Sprintf("Статус заказа сменился на «%s» до окончания обработки", o.State.Name)
+		if o.State.Name == "" && o.State.Meta.Href == "" {
+			what = "Заказ удалён в МойСклад до окончания обработки"
+		}
+		t.event("left_trigger", what, nil)
 		t.resolveCarrier(ctx, false)
 		if t.rec.Phase != phaseSubmitting && t.rec.Phase != phaseAccepted && t.rec.Phase != phaseDeleting {
 			t.st.Settled = true
@@ -212,6 +229,11 @@ func (p *Poller) handle(ctx context.Context, meta *Resolved, o moysklad.Order) e
 			t.delete(ctx)
 		}
 	}
+	if !t.st.Settled && t.st.WriteBack == nil && t.rec.NextAttemptAt.IsZero() && t.stop.Err() == nil {
+		// The state machine stopped without an outcome or a retry time
+		// (its step bound): try again later, not in a tight loop.
+		t.rec.NextAttemptAt = p.now().Add(p.cfg.RetryBase)
+	}
 	if err := t.save(); err != nil {
 		return err
 	}
@@ -220,6 +242,15 @@ func (p *Poller) handle(ctx context.Context, meta *Resolved, o moysklad.Order) e
 		return t.save()
 	}
 	return nil
+}
+
+// sameState reports whether an order's state is s.
+func sameState(s, orderState moysklad.State) bool {
+	id := orderState.Meta.ID()
+	if id == "" {
+		id = orderState.ID
+	}
+	return id != "" && (s.ID == id || s.Meta.ID() == id)
 }
 
 func stateName(meta *Resolved, key string) string {
@@ -239,22 +270,58 @@ func (t *task) title(c carriers.Carrier) string {
 
 func (t *task) carrier() (carriers.Carrier, carriers.Profile, bool) {
 	if t.rec.Carrier != "" && t.rec.Phase != phaseNone {
-		if c, pr, ok := t.p.reg.Get(t.rec.Carrier); ok {
-			return c, pr, true
-		}
+		// The shipment (or a request that may have made one) belongs to
+		// this carrier, whatever the order names now.
+		return t.p.reg.Get(t.rec.Carrier)
 	}
 	f := readFields(t.o, t.meta.attrs)
 	return t.p.reg.Match(f.Carrier)
 }
 
-// shipment builds the shipment for the current attempt.
+// carrierGone handles an order whose shipment belongs to a carrier that is
+// no longer enabled: nothing can be settled without it, so the order waits
+// (and says why) instead of being forgotten.
+func (t *task) carrierGone() {
+	err := &carriers.Error{Kind: carriers.KindConfig, Carrier: t.rec.Carrier, Op: "resume",
+		Message: fmt.Sprintf("Служба доставки %s отключена в настройках shipbridge, а по заказу есть незавершённая операция (номер %s)", t.rec.Carrier, t.rec.Number)}
+	t.retryLater(disabledCarrier(t.rec.Carrier), err)
+}
+
+// disabledCarrier stands for a carrier that is not in the registry; it
+// only names it and refuses everything.
+type disabledCarrier string
+
+func (d disabledCarrier) Name() string                                  { return string(d) }
+func (d disabledCarrier) Number(s carriers.Shipment) string             { return s.Number }
+func (d disabledCarrier) Validate(carriers.Shipment) []carriers.Problem { return nil }
+func (d disabledCarrier) Submit(context.Context, carriers.Shipment) (carriers.Registration, error) {
+	return carriers.Registration{}, d.err()
+}
+func (d disabledCarrier) Registration(context.Context, string) (carriers.Registration, error) {
+	return carriers.Registration{}, d.err()
+}
+func (d disabledCarrier) err() error {
+	return &carriers.Error{Kind: carriers.KindConfig, Carrier: string(d), Message: "служба доставки отключена в настройках"}
+}
+
+// shipment builds the shipment for the current attempt. Once a number was
+// recorded for the attempt it is kept, even if the order was renamed since:
+// lookups and re-sends must use the number the carrier may already know.
 func (t *task) shipment(pr carriers.Profile) (carriers.Shipment, []carriers.Problem) {
-	return buildShipment(t.o, readFields(t.o, t.meta.attrs), pr, t.rec.Attempt)
+	s, problems := buildShipment(t.o, readFields(t.o, t.meta.attrs), pr, t.rec.Attempt)
+	if t.rec.Phase != phaseNone {
+		s.Number = t.rec.Number
+	}
+	return s, problems
 }
 
 // ready registers a shipment for the order, or re-asserts the one it has.
 func (t *task) ready(ctx context.Context) {
 	c, pr, ok := t.carrier()
+	if !ok && t.rec.Phase != phaseNone {
+		t.carrierGone()
+		return
+	}
 	if !ok {
 		f := readFields(t.o, t.meta.attrs)
 		msg := "Служба доставки не указана: заказ оставлен без изменений"
@@ -291,6 +358,9 @@ func (t *task) ready(ctx context.Context) {
 				return
 			}
 		case phaseRegistered:
+			if t.reassert && !t.stillLive(ctx, c) {
+				continue // gone at the carrier, or on its way out
+			}
 			t.registered(ctx, c)
 			return
 		case phaseDeleting:
@@ -303,6 +373,28 @@ func (t *task) ready(ctx context.Context) {
 			t.rec.Phase = phaseNone
 		}
 	}
+}
+
+// stillLive checks, before «registered» is re-asserted for a shipment
+// registered in an earlier action, that the carrier still has it. It
+// reports false, with the phase moved on, when the shipment is gone
+// (deleted in the carrier's own cabinet: the order gets a new attempt) or
+// being deleted. When the check itself fails, what is known is re-asserted.
+func (t *task) stillLive(ctx context.Context, c carriers.Carrier) bool {
+	t.reassert = false
+	reg, err := c.Registration(ctx, t.rec.Reference)
+	switch {
+	case carriers.KindOf(err) == carriers.KindNotFound || (err == nil && reg.Status == carriers.StatusCancelled):
+		t.event("carrier_gone", fmt.Sprintf("Заказа %s больше нет в %s: он будет оформлен заново", t.rec.Number, t.title(c)), nil)
+		t.rec.Attempt++
+		t.rec.Phase = phaseNone
+		t.rec.Number, t.rec.Reference, t.rec.TrackingNumber, t.rec.WaybillFor = "", "", "", ""
+		return false
+	case err == nil && reg.Status == carriers.StatusCancelling:
+		t.rec.Phase = phaseDeleting
+		return false
+	}
+	return true
 }
 
 // submit records the intent, then sends the shipment. It reports whether
@@ -478,7 +570,8 @@ func (t *task) findLive(ctx context.Context, f carriers.Finder, s carriers.Shipm
 // cleared error, status registered.
 func (t *task) registered(ctx context.Context, c carriers.Carrier) {
 	wb := &writeBack{State: keyRegistered, Tracking: t.rec.TrackingNumber, Outcome: outcomeRegistered}
-	if w, ok := c.(carriers.WaybillPrinter); ok && readFields(t.o, t.meta.attrs).Waybill == "" {
+	attached := readFields(t.o, t.meta.attrs).Waybill
+	if w, ok := c.(carriers.WaybillPrinter); ok && (attached == "" || t.rec.WaybillFor != t.rec.Reference) {
 		doc, err := w.Waybill(ctx, t.registration())
 		switch {
 		case err == nil:
@@ -587,6 +680,7 @@ func (t *task) deleted(note string) {
 	t.rec.Reference = ""
 	t.rec.TrackingNumber = ""
 	t.rec.Error = ""
+	t.rec.WaybillFor = ""
 	t.st.WriteBack = &writeBack{State: keyDeleted, ClearTracking: true, ClearWaybill: true, Outcome: outcomeDeleted}
 }
 
@@ -598,8 +692,13 @@ func (t *task) checkDeleted(ctx context.Context, c carriers.Carrier) bool {
 	case carriers.KindOf(err) == carriers.KindNotFound || (err == nil && reg.Status == carriers.StatusCancelled):
 		t.rec.Attempt++
 		t.rec.Phase = phaseNone
-		t.rec.Number, t.rec.Reference, t.rec.TrackingNumber = "", "", ""
+		t.rec.Number, t.rec.Reference, t.rec.TrackingNumber, t.rec.WaybillFor = "", "", "", ""
 		return true
+	case err == nil && reg.Status == carriers.StatusCancelling:
+		// The carrier is still deciding the delete: wait for it.
+		t.retryLater(c, &carriers.Error{Kind: carriers.KindTransient, Carrier: c.Name(), Op: "delete order",
+			Message: fmt.Sprintf("%s ещё удаляет заказ %s", t.title(c), t.rec.Number)})
+		return false
 	case err == nil:
 		t.adopt(reg)
 		if t.rec.Phase != phaseRegistered {
@@ -706,7 +805,12 @@ func (t *task) writeBack(ctx context.Context) {
 		u.Attributes = append(u.Attributes, moysklad.ClearFileValue(a.Waybill.Meta))
 	}
 	if wb.Error != "" {
-		u.Attributes = append(u.Attributes, moysklad.TextValue(a.Error.Meta, wb.Error))
+		text := wb.Error
+		if a.Error.Type == "string" {
+			// A MoySklad string attribute holds at most 255 characters.
+			text = truncateRunes(text, 255)
+		}
+		u.Attributes = append(u.Attributes, moysklad.TextValue(a.Error.Meta, text))
 	} else {
 		u.Attributes = append(u.Attributes, moysklad.ClearValue(a.Error.Meta))
 	}
@@ -716,18 +820,27 @@ func (t *task) writeBack(ctx context.Context) {
 	}
 	start := t.p.now()
 	updated, err := t.p.ms.UpdateOrder(ctx, t.o.ID, u)
-	if err != nil && ctx.Err() != nil {
-		t.event("moysklad_update_interrupted", "Запись в МойСклад прервана остановкой; будет повторена", summary)
-		return
-	}
 	if err != nil {
 		t.rec.Retries++
 		d := t.p.backoff(t.rec.Retries)
 		if !moysklad.IsRetryable(err) {
-			// MoySklad refused the update itself (4xx): re-read the
-			// metadata next cycle and tell the operator.
+			// MoySklad refused the update itself (4xx). It is never sent
+			// again unchanged in a loop: re-read the metadata, then drop
+			// the file (the usual culprit: size or type), then give up
+			// and leave the order to the operator.
 			t.p.invalidateMetadata()
-			t.p.log.Error("MoySklad refused the order update", zap.String("order", t.o.Name), zap.Error(err))
+			t.p.log.Error("MoySklad refused the order update", zap.String("order", t.o.Name), zap.Int("refusals", t.rec.Retries), zap.Error(err))
+			switch {
+			case t.rec.Retries >= maxRefusedWriteBacks:
+				t.event("moysklad_update_abandoned", fmt.Sprintf("МойСклад %d раз отклонил запись результата (%v); заказ оставлен оператору", t.rec.Retries, err), summary)
+				t.st.WriteBack = nil
+				t.st.Settled = true
+				t.rec.NextAttemptAt = time.Time{}
+				return
+			case t.rec.Retries >= 2 && wb.Waybill != nil:
+				wb.Error = strings.TrimSpace(wb.Error + " Накладную не удалось прикрепить к заказу: МойСклад её не принял; она есть в личном кабинете перевозчика.")
+				wb.Waybill = nil
+			}
 		} else {
 			d = t.p.cfg.RetryBase / 4
 		}
@@ -736,15 +849,30 @@ func (t *task) writeBack(ctx context.Context) {
 		return
 	}
 	summary["took_ms"] = t.p.now().Sub(start).Milliseconds()
+	t.landed(wb, updated.Updated.String(), summary)
+}
+
+// maxRefusedWriteBacks is how many times a write-back MoySklad refuses (4xx)
+// is tried, changed each time, before it is left to the operator.
+const maxRefusedWriteBacks = 4
+
+// landed records a write-back that MoySklad applied. updated is the
+// order's new 'updated', so that the echo of our own change is no news.
+func (t *task) landed(wb *writeBack, updated string, summary map[string]any) {
 	msg := "Заказ обновлён в МойСклад"
 	if wb.State != "" {
 		msg = fmt.Sprintf("Статус в МойСклад: «%s»", stateName(t.meta, wb.State))
 		t.rec.LastState = stateName(t.meta, wb.State)
 	}
 	t.event("status", msg, summary)
+	if wb.Waybill != nil {
+		t.rec.WaybillFor = t.rec.Reference
+	}
 	// Our own update changes 'updated'; remember it so the echo is no news.
-	t.st.TriggerUpdated = updated.Updated.String()
-	t.rec.LastUpdated = t.st.TriggerUpdated
+	if updated != "" {
+		t.st.TriggerUpdated = updated
+		t.rec.LastUpdated = updated
+	}
 	t.st.WriteBack = nil
 	if wb.State != "" {
 		t.st.Settled = true
@@ -753,10 +881,14 @@ func (t *task) writeBack(ctx context.Context) {
 		t.rec.NextAttemptAt = time.Time{}
 		t.p.obs.OrderOutcome(t.rec.Carrier, wb.Outcome)
 	}
-	if wb.Outcome == outcomeWaiting {
-		// Only a note: keep the retry time set by retryLater.
-		return
+}
+
+// truncateRunes cuts s to at most n characters.
+func truncateRunes(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
 	}
+	return string([]rune(s)[:n-1]) + "…"
 }
 
 // errDetail is the operator's view of a carrier error for the history.

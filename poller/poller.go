@@ -314,12 +314,21 @@ func (p *Poller) Cycle(ctx context.Context) (err error) {
 				o := j.order
 				if j.resumed {
 					fresh, gerr := p.ms.GetOrder(ctx, o.ID)
-					if gerr != nil {
+					switch {
+					case moysklad.IsNotFound(gerr):
+						// Deleted in MoySklad: settle what the carrier
+						// knows (handle sees an order in no status).
+						p.log.Warn("resume: the order is gone from MoySklad", zap.String("order", o.Name))
+					case gerr != nil:
 						p.log.Warn("resume: read order", zap.String("order", o.Name), zap.Error(gerr))
+						if derr := p.deferResume(o.ID); derr != nil {
+							p.log.Error("resume: save retry time", zap.String("order", o.Name), zap.Error(derr))
+						}
 						p.markDone()
 						continue
+					default:
+						o = fresh
 					}
-					o = fresh
 				}
 				if herr := p.handle(ctx, meta, o); herr != nil {
 					p.log.Error("order not handled", zap.String("order", o.Name), zap.String("id", o.ID), zap.Error(herr))
@@ -432,6 +441,18 @@ func maxUpdated(orders []moysklad.Order) time.Time {
 		}
 	}
 	return max
+}
+
+// deferResume gives an order whose resume failed a retry time, so that an
+// unreadable order is not asked for every cycle.
+func (p *Poller) deferResume(id string) error {
+	rec, ok, err := p.st.Order(id)
+	if err != nil || !ok {
+		return err
+	}
+	rec.Retries++
+	rec.NextAttemptAt = p.now().Add(p.backoff(rec.Retries))
+	return p.st.Save(rec)
 }
 
 // dueUnsettled returns the stored orders whose last action is not finished

@@ -256,6 +256,9 @@ type OrderRecord struct {
 	Reference string `json:"reference,omitempty"`
 	// TrackingNumber is the carrier's tracking number (CDEK cdek_number).
 	TrackingNumber string `json:"tracking_number,omitempty"`
+	// WaybillFor is the carrier reference of the shipment whose waybill is
+	// attached to the order; a different Reference means it is stale.
+	WaybillFor string `json:"waybill_for,omitempty"`
 	// LastUpdated is the MoySklad "updated" value last processed, kept verbatim.
 	LastUpdated string `json:"last_updated,omitempty"`
 	// LastState is the MoySklad status name last seen.

@@ -84,6 +84,9 @@ func (c *Carrier) Name() string { return Name }
 // 16 hex digits of a hash of the order id. Attempt n > 1 appends "-n"; if
 // the name and suffix would exceed 30 characters the hashed form is used.
 func (c *Carrier) Number(s carriers.Shipment) string {
+	if n := strings.TrimSpace(s.Number); n != "" {
+		return n
+	}
 	suffix := ""
 	if s.Attempt > 1 {
 		suffix = "-" + strconv.Itoa(s.Attempt)
@@ -408,9 +411,16 @@ func (c *Carrier) registrationFrom(resp OrderResponse) (carriers.Registration, e
 		return reg, &carriers.Error{Kind: carriers.KindRejected, Carrier: Name, Op: "create order",
 			Message: msg, Code: joinCodes(items), Detail: joinMessages(items), HTTPStatus: http.StatusOK}
 	}
-	if del, ok := LatestRequest(resp.Requests, "DELETE"); ok && del.State == StateSuccessful {
-		reg.Status = carriers.StatusCancelled
-		return reg, nil
+	if del, ok := LatestRequest(resp.Requests, "DELETE"); ok {
+		switch del.State {
+		case StateSuccessful:
+			reg.Status = carriers.StatusCancelled
+			return reg, nil
+		case StateAccepted, StateWaiting:
+			// The order still reads as created, but it is on its way out.
+			reg.Status = carriers.StatusCancelling
+			return reg, nil
+		}
 	}
 	switch {
 	case hasStatus:

@@ -445,11 +445,14 @@ func (s *Server) UpdateOrder(id string, f func(*OrderEdit)) error {
 	if ord == nil {
 		return fmt.Errorf("moyskladtest: no order %s", id)
 	}
-	e := OrderEdit{Description: ord.description, ShipmentAddress: ord.shipmentAddress,
+	e := OrderEdit{Name: ord.name, Description: ord.description, ShipmentAddress: ord.shipmentAddress,
 		ShipmentAddressFull: ord.shipmentAddressFull, AgentID: ord.agentID, PayedSum: int64(ord.payedSum)}
 	f(&e)
 	if e.AgentID != "" && s.cps[e.AgentID] == nil {
 		return fmt.Errorf("moyskladtest: no counterparty %s", e.AgentID)
+	}
+	if e.Name != "" {
+		ord.name = e.Name
 	}
 	ord.description, ord.shipmentAddress, ord.shipmentAddressFull = e.Description, e.ShipmentAddress, e.ShipmentAddressFull
 	ord.agentID, ord.payedSum = e.AgentID, float64(e.PayedSum)
@@ -459,6 +462,8 @@ func (s *Server) UpdateOrder(id string, f func(*OrderEdit)) error {
 
 // OrderEdit holds the fields UpdateOrder lets a test change.
 type OrderEdit struct {
+	// Name renames the order (as a manager can in the UI).
+	Name                string
 	Description         string
 	ShipmentAddress     string
 	ShipmentAddressFull *moysklad.Address
