@@ -123,6 +123,8 @@ func pollerConfig(cfg config.Config) poller.Config {
 		Workers:       cfg.Workers,
 		Overlap:       cfg.Overlap,
 		SweepEvery:    cfg.SweepEvery,
+		RetryBase:     cfg.RetryBase,
+		RetryMax:      cfg.RetryMax,
 		SettleTimeout: settle,
 	}
 }

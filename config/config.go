@@ -37,6 +37,10 @@ type Config struct {
 	// SweepEvery is how often a cycle also lists every order in a trigger status, to catch anything
 	// the updated-cursor could have missed.
 	SweepEvery time.Duration `mapstructure:"sweep_every"`
+	// RetryBase and RetryMax bound the backoff of an order after a transient carrier or MoySklad
+	// failure: the first retry after about RetryBase, doubling up to RetryMax (with jitter).
+	RetryBase time.Duration `mapstructure:"retry_base"`
+	RetryMax  time.Duration `mapstructure:"retry_max"`
 	// Overlap is how far before the stored cursor each incremental poll starts again, so that orders
 	// updated in the same second as the cursor, or with a clock skew, are not skipped.
 	Overlap time.Duration `mapstructure:"overlap"`
@@ -188,6 +192,8 @@ func Default() Config {
 		Schedule:        "@every 1m",
 		Workers:         128,
 		SweepEvery:      15 * time.Minute,
+		RetryBase:       30 * time.Second,
+		RetryMax:        30 * time.Minute,
 		Overlap:         2 * time.Minute,
 		OnceTimeout:     2 * time.Minute,
 		ShutdownTimeout: time.Minute,

@@ -472,3 +472,15 @@ func TestValidateWithoutCredentialsNeedsNoShipmentPoint(t *testing.T) {
 		t.Errorf("Validate should still require the shipment point: %v", err)
 	}
 }
+
+func TestRetryBounds(t *testing.T) {
+	c := Default()
+	if c.RetryBase != 30*time.Second || c.RetryMax != 30*time.Minute {
+		t.Errorf("defaults %s %s", c.RetryBase, c.RetryMax)
+	}
+	c.RetryBase, c.RetryMax = time.Minute, time.Second
+	err := c.ValidateWithoutCredentials()
+	if err == nil || !strings.Contains(err.Error(), "retry_max must be at least retry_base") {
+		t.Errorf("err = %v", err)
+	}
+}

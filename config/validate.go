@@ -93,6 +93,12 @@ func (c Config) validate(credentials bool) error {
 	if c.SweepEvery <= 0 {
 		ch.add("sweep_every", "must be a positive duration such as 15m, got %s", c.SweepEvery)
 	}
+	if c.RetryBase <= 0 {
+		ch.add("retry_base", "must be a positive duration such as 30s, got %s", c.RetryBase)
+	}
+	if c.RetryMax < c.RetryBase {
+		ch.add("retry_max", "must be at least retry_base (%s), got %s", c.RetryBase, c.RetryMax)
+	}
 	if c.Overlap < 0 {
 		ch.add("overlap", "must not be negative, got %s", c.Overlap)
 	}
