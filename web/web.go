@@ -141,17 +141,22 @@ func (s *Server) index(w http.ResponseWriter, r *http.Request) {
 	s.render(w, "index.html", indexPage{Orders: recs, Now: s.now()})
 }
 
+// lookup finds an order by MoySklad id, then by name.
+func (s *Server) lookup(key string) (store.OrderRecord, bool, error) {
+	rec, ok, err := s.store.Order(key)
+	if err == nil && !ok {
+		rec, ok, err = s.store.OrderByName(key)
+	}
+	return rec, ok, err
+}
+
 type orderPage struct {
 	Order  store.OrderRecord
 	Events []store.Event
 }
 
 func (s *Server) order(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	rec, ok, err := s.store.Order(id)
-	if err == nil && !ok {
-		rec, ok, err = s.store.OrderByName(id)
-	}
+	rec, ok, err := s.lookup(r.PathValue("id"))
 	if err != nil {
 		s.fail(w, err)
 		return
@@ -178,11 +183,7 @@ type OrderHistory struct {
 // orderJSON serves an order's history as JSON; `shipbridge history` reads
 // it while the daemon holds the store.
 func (s *Server) orderJSON(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	rec, ok, err := s.store.Order(id)
-	if err == nil && !ok {
-		rec, ok, err = s.store.OrderByName(id)
-	}
+	rec, ok, err := s.lookup(r.PathValue("id"))
 	if err != nil {
 		s.fail(w, err)
 		return
