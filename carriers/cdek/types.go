@@ -15,23 +15,29 @@ import (
 // spoil a whole response. It encodes as a plain JSON number.
 type Int int64
 
-// UnmarshalJSON implements json.Unmarshaler.
-func (n *Int) UnmarshalJSON(b []byte) error {
+// numberText returns the text of a JSON number or numeric string, and
+// whether it was quoted; "" for null and for an empty string.
+func numberText(b []byte) (text string, quoted bool, err error) {
 	b = bytes.TrimSpace(b)
 	if len(b) == 0 || string(b) == "null" {
-		*n = 0
-		return nil
+		return "", false, nil
 	}
-	s := string(b)
-	if b[0] == '"' {
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
-		s = strings.TrimSpace(s)
-		if s == "" {
-			*n = 0
-			return nil
-		}
+	if b[0] != '"' {
+		return string(b), false, nil
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return "", true, err
+	}
+	return strings.TrimSpace(s), true, nil
+}
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (n *Int) UnmarshalJSON(b []byte) error {
+	s, quoted, err := numberText(b)
+	if err != nil || s == "" {
+		*n = 0
+		return err
 	}
 	if v, err := strconv.ParseInt(s, 10, 64); err == nil {
 		*n = Int(v)
@@ -41,7 +47,7 @@ func (n *Int) UnmarshalJSON(b []byte) error {
 		*n = Int(f)
 		return nil
 	}
-	if b[0] == '"' {
+	if quoted {
 		*n = 0 // a masked or textual value in a response
 		return nil
 	}
@@ -53,34 +59,20 @@ type Float float64
 
 // UnmarshalJSON implements json.Unmarshaler.
 func (f *Float) UnmarshalJSON(b []byte) error {
-	b = bytes.TrimSpace(b)
-	if len(b) == 0 || string(b) == "null" {
+	s, quoted, err := numberText(b)
+	if err != nil || s == "" {
 		*f = 0
-		return nil
-	}
-	s := string(b)
-	if b[0] == '"' {
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
-		s = strings.TrimSpace(s)
-		if s == "" {
-			*f = 0
-			return nil
-		}
-		v, err := strconv.ParseFloat(s, 64)
-		if err != nil {
-			*f = 0
-			return nil
-		}
-		*f = Float(v)
-		return nil
+		return err
 	}
 	v, err := strconv.ParseFloat(s, 64)
-	if err != nil {
+	switch {
+	case err == nil:
+		*f = Float(v)
+	case quoted:
+		*f = 0 // a textual value in a response
+	default:
 		return fmt.Errorf("cdek: cannot decode %s as a number", truncate(s, 40))
 	}
-	*f = Float(v)
 	return nil
 }
 
