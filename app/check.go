@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -12,16 +13,12 @@ import (
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
+	"github.com/shipbridge/shipbridge/carriers"
 	"github.com/shipbridge/shipbridge/carriers/cdek"
 	"github.com/shipbridge/shipbridge/config"
 	"github.com/shipbridge/shipbridge/metrics"
 	"github.com/shipbridge/shipbridge/moysklad"
 )
-
-// checkIMNumber is the order number `check` looks up at CDEK: a cheap authenticated read whose
-// "not found" proves that the token works. No real order carries it (names are MoySklad order
-// names or SB-<hex>).
-const checkIMNumber = "shipbridge-check-0000"
 
 // checkReport prints one line per check: ✓ passed, ✗ failed (with the fix), ! warning,
 // · not checked.
@@ -209,40 +206,58 @@ func (e *env) checkCarriers(ctx context.Context, r *checkReport, cfg config.Conf
 		return
 	}
 	for _, c := range reg.Carriers() {
-		switch c := c.(type) {
-		case *cdek.Carrier:
-			checkCDEK(ctx, r, cfg.Carriers.CDEK, c, timeout)
-		default:
-			r.warn("%s: no connectivity check exists for this carrier", c.Name())
-		}
+		checkCarrier(ctx, r, cfg, c, timeout)
 	}
 }
 
-// checkCDEK obtains a token and looks up an order number that does not exist: "not found" is the
-// expected, successful answer.
-func checkCDEK(ctx context.Context, r *checkReport, cc config.CDEK, c *cdek.Carrier, timeout time.Duration) {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	where := cc.BaseURL
-	if config.IsCDEKTestServer(cc.BaseURL) {
-		where += " (CDEK's test server)"
-	}
-	_, err := c.Client().GetOrderByIMNumber(ctx, checkIMNumber)
-	if err == nil || cdek.IsNotFound(err) {
-		r.ok("CDEK: %s issued a token and answered an order lookup", where)
+// checkCarrier asks a carrier to prove that it is reachable and accepts its
+// credentials (carriers.Checker), and turns the answer into a line with its
+// fix. The fixes name the carrier's own configuration keys,
+// carriers.<name>.*.
+func checkCarrier(ctx context.Context, r *checkReport, cfg config.Config, c carriers.Carrier, timeout time.Duration) {
+	title := strings.ToUpper(c.Name())
+	prefix := "carriers." + c.Name() + "."
+	ck, ok := c.(carriers.Checker)
+	if !ok {
+		r.warn("%s: no connectivity check exists for this carrier", title)
 		return
 	}
-	var ae *cdek.AuthError
-	credentials := config.EnvName("carriers.cdek.client_id") + " and " + config.EnvName("carriers.cdek.client_secret")
-	switch {
-	case errors.As(err, &ae) && ae.CredentialsRefused():
-		r.bad("set "+credentials+" to the API keys of your CDEK account (ЛК СДЭК → Интеграция)",
-			"CDEK at %s refused the credentials: %v", where, err)
-	case errors.As(err, &ae):
-		r.bad("check "+config.EnvName("carriers.cdek.base_url")+" and the network (no token could be obtained)",
-			"CDEK at %s: %v", where, err)
-	default:
-		r.bad("check "+config.EnvName("carriers.cdek.base_url")+"; CDEK may be unavailable, try again later",
-			"CDEK at %s: the order lookup failed: %v", where, err)
+	where := configValue(cfg, prefix+"base_url")
+	if c.Name() == cdek.Name && config.IsCDEKTestServer(where) {
+		where += " (CDEK's test server)"
 	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	err := ck.Check(ctx)
+	switch {
+	case err == nil:
+		r.ok("%s: %s issued a token and answered an order lookup", title, where)
+	case carriers.KindOf(err) == carriers.KindConfig:
+		credentials := config.EnvName(prefix+"client_id") + " and " + config.EnvName(prefix+"client_secret")
+		r.bad("set "+credentials+" to the API keys of your "+title+" account",
+			"%s at %s refused the credentials: %v", title, where, err)
+	case carriers.KindOf(err) == carriers.KindAmbiguous || errors.Is(err, context.DeadlineExceeded) || isTransport(err):
+		r.bad("check "+config.EnvName(prefix+"base_url")+" and the network (no answer)",
+			"%s at %s: %v", title, where, err)
+	default:
+		r.bad("check "+config.EnvName(prefix+"base_url")+"; "+title+" may be unavailable, try again later",
+			"%s at %s: the check failed: %v", title, where, err)
+	}
+}
+
+// isTransport reports whether err is a connection-level failure.
+func isTransport(err error) bool {
+	var ne net.Error
+	var op *net.OpError
+	return errors.As(err, &ne) || errors.As(err, &op) || strings.Contains(err.Error(), "connection refused")
+}
+
+// configValue returns the value of a configuration key, "" when there is none.
+func configValue(cfg config.Config, key string) string {
+	for _, f := range config.Fields(cfg) {
+		if f.Key == key {
+			return f.Value
+		}
+	}
+	return ""
 }

@@ -67,6 +67,14 @@ type WaybillPrinter interface {
 	Waybill(ctx context.Context, reg Registration) (Document, error)
 }
 
+// Checker is implemented by carriers that can verify, with one cheap call,
+// that they are reachable and accept the configured credentials (for
+// `shipbridge check`). A refusal of the credentials is an *Error of
+// KindConfig; an unreachable or failing service any other kind.
+type Checker interface {
+	Check(ctx context.Context) error
+}
+
 // Shipment is a parcel to register, in domain terms: money in kopecks,
 // weights in grams, sizes in centimetres, phones in international form.
 type Shipment struct {

@@ -442,6 +442,20 @@ func (c *Carrier) registrationFrom(resp OrderResponse) (carriers.Registration, e
 	return reg, nil
 }
 
+// checkNumber is an order number no shop uses: looking it up proves that
+// CDEK issues a token and answers, without touching real orders.
+const checkNumber = "shipbridge-check-0000"
+
+// Check obtains a token and looks up an order number that does not exist:
+// "not found" is the expected, successful answer.
+func (c *Carrier) Check(ctx context.Context) error {
+	_, err := c.client.GetOrderByIMNumber(ctx, checkNumber)
+	if err == nil || IsNotFound(err) {
+		return nil
+	}
+	return c.classify("check", err, "", false)
+}
+
 // Find looks the shipment up by its number. Orders CDEK refused or that
 // were deleted do not count: they do not block the number.
 func (c *Carrier) Find(ctx context.Context, s carriers.Shipment) (carriers.Registration, bool, error) {

@@ -432,3 +432,28 @@ func TestObserverAndFailRate(t *testing.T) {
 		t.Errorf("calls %v", srv.Calls())
 	}
 }
+
+func TestCheckCapability(t *testing.T) {
+	sim := cdektest.NewServer(cdektest.Options{})
+	defer sim.Close()
+	good, err := cdek.New(cdek.Config{BaseURL: sim.URL(), ClientID: sim.ClientID(), ClientSecret: sim.ClientSecret(), ShipmentPoint: "MSK65"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c carriers.Carrier = good
+	ck, ok := c.(carriers.Checker)
+	if !ok {
+		t.Fatal("cdek does not implement carriers.Checker")
+	}
+	if err := ck.Check(context.Background()); err != nil {
+		t.Errorf("check with good credentials: %v", err)
+	}
+	bad, err := cdek.New(cdek.Config{BaseURL: sim.URL(), ClientID: sim.ClientID(), ClientSecret: "wrong", ShipmentPoint: "MSK65"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = bad.Check(context.Background())
+	if carriers.KindOf(err) != carriers.KindConfig || strings.Contains(err.Error(), "wrong") {
+		t.Errorf("check with bad credentials: kind %v, err %v", carriers.KindOf(err), err)
+	}
+}
