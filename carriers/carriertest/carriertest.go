@@ -66,6 +66,18 @@ func Run(t *testing.T, h Harness) {
 	t.Run("Waybill", func(t *testing.T) { testWaybill(t, h) })
 	t.Run("DeleteTwice", func(t *testing.T) { testDelete(t, h) })
 	t.Run("DeleteRefused", func(t *testing.T) { testDeleteRefused(t, h) })
+	t.Run("Check", func(t *testing.T) { testCheck(t, h) })
+}
+
+func testCheck(t *testing.T, h Harness) {
+	in := h.New(t)
+	ck, ok := in.Carrier.(carriers.Checker)
+	if !ok {
+		t.Skip("carrier is not a Checker")
+	}
+	if err := ck.Check(h.ctx(t)); err != nil {
+		t.Fatalf("Check against a healthy simulator: %v", err)
+	}
 }
 
 func (h Harness) ctx(t *testing.T) context.Context {
