@@ -509,8 +509,12 @@ func (t *task) confirm(ctx context.Context, c carriers.Carrier, pr carriers.Prof
 			t.event("carrier_registered", fmt.Sprintf("%s зарегистрировал заказ, трек-номер %s", t.title(c), reg.TrackingNumber), reg)
 			return true
 		case err == nil && reg.Status == carriers.StatusCancelled:
-			t.rec.Phase = phaseNone
+			// Cancelled at the carrier (e.g. in its own cabinet): the
+			// number is spent, a new registration gets the next one.
 			t.event("carrier_cancelled", fmt.Sprintf("Заказ %s отменён в %s", t.rec.Number, t.title(c)), reg)
+			t.rec.Attempt++
+			t.rec.Phase = phaseNone
+			t.rec.Number, t.rec.Reference, t.rec.TrackingNumber = "", "", ""
 			return true
 		case err == nil:
 			// Still pending.
