@@ -24,7 +24,7 @@ var (
 	chaosOrders = flag.Int("chaos.orders", 0, "number of orders (0: 40 short, 400 long)")
 	chaosKills  = flag.Int("chaos.kills", 0, "number of SIGKILLs (0: 5 short, 50 long)")
 	chaosNudge  = flag.Duration("chaos.nudge", 6*time.Second, "in the settle phase, re-set the status of orders that made no progress for this long (0: never)")
-	chaosSettle = flag.Duration("chaos.settle", 0, "bound of the settle phase (0: 25s short, 4m long)")
+	chaosSettle = flag.Duration("chaos.settle", 0, "bound of the settle phase (0: 75s short, 4m long); it must exceed the poller's reconcile grace (45s): a create cut off by a kill is only re-sent after it")
 )
 
 // chaosParams are the knobs of one chaos run.
@@ -95,7 +95,7 @@ func (l *lockedRand) between(a, b time.Duration) time.Duration {
 func TestChaos(t *testing.T) {
 	needBinary(t)
 	t.Parallel() // overlaps the idle retries of TestOnceMoySkladUnreachable
-	p := chaosParams{orders: 40, kills: 5, lifeMin: 1500 * time.Millisecond, lifeMax: 3500 * time.Millisecond, settle: 25 * time.Second}
+	p := chaosParams{orders: 40, kills: 5, lifeMin: 1500 * time.Millisecond, lifeMax: 3500 * time.Millisecond, settle: 75 * time.Second}
 	if *chaosLong {
 		p = chaosParams{orders: 400, kills: 50, lifeMin: 2 * time.Second, lifeMax: 8 * time.Second, settle: 4 * time.Minute}
 	} else if testing.Short() {

@@ -51,6 +51,11 @@ type orderState struct {
 	Settled bool `json:"settled,omitempty"`
 	// IntentAt is when the current carrier create or delete was first sent.
 	IntentAt time.Time `json:"intent_at,omitempty"`
+	// Unanswered is true while the last create may still be in flight at
+	// the carrier: sent (or about to be) with no answer received — a
+	// timeout, a lost connection, a crash. A "not found" then does not
+	// prove that nothing was created, until ReconcileGrace has passed.
+	Unanswered bool `json:"unanswered,omitempty"`
 	// WriteBack is the outcome waiting to be written to MoySklad.
 	WriteBack *writeBack `json:"write_back,omitempty"`
 	// RetryNoted is true once the order says that a retry is scheduled.
@@ -183,7 +188,7 @@ func (p *Poller) handle(ctx context.Context, meta *Resolved, o moysklad.Order) e
 		// A new action starts afresh, except for what is known about a
 		// carrier request still in flight: when it was sent bounds how
 		// long a "not found" from the carrier may be a lag.
-		t.st = orderState{Trigger: trigger, TriggerUpdated: updated, IntentAt: t.st.IntentAt}
+		t.st = orderState{Trigger: trigger, TriggerUpdated: updated, IntentAt: t.st.IntentAt, Unanswered: t.st.Unanswered}
 		t.reassert = trigger == keyReady && t.rec.Phase == phaseRegistered
 		t.rec.Retries = 0
 		t.rec.NextAttemptAt = time.Time{}
@@ -405,12 +410,14 @@ func (t *task) submit(ctx context.Context, c carriers.Carrier, s carriers.Shipme
 	t.rec.Reference = ""
 	t.rec.TrackingNumber = ""
 	t.st.IntentAt = t.p.now()
+	t.st.Unanswered = true // until an answer arrives; a crash keeps it
 	t.event("carrier_submit", fmt.Sprintf("Отправка заказа в %s под номером %s (попытка %d)", t.title(c), t.rec.Number, t.rec.Attempt), s)
 	if err := t.save(); err != nil {
 		t.p.log.Error("intent not saved; not sending", zap.String("order", t.o.Name), zap.Error(err))
 		return false
 	}
 	reg, err := c.Submit(ctx, s)
+	t.st.Unanswered = carriers.KindOf(err) == carriers.KindAmbiguous
 	if err != nil {
 		switch carriers.KindOf(err) {
 		case carriers.KindRejected, carriers.KindInvalid:
@@ -455,7 +462,7 @@ func (t *task) reconcile(ctx context.Context, c carriers.Carrier, s carriers.Shi
 		return true
 	}
 	t.event("carrier_not_found", fmt.Sprintf("Заказ %s не найден в %s", t.rec.Number, t.title(c)), nil)
-	if resend {
+	if resend && !(t.st.Unanswered && t.p.now().Sub(t.st.IntentAt) < t.p.cfg.ReconcileGrace) {
 		return t.submit(ctx, c, s)
 	}
 	if t.p.now().Sub(t.st.IntentAt) < t.p.cfg.ReconcileGrace {

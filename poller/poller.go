@@ -71,9 +71,11 @@ type Config struct {
 	// carrier request; after it the order waits for the next cycle
 	// (default 60s).
 	SettleTimeout time.Duration
-	// ReconcileGrace is how long after a create a "not found" from the
-	// carrier is not trusted for deciding that no shipment exists
-	// (default 2m).
+	// ReconcileGrace is how long after a create whose answer never came
+	// (timeout, lost connection, crash) a "not found" from the carrier is
+	// not trusted: the request may still be in flight, or the carrier may
+	// not show the new order yet (default 45s, above the carrier client's
+	// 30 s timeout).
 	ReconcileGrace time.Duration
 	// RetryBase and RetryMax bound the backoff between retries of an order
 	// after a transient failure (defaults 30s and 30m).
@@ -107,7 +109,7 @@ func (c *Config) setDefaults() {
 		c.SettleTimeout = time.Minute
 	}
 	if c.ReconcileGrace <= 0 {
-		c.ReconcileGrace = 2 * time.Minute
+		c.ReconcileGrace = 45 * time.Second
 	}
 	if c.RetryBase <= 0 {
 		c.RetryBase = 30 * time.Second

@@ -5,7 +5,9 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/shipbridge/shipbridge/carriers"
 	"github.com/shipbridge/shipbridge/moysklad"
 )
 
@@ -188,5 +190,49 @@ func TestRefusedWaybillDegrades(t *testing.T) {
 	}
 	if n := ref.refused.Load(); n != 2 {
 		t.Errorf("refused %d times, want 2", n)
+	}
+}
+
+// A create whose answer never came may still be in flight: a "not found"
+// right after it does not justify sending it again until the grace period
+// has passed.
+func TestUnansweredCreateIsNotResentWithinGrace(t *testing.T) {
+	fc := newFakeCarrier()
+	lost := &carriers.Error{Kind: carriers.KindAmbiguous, Carrier: "cdek", Op: "create order", Message: "нет ответа"}
+	fc.submitErrs = []error{lost} // the request never reached the carrier, but we cannot know
+	h := newHarness(t, fc, func(c *Config) { c.ReconcileGrace = 400 * time.Millisecond })
+	id := h.addOrder("U1", nil)
+	h.set(id, sReady)
+	h.cycle()
+	h.cycle() // not found, but within the grace: wait
+	if n := fc.calls["submit"]; n != 1 {
+		t.Fatalf("re-sent within the grace: %d submits", n)
+	}
+	if !h.hasEvent(id, "waiting") {
+		t.Error("no waiting event")
+	}
+	time.Sleep(450 * time.Millisecond)
+	h.cycle()
+	h.cycle()
+	if o := h.order(id); o.StateName != sRegistered {
+		t.Fatalf("state %s; history %+v", o.StateName, h.history(id))
+	}
+	if n := fc.createsFor("U1"); n != 1 {
+		t.Errorf("creates %d", n)
+	}
+}
+
+// An answered transient failure (the carrier said 503) is re-sent after a
+// lookup without waiting for the grace.
+func TestAnsweredFailureIsResentAfterLookup(t *testing.T) {
+	fc := newFakeCarrier()
+	fc.submitErrs = []error{errTransient}
+	h := newHarness(t, fc, func(c *Config) { c.ReconcileGrace = time.Hour })
+	id := h.addOrder("U2", nil)
+	h.set(id, sReady)
+	h.cycle()
+	h.cycle()
+	if o := h.order(id); o.StateName != sRegistered || fc.createsFor("U2") != 1 {
+		t.Fatalf("state %s, creates %d", o.StateName, fc.createsFor("U2"))
 	}
 }
