@@ -913,3 +913,38 @@ func TestAnswerTooLargeIsNotRetried(t *testing.T) {
 		t.Errorf("%d calls, want 1", calls.Load())
 	}
 }
+
+func TestListOrdersPagesHandsOverEachPage(t *testing.T) {
+	s, _, ids := seedOrders(t, 250, 30)
+	c := newClient(t, s, nil)
+	var sizes []int
+	seen := map[string]int{}
+	err := c.ListOrdersPages(context.Background(), moysklad.ListOrdersQuery{}, func(page []moysklad.Order) error {
+		sizes = append(sizes, len(page))
+		for _, o := range page {
+			seen[o.ID]++
+			if len(o.Positions) != 1 {
+				t.Errorf("order %s handed over without its positions", o.Name)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(sizes) != "[100 100 50]" {
+		t.Errorf("pages %v", sizes)
+	}
+	for _, id := range ids {
+		if seen[id] != 1 {
+			t.Fatalf("order %s handed over %d times", id, seen[id])
+		}
+	}
+	// An error from the callback stops the listing.
+	stop := errors.New("stop")
+	calls := 0
+	err = c.ListOrdersPages(context.Background(), moysklad.ListOrdersQuery{}, func([]moysklad.Order) error { calls++; return stop })
+	if !errors.Is(err, stop) || calls != 1 {
+		t.Errorf("err %v after %d calls", err, calls)
+	}
+}
