@@ -76,6 +76,52 @@ type positionList struct {
 	Rows []Position `json:"rows"`
 }
 
+// ListOrdersPages lists like ListOrders but hands each page to fn as soon
+// as it is read (positions completed), so that work can start before the
+// last page arrives. A row of an order already handed over in an earlier
+// page is left out: the order changed while the pages were read, and a
+// later listing sees its new version. An error from fn stops the listing
+// and is returned.
+func (c *Client) ListOrdersPages(ctx context.Context, q ListOrdersQuery, fn func([]Order) error) error {
+	filter := q.Filter()
+	seen := map[string]bool{}
+	for offset := 0; ; {
+		params := []queryParam{}
+		if filter != "" {
+			params = append(params, queryParam{"filter", filter})
+		}
+		params = append(params,
+			queryParam{"order", orderSort},
+			queryParam{"limit", strconv.Itoa(pageLimit)},
+			queryParam{"offset", strconv.Itoa(offset)},
+			queryParam{"expand", orderExpand})
+		var page orderList
+		if err := c.do(ctx, request{method: "GET", path: "/entity/customerorder", query: encodeQuery(params...), idempotent: true}, &page); err != nil {
+			return err
+		}
+		rows := make([]Order, 0, len(page.Rows))
+		for _, o := range page.Rows {
+			if seen[o.ID] {
+				continue
+			}
+			seen[o.ID] = true
+			if err := c.completePositions(ctx, &o); err != nil {
+				return err
+			}
+			rows = append(rows, o)
+		}
+		if len(rows) > 0 {
+			if err := fn(rows); err != nil {
+				return err
+			}
+		}
+		offset += len(page.Rows)
+		if len(page.Rows) == 0 || offset >= page.Meta.Size {
+			return nil
+		}
+	}
+}
+
 // ListOrders returns every order matching q, paging with limit=100 (the
 // largest limit at which expand is honoured) in the order updated,asc;id,asc.
 // When an order has more positions than were expanded, the rest are fetched

@@ -160,7 +160,7 @@ func (t *task) recorder(ctx context.Context) context.Context {
 // handle drives one order as far as it can go in this cycle. It returns an
 // error only when the store failed; every other failure is an outcome
 // recorded on the order.
-func (p *Poller) handle(ctx context.Context, meta *Resolved, o moysklad.Order) error {
+func (p *Poller) handle(ctx context.Context, meta *Resolved, o moysklad.Order, gate *writeGate) error {
 	rec, found, err := p.st.Order(o.ID)
 	if err != nil {
 		return err
@@ -243,6 +243,11 @@ func (p *Poller) handle(ctx context.Context, meta *Resolved, o moysklad.Order) e
 		return err
 	}
 	if t.st.WriteBack != nil {
+		// No PUT while the cycle's listing still pages (see Cycle); the
+		// outcome is saved, and the cycle hands the order back after.
+		if gate.hold(o) {
+			return nil
+		}
 		t.writeBack(ctx)
 		return t.save()
 	}

@@ -26,7 +26,7 @@ import (
 
 // MoySklad is what the workflow needs from the MoySklad API.
 type MoySklad interface {
-	ListOrders(ctx context.Context, q moysklad.ListOrdersQuery) ([]moysklad.Order, error)
+	ListOrdersPages(ctx context.Context, q moysklad.ListOrdersQuery, fn func([]moysklad.Order) error) error
 	GetOrder(ctx context.Context, id string) (moysklad.Order, error)
 	OrderMetadata(ctx context.Context) (moysklad.Metadata, error)
 	UpdateOrder(ctx context.Context, id string, u moysklad.OrderUpdate) (moysklad.Order, error)
@@ -276,97 +276,134 @@ func (p *Poller) Cycle(ctx context.Context) (err error) {
 	if !sweep {
 		q.UpdatedFrom = from.Add(-p.cfg.Overlap)
 	}
-	orders, err := p.ms.ListOrders(ctx, q)
-	if err != nil {
-		return fmt.Errorf("%w: list MoySklad orders: %v", ErrInfrastructure, err)
-	}
-	orders = latestPerOrder(orders)
-
-	// Orders with unfinished work that the list did not bring (their
-	// status change is older than the window) are resumed too.
-	listed := make(map[string]bool, len(orders))
-	for _, o := range orders {
-		listed[o.ID] = true
-	}
-	resume, err := p.dueUnsettled(listed)
-	if err != nil {
-		return fmt.Errorf("%w: %v", ErrInfrastructure, err)
-	}
-
-	total := len(orders) + len(resume)
-	p.setProgress(func(pr *Progress) { pr.Found = total })
-	p.log.Info("cycle: orders to look at",
-		zap.Int("listed", len(orders)), zap.Int("resumed", len(resume)), zap.Bool("sweep", sweep))
-
 	type job struct {
 		order   moysklad.Order
 		resumed bool
+		// deferred: the order only waits for its write-back, held back
+		// while the listing paged.
+		deferred bool
 	}
-	jobs := make(chan job)
 	var (
+		jobs      = &jobQueue[job]{}
 		wg        sync.WaitGroup
 		failMu    sync.Mutex
 		storeFail error
+		started   int
+		// gate holds write-backs back while the listing pages. Orders start
+		// while later pages load, but a PUT moves an order out of the
+		// filtered list and would shift the offsets of the pages still to
+		// read.
+		gate = &writeGate{}
 	)
-	for i := 0; i < p.cfg.Workers && i < total; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for j := range jobs {
-				o := j.order
-				if j.resumed {
-					fresh, gerr := p.ms.GetOrder(ctx, o.ID)
-					switch {
-					case moysklad.IsNotFound(gerr):
-						// Deleted in MoySklad: settle what the carrier
-						// knows (handle sees an order in no status).
-						p.log.Warn("resume: the order is gone from MoySklad", zap.String("order", o.Name))
-					case gerr != nil:
-						p.log.Warn("resume: read order", zap.String("order", o.Name), zap.Error(gerr))
-						if derr := p.deferResume(o.ID); derr != nil {
-							p.log.Error("resume: save retry time", zap.String("order", o.Name), zap.Error(derr))
-						}
-						p.markDone()
-						continue
-					default:
-						o = fresh
+	worker := func() {
+		defer wg.Done()
+		for {
+			j, ok := jobs.pop(ctx)
+			if !ok {
+				return
+			}
+			o := j.order
+			if j.resumed {
+				fresh, gerr := p.ms.GetOrder(ctx, o.ID)
+				switch {
+				case moysklad.IsNotFound(gerr):
+					// Deleted in MoySklad: settle what the carrier
+					// knows (handle sees an order in no status).
+					p.log.Warn("resume: the order is gone from MoySklad", zap.String("order", o.Name))
+				case gerr != nil:
+					p.log.Warn("resume: read order", zap.String("order", o.Name), zap.Error(gerr))
+					if derr := p.deferResume(o.ID); derr != nil {
+						p.log.Error("resume: save retry time", zap.String("order", o.Name), zap.Error(derr))
 					}
+					p.markDone()
+					continue
+				default:
+					o = fresh
 				}
-				if herr := p.handle(ctx, meta, o); herr != nil {
-					p.log.Error("order not handled", zap.String("order", o.Name), zap.String("id", o.ID), zap.Error(herr))
-					failMu.Lock()
-					if storeFail == nil {
-						storeFail = herr
-					}
-					failMu.Unlock()
+			}
+			if herr := p.handle(ctx, meta, o, gate); herr != nil {
+				p.log.Error("order not handled", zap.String("order", o.Name), zap.String("id", o.ID), zap.Error(herr))
+				failMu.Lock()
+				if storeFail == nil {
+					storeFail = herr
 				}
+				failMu.Unlock()
+			}
+			if !j.deferred {
 				p.markDone()
 			}
-		}()
+		}
+	}
+	// send queues a job, starting workers (up to cfg.Workers) as the work
+	// grows; an idle cycle starts none. The queue never blocks the listing:
+	// it must end soon, since write-backs wait for it.
+	send := func(j job) bool {
+		if ctx.Err() != nil {
+			return false
+		}
+		jobs.push(j)
+		if started < p.cfg.Workers {
+			started++
+			wg.Add(1)
+			go worker()
+		}
+		return true
 	}
 	progressDone := make(chan struct{})
 	go p.logProgress(ctx, progressDone)
-dispatch:
-	for _, o := range orders {
-		select {
-		case jobs <- job{order: o}:
-		case <-ctx.Done():
-			break dispatch
+
+	// Each page's orders start as soon as the page is read. One job per
+	// order: a row seen twice (the order changed while pages were read) is
+	// left to the next cycle.
+	var orders []moysklad.Order
+	seen := map[string]bool{}
+	listErr := p.ms.ListOrdersPages(ctx, q, func(page []moysklad.Order) error {
+		for _, o := range page {
+			if seen[o.ID] {
+				continue
+			}
+			seen[o.ID] = true
+			orders = append(orders, o)
+			p.setProgress(func(pr *Progress) { pr.Found++ })
+			if !send(job{order: o}) {
+				return ctx.Err()
+			}
 		}
-	}
-	for _, rec := range resume {
-		if ctx.Err() != nil {
+		return nil
+	})
+	// The listing is over: write-backs may go, the held ones first.
+	for _, o := range gate.open() {
+		if !send(job{order: o, deferred: true}) {
 			break
 		}
-		select {
-		case jobs <- job{order: moysklad.Order{ID: rec.ID, Name: rec.Name}, resumed: true}:
-		case <-ctx.Done():
+	}
+
+	// Orders with unfinished work that the list did not bring (their
+	// status change is older than the window) are resumed too.
+	var resume []store.OrderRecord
+	var resumeErr error
+	if listErr == nil {
+		resume, resumeErr = p.dueUnsettled(seen)
+		p.setProgress(func(pr *Progress) { pr.Found += len(resume) })
+		p.log.Info("cycle: orders to look at",
+			zap.Int("listed", len(orders)), zap.Int("resumed", len(resume)), zap.Bool("sweep", sweep))
+		for _, rec := range resume {
+			if !send(job{order: moysklad.Order{ID: rec.ID, Name: rec.Name}, resumed: true}) {
+				break
+			}
 		}
 	}
-	close(jobs)
+	total := len(orders) + len(resume)
+	jobs.close()
 	wg.Wait()
 	close(progressDone)
 
+	if listErr != nil && ctx.Err() == nil {
+		return fmt.Errorf("%w: list MoySklad orders: %v", ErrInfrastructure, listErr)
+	}
+	if resumeErr != nil {
+		return fmt.Errorf("%w: %v", ErrInfrastructure, resumeErr)
+	}
 	if storeFail != nil {
 		return fmt.Errorf("%w: %v", ErrInfrastructure, storeFail)
 	}
@@ -417,24 +454,6 @@ func (p *Poller) logProgress(ctx context.Context, done <-chan struct{}) {
 	}
 }
 
-// latestPerOrder keeps one row per order (the latest), in list order. Offset
-// paging over a changing list can return an order twice.
-func latestPerOrder(orders []moysklad.Order) []moysklad.Order {
-	idx := make(map[string]int, len(orders))
-	out := orders[:0:0]
-	for _, o := range orders {
-		if i, ok := idx[o.ID]; ok {
-			if o.Updated.After(out[i].Updated.Time) {
-				out[i] = o
-			}
-			continue
-		}
-		idx[o.ID] = len(out)
-		out = append(out, o)
-	}
-	return out
-}
-
 func maxUpdated(orders []moysklad.Order) time.Time {
 	var max time.Time
 	for _, o := range orders {
@@ -443,6 +462,117 @@ func maxUpdated(orders []moysklad.Order) time.Time {
 		}
 	}
 	return max
+}
+
+// jobQueue is an unbounded FIFO of a cycle's work.
+type jobQueue[T any] struct {
+	mu     sync.Mutex
+	items  []T
+	closed bool
+	ready  chan struct{} // signalled (non-blocking) on push and close
+}
+
+func (q *jobQueue[T]) signal() chan struct{} {
+	if q.ready == nil {
+		q.ready = make(chan struct{}, 1)
+	}
+	return q.ready
+}
+
+func (q *jobQueue[T]) push(v T) {
+	q.mu.Lock()
+	q.items = append(q.items, v)
+	sig := q.signal()
+	q.mu.Unlock()
+	select {
+	case sig <- struct{}{}:
+	default:
+	}
+}
+
+// close lets pop return false once the queue is empty.
+func (q *jobQueue[T]) close() {
+	q.mu.Lock()
+	q.closed = true
+	sig := q.signal()
+	q.mu.Unlock()
+	select {
+	case sig <- struct{}{}:
+	default:
+	}
+}
+
+// pop returns the next item, waiting for one; false when the queue is
+// closed and empty, or ctx is done.
+func (q *jobQueue[T]) pop(ctx context.Context) (T, bool) {
+	for {
+		q.mu.Lock()
+		if len(q.items) > 0 {
+			v := q.items[0]
+			var zero T
+			q.items[0] = zero
+			q.items = q.items[1:]
+			more := len(q.items) > 0 || q.closed
+			sig := q.signal()
+			q.mu.Unlock()
+			if more {
+				// Pass the wake-up on to another waiting worker.
+				select {
+				case sig <- struct{}{}:
+				default:
+				}
+			}
+			return v, true
+		}
+		closed := q.closed
+		sig := q.signal()
+		q.mu.Unlock()
+		if closed {
+			select {
+			case sig <- struct{}{}: // wake the next waiter to see it too
+			default:
+			}
+			var zero T
+			return zero, false
+		}
+		if ctx.Err() != nil {
+			var zero T
+			return zero, false
+		}
+		select {
+		case <-sig:
+		case <-ctx.Done():
+		}
+	}
+}
+
+// writeGate holds write-backs back until the cycle's listing has ended.
+type writeGate struct {
+	mu       sync.Mutex
+	opened   bool
+	deferred []moysklad.Order
+}
+
+// hold keeps o's write-back for later and reports true, unless the gate is
+// already open.
+func (g *writeGate) hold(o moysklad.Order) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.opened {
+		return false
+	}
+	g.deferred = append(g.deferred, o)
+	return true
+}
+
+// open lets write-backs through and returns the orders held so far.
+func (g *writeGate) open() []moysklad.Order {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.opened = true
+	d := g.deferred
+	g.deferred = nil
+	return d
 }
 
 // deferResume gives an order whose resume failed a retry time, so that an

@@ -2,6 +2,7 @@ package poller
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -234,5 +235,70 @@ func TestAnsweredFailureIsResentAfterLookup(t *testing.T) {
 	h.cycle()
 	if o := h.order(id); o.StateName != sRegistered || fc.createsFor("U2") != 1 {
 		t.Fatalf("state %s, creates %d", o.StateName, fc.createsFor("U2"))
+	}
+}
+
+// pagingWatch slows the listing down and records any PUT made while pages
+// are still being read.
+type pagingWatch struct {
+	MoySklad
+	paging     atomic.Bool
+	putsDuring atomic.Int32
+}
+
+func (w *pagingWatch) ListOrdersPages(ctx context.Context, q moysklad.ListOrdersQuery, fn func([]moysklad.Order) error) error {
+	w.paging.Store(true)
+	defer w.paging.Store(false)
+	return w.MoySklad.ListOrdersPages(ctx, q, func(page []moysklad.Order) error {
+		if err := fn(page); err != nil {
+			return err
+		}
+		time.Sleep(50 * time.Millisecond) // the next page takes a while
+		return nil
+	})
+}
+
+func (w *pagingWatch) UpdateOrder(ctx context.Context, id string, u moysklad.OrderUpdate) (moysklad.Order, error) {
+	if w.paging.Load() {
+		w.putsDuring.Add(1)
+	}
+	return w.MoySklad.UpdateOrder(ctx, id, u)
+}
+
+// Orders start while later pages load, but no write-back happens before
+// the listing is over (a PUT would shift the offsets of the pages to come).
+func TestNoWriteBackWhileListing(t *testing.T) {
+	fc := newFakeCarrier()
+	h := newHarness(t, fc, func(c *Config) { c.Workers = 16 })
+	w := &pagingWatch{}
+	h.wrapMS = func(ms MoySklad) MoySklad { w.MoySklad = ms; return w }
+	h.restart()
+	var overlapped atomic.Bool
+	fc.beforeSubmit = func() {
+		if w.paging.Load() {
+			overlapped.Store(true)
+		}
+	}
+	var ids []string
+	for i := 0; i < 250; i++ {
+		id := h.addOrder(fmt.Sprintf("G%03d", i), nil)
+		if err := h.ms.SetOrderState(id, sReady); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	h.cycle()
+	if n := w.putsDuring.Load(); n != 0 {
+		t.Errorf("%d PUTs while the listing paged", n)
+	}
+	for _, id := range ids {
+		if o := h.order(id); o.StateName != sRegistered || o.Puts != 1 {
+			t.Fatalf("%s: %s, %d PUTs", o.Name, o.StateName, o.Puts)
+		}
+	}
+	// The carrier work did overlap the listing: orders of the first page
+	// reached the carrier before the last page was read.
+	if !overlapped.Load() {
+		t.Error("no order reached the carrier while pages were still being read")
 	}
 }
