@@ -60,6 +60,12 @@ func (h *harness) valid() *harness {
 	ms := moyskladtest.NewServer(moyskladtest.Options{Token: "ms-token-SECRET"})
 	h.t.Cleanup(ms.Close)
 	moyskladtest.Seed(ms)
+	return h.withSimulators(ms)
+}
+
+// withSimulators points shipbridge at ms and at a fresh CDEK simulator,
+// with the token and shipment point Validate needs.
+func (h *harness) withSimulators(ms *moyskladtest.Server) *harness {
 	cd := cdektest.NewServer(cdektest.Options{})
 	h.t.Cleanup(cd.Close)
 	h.ms, h.cdek = ms, cd

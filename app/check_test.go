@@ -5,7 +5,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/shipbridge/shipbridge/carriers/cdek/cdektest"
 	"github.com/shipbridge/shipbridge/moysklad/moyskladtest"
 )
 
@@ -18,17 +17,7 @@ func (h *harness) validBare(seed func(ms *moyskladtest.Server)) *harness {
 	if seed != nil {
 		seed(ms)
 	}
-	cd := cdektest.NewServer(cdektest.Options{})
-	h.t.Cleanup(cd.Close)
-	h.ms, h.cdek = ms, cd
-	h.env["SHIPBRIDGE_MOYSKLAD_TOKEN"] = "ms-token-SECRET"
-	h.env["SHIPBRIDGE_MOYSKLAD_BASE_URL"] = ms.URL()
-	h.env["SHIPBRIDGE_CARRIERS_CDEK_BASE_URL"] = cd.URL()
-	h.env["SHIPBRIDGE_CARRIERS_CDEK_CLIENT_ID"] = cd.ClientID()
-	h.env["SHIPBRIDGE_CARRIERS_CDEK_CLIENT_SECRET"] = cd.ClientSecret()
-	h.env["SHIPBRIDGE_CARRIERS_CDEK_SHIPMENT_POINT"] = "MSK65"
-	h.env["SHIPBRIDGE_HTTP_LISTEN"] = ""
-	return h
+	return h.withSimulators(ms)
 }
 
 // seedExcept adds the default statuses and attributes except those named in skip; an attribute

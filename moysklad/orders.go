@@ -83,8 +83,31 @@ type positionList struct {
 // later listing sees its new version. An error from fn stops the listing
 // and is returned.
 func (c *Client) ListOrdersPages(ctx context.Context, q ListOrdersQuery, fn func([]Order) error) error {
-	filter := q.Filter()
 	seen := map[string]bool{}
+	return c.listPages(ctx, q, func(page []Order) error {
+		rows := make([]Order, 0, len(page))
+		for _, o := range page {
+			if seen[o.ID] {
+				continue
+			}
+			seen[o.ID] = true
+			if err := c.completePositions(ctx, &o); err != nil {
+				return err
+			}
+			rows = append(rows, o)
+		}
+		if len(rows) == 0 {
+			return nil
+		}
+		return fn(rows)
+	})
+}
+
+// listPages reads the order list page by page (limit=100, the largest at
+// which expand is honoured; order updated,asc;id,asc) and hands each page's
+// rows to fn as they come.
+func (c *Client) listPages(ctx context.Context, q ListOrdersQuery, fn func([]Order) error) error {
+	filter := q.Filter()
 	for offset := 0; ; {
 		params := []queryParam{}
 		if filter != "" {
@@ -99,21 +122,8 @@ func (c *Client) ListOrdersPages(ctx context.Context, q ListOrdersQuery, fn func
 		if err := c.do(ctx, request{method: "GET", path: "/entity/customerorder", query: encodeQuery(params...), idempotent: true}, &page); err != nil {
 			return err
 		}
-		rows := make([]Order, 0, len(page.Rows))
-		for _, o := range page.Rows {
-			if seen[o.ID] {
-				continue
-			}
-			seen[o.ID] = true
-			if err := c.completePositions(ctx, &o); err != nil {
-				return err
-			}
-			rows = append(rows, o)
-		}
-		if len(rows) > 0 {
-			if err := fn(rows); err != nil {
-				return err
-			}
+		if err := fn(page.Rows); err != nil {
+			return err
 		}
 		offset += len(page.Rows)
 		if len(page.Rows) == 0 || offset >= page.Meta.Size {
@@ -128,24 +138,10 @@ func (c *Client) ListOrdersPages(ctx context.Context, q ListOrdersQuery, fn func
 // from …/customerorder/{id}/positions. An order seen twice while paging
 // (because it changed meanwhile) is returned once, in its newest version.
 func (c *Client) ListOrders(ctx context.Context, q ListOrdersQuery) ([]Order, error) {
-	filter := q.Filter()
 	var out []Order
 	index := map[string]int{}
-	for offset := 0; ; {
-		params := []queryParam{}
-		if filter != "" {
-			params = append(params, queryParam{"filter", filter})
-		}
-		params = append(params,
-			queryParam{"order", orderSort},
-			queryParam{"limit", strconv.Itoa(pageLimit)},
-			queryParam{"offset", strconv.Itoa(offset)},
-			queryParam{"expand", orderExpand})
-		var page orderList
-		if err := c.do(ctx, request{method: "GET", path: "/entity/customerorder", query: encodeQuery(params...), idempotent: true}, &page); err != nil {
-			return nil, err
-		}
-		for _, o := range page.Rows {
+	err := c.listPages(ctx, q, func(page []Order) error {
+		for _, o := range page {
 			if i, ok := index[o.ID]; ok {
 				if !o.Updated.Before(out[i].Updated.Time) {
 					out[i] = o
@@ -155,10 +151,10 @@ func (c *Client) ListOrders(ctx context.Context, q ListOrdersQuery) ([]Order, er
 			index[o.ID] = len(out)
 			out = append(out, o)
 		}
-		offset += len(page.Rows)
-		if len(page.Rows) == 0 || offset >= page.Meta.Size {
-			break
-		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	for i := range out {
 		if err := c.completePositions(ctx, &out[i]); err != nil {
