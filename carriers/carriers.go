@@ -12,6 +12,8 @@ package carriers
 
 import (
 	"context"
+	"encoding/json"
+	"time"
 )
 
 // Carrier registers shipments with one delivery service.
@@ -67,6 +69,67 @@ type WaybillPrinter interface {
 	Waybill(ctx context.Context, reg Registration) (Document, error)
 }
 
+// FinderAll is implemented by carriers that can list every shipment they
+// hold under one number (Pochta's order-num is not unique; CDEK answers only
+// its most recent order). The workflow prefers it to Finder.
+type FinderAll interface {
+	// FindAll returns every live (not deleted, not rejected) shipment with
+	// Number(s).
+	FindAll(ctx context.Context, s Shipment) ([]Registration, error)
+}
+
+// Batcher is implemented by carriers whose shipments must be grouped for
+// hand-over (Pochta's day batch, a courier manifest). The workflow calls it
+// after the shipment is created and before the waybill, with its intent
+// recorded; the carrier must make a repeated call for the same shipment
+// harmless (find the batch it is already in before opening a new one).
+type Batcher interface {
+	// Batch puts the shipment into the hand-over group of day and returns the
+	// updated registration (CarrierData names the group).
+	Batch(ctx context.Context, reg Registration, day time.Time) (Registration, error)
+}
+
+// Tracker is implemented by carriers that report where a parcel is.
+type Tracker interface {
+	// Track returns the latest status of each registration, in the order
+	// given. A registration the carrier cannot say anything about yet has
+	// Tracking.Status TrackUnknown. ErrTrackingUnavailable means the carrier
+	// offers no tracking for these shipments now; nothing is changed.
+	Track(ctx context.Context, regs []Registration) ([]Tracking, error)
+}
+
+// TrackStatus is the carrier-neutral status of a parcel on its way.
+type TrackStatus string
+
+// The parcel statuses every carrier maps onto.
+const (
+	TrackUnknown      TrackStatus = ""
+	TrackAccepted     TrackStatus = "accepted"      // registered, not handed over yet
+	TrackInTransit    TrackStatus = "in_transit"    // on its way
+	TrackAtPickup     TrackStatus = "at_pickup"     // at the pickup point, ready for collection
+	TrackDelivered    TrackStatus = "delivered"     // handed to the recipient (final)
+	TrackNotDelivered TrackStatus = "not_delivered" // refused or not collected; coming back
+	TrackReturned     TrackStatus = "returned"      // back at the sender (final)
+	TrackLost         TrackStatus = "lost"          // lost or destroyed (final)
+)
+
+// Final reports whether no further status change is expected.
+func (s TrackStatus) Final() bool {
+	return s == TrackDelivered || s == TrackReturned || s == TrackLost
+}
+
+// Tracking is one parcel's latest status.
+type Tracking struct {
+	Reference string
+	Status    TrackStatus
+	// Code and Name are the carrier's own status code and its Russian name,
+	// e.g. "DELIVERED", «Вручен».
+	Code string
+	Name string
+	// At is when the carrier recorded the status.
+	At time.Time
+}
+
 // Checker is implemented by carriers that can verify, with one cheap call,
 // that they are reachable and accept the configured credentials (for
 // `shipbridge check`). A refusal of the credentials is an *Error of
@@ -102,15 +165,46 @@ type Shipment struct {
 	// DeclaredValue is the insured value of the whole shipment, in kopecks.
 	DeclaredValue int64
 	// CashOnDelivery is the amount the carrier collects from the recipient,
-	// in kopecks; 0 when the order is prepaid.
+	// in kopecks; 0 when the order is prepaid. It is the sum of the items'
+	// Payment × Amount and DeliveryCharge.
 	CashOnDelivery int64
+	// DeliveryCharge is the part of CashOnDelivery that pays for delivery
+	// (the order's service positions, e.g. «Доставка»), in kopecks
+	// (CDEK delivery_recipient_cost); DeliveryVAT is its VAT.
+	DeliveryCharge int64
+	DeliveryVAT    VAT
 	Comment        string
+
+	// Mark is shipbridge's identity mark for this order and attempt. A
+	// carrier writes it into its order where it can be read back (CDEK: the
+	// order comment; Pochta: the comment field) and reports it in
+	// Registration.Mark, so that a shipment found by number is adopted only
+	// when it provably is this order's (see Owns).
+	Mark string
+
+	// CarrierData is the opaque data the carrier returned with an earlier
+	// Registration of this attempt (Registration.CarrierData), kept by the
+	// workflow across crashes and handed back on every later call.
+	CarrierData json.RawMessage
+}
+
+// VAT is the value-added tax of an item. Enabled false means "без НДС".
+type VAT struct {
+	Enabled bool
+	// Rate is the percentage (0, 5, 7, 10, 20, 22 …); meaningful when Enabled.
+	Rate int
 }
 
 // Contact is a person who sends or receives a shipment.
 type Contact struct {
-	Name    string
-	Company string
+	// Name is the full name as the shop wrote it. Surname, GivenName and
+	// MiddleName are its parts when the workflow could split it (carriers
+	// such as Почта России need them apart); empty when it could not.
+	Name       string
+	Surname    string
+	GivenName  string
+	MiddleName string
+	Company    string
 	// Phone is normalised to "+<country><number>", e.g. "+79161234567".
 	Phone string
 	Email string
@@ -150,6 +244,8 @@ type Item struct {
 	// WeightG is the weight of one unit, in grams.
 	WeightG int
 	Amount  int
+	// VAT is the position's VAT, carried into the item's payment.
+	VAT VAT
 }
 
 // Status is a carrier-neutral shipment status. Each carrier maps its own
@@ -180,6 +276,40 @@ type Registration struct {
 	Status         Status
 	// CarrierStatus is the carrier's own status code, kept for history.
 	CarrierStatus string
+	// Mark is the identity mark read back from the carrier's order (see
+	// Shipment.Mark); empty when the order carries none.
+	Mark string
+	// RecipientPhone is the recipient's phone as the carrier holds it,
+	// normalised like Contact.Phone; empty when unknown.
+	RecipientPhone string
+	// CarrierData is opaque to the workflow: carrier-specific state (e.g.
+	// Pochta's internal id and batch name) that the workflow stores with the
+	// order and hands back in Shipment.CarrierData.
+	CarrierData json.RawMessage
+}
+
+// Owns reports whether reg, found at the carrier by s's number, provably is
+// s's shipment: it carries s's mark and, when both phones are known, the same
+// recipient phone. A carrier order that merely shares the number — made by
+// hand, by another system or for another order — is never adopted.
+func Owns(s Shipment, reg Registration) bool {
+	if s.Mark == "" || reg.Mark != s.Mark {
+		return false
+	}
+	if reg.RecipientPhone != "" && s.Recipient.Phone != "" && digits(reg.RecipientPhone) != digits(s.Recipient.Phone) {
+		return false
+	}
+	return true
+}
+
+func digits(s string) string {
+	out := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		if s[i] >= '0' && s[i] <= '9' {
+			out = append(out, s[i])
+		}
+	}
+	return string(out)
 }
 
 // Done reports whether the shipment is created at the carrier, with a

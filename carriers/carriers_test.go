@@ -78,6 +78,48 @@ func (f fakeCarrier) Submit(context.Context, Shipment) (Registration, error) {
 func (f fakeCarrier) Registration(context.Context, string) (Registration, error) {
 	return Registration{}, nil
 }
+func (f fakeCarrier) RefusesDuplicateNumber() bool { return true }
+
+// blindCarrier neither refuses duplicates nor finds by number.
+type blindCarrier struct{ fakeCarrier }
+
+func (blindCarrier) RefusesDuplicateNumber() bool { return false }
+
+func TestRegistryRefusesBlindCarrier(t *testing.T) {
+	var r Registry
+	if err := r.Register(blindCarrier{fakeCarrier{"blind"}}, Profile{Names: []string{"Слепой"}}); err == nil {
+		t.Fatal("a carrier that can neither refuse duplicates nor find by number was registered")
+	}
+	if err := r.Register(fakeCarrier{"ok"}, Profile{Names: []string{"ок"}}); err != nil {
+		t.Fatal(err)
+	}
+	caps, ok := r.Capabilities("ok")
+	if !ok || !caps.Idempotent || caps.CanFind() || caps.Deleter != nil {
+		t.Fatalf("capabilities = %+v, %v", caps, ok)
+	}
+}
+
+func TestOwns(t *testing.T) {
+	s := Shipment{Mark: "sb:1", Recipient: Contact{Phone: "+79161234567"}}
+	cases := []struct {
+		reg  Registration
+		want bool
+	}{
+		{Registration{Mark: "sb:1", RecipientPhone: "+7 916 123-45-67"}, true},
+		{Registration{Mark: "sb:1"}, true},
+		{Registration{Mark: "sb:2", RecipientPhone: "+79161234567"}, false},
+		{Registration{RecipientPhone: "+79161234567"}, false},
+		{Registration{Mark: "sb:1", RecipientPhone: "+79990000000"}, false},
+	}
+	for _, c := range cases {
+		if got := Owns(s, c.reg); got != c.want {
+			t.Errorf("Owns(%+v) = %v, want %v", c.reg, got, c.want)
+		}
+	}
+	if Owns(Shipment{}, Registration{}) {
+		t.Error("an empty mark proves nothing")
+	}
+}
 
 func TestRegistry(t *testing.T) {
 	var r Registry

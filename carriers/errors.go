@@ -161,3 +161,7 @@ func genericMessage(k Kind) string {
 		return "Служба доставки временно недоступна; повтор запланирован"
 	}
 }
+
+// ErrTrackingUnavailable is returned by Tracker.Track when the carrier offers
+// no tracking for the given shipments now.
+var ErrTrackingUnavailable = errors.New("carriers: tracking unavailable")

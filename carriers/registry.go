@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 )
 
 // Profile holds the per-carrier settings the workflow needs to turn a shop
@@ -22,7 +23,65 @@ type Profile struct {
 	LengthCM, WidthCM, HeightCM int
 	// CashOnDelivery is "auto" (collect what is unpaid) or "never".
 	CashOnDelivery string
+
+	// Timings are the carrier's own waits; zero fields take the workflow's
+	// defaults.
+	Timings Timings
 }
+
+// Timings are the waits the workflow keeps for one carrier, tuned to how fast
+// it answers.
+type Timings struct {
+	// FirstPollDelay is how long after an accepted create the first status
+	// check is made (asynchronous carriers).
+	FirstPollDelay time.Duration
+	// ReconcileGrace is how long a create that got no answer may still turn
+	// up at the carrier: a "not found" before it has passed proves nothing.
+	ReconcileGrace time.Duration
+	// SettleTimeout bounds the wait for an asynchronous answer within one
+	// cycle.
+	SettleTimeout time.Duration
+}
+
+// Idempotent is implemented by carriers that refuse a second create with the
+// same number (CDEK). A carrier must be Idempotent or a Finder: otherwise a
+// create whose answer was lost could only be re-sent blindly.
+type Idempotent interface {
+	RefusesDuplicateNumber() bool
+}
+
+// Capabilities are what a registered carrier can do beyond Carrier, detected
+// once by Register. A nil field means the carrier lacks the capability.
+type Capabilities struct {
+	Finder    Finder
+	FinderAll FinderAll
+	Deleter   Deleter
+	Waybill   WaybillPrinter
+	Checker   Checker
+	Batcher   Batcher
+	Tracker   Tracker
+	// Idempotent is true when the carrier refuses a duplicate number.
+	Idempotent bool
+}
+
+// Detect finds c's capabilities.
+func Detect(c Carrier) Capabilities {
+	var caps Capabilities
+	caps.Finder, _ = c.(Finder)
+	caps.FinderAll, _ = c.(FinderAll)
+	caps.Deleter, _ = c.(Deleter)
+	caps.Waybill, _ = c.(WaybillPrinter)
+	caps.Checker, _ = c.(Checker)
+	caps.Batcher, _ = c.(Batcher)
+	caps.Tracker, _ = c.(Tracker)
+	if i, ok := c.(Idempotent); ok {
+		caps.Idempotent = i.RefusesDuplicateNumber()
+	}
+	return caps
+}
+
+// CanFind reports whether the carrier can look a shipment up by our number.
+func (c Capabilities) CanFind() bool { return c.Finder != nil || c.FinderAll != nil }
 
 // Registry holds the enabled carriers. Build one where the program is wired
 // and pass it in; it is not safe to Register while other goroutines read.
@@ -33,6 +92,7 @@ type Registry struct {
 type entry struct {
 	carrier Carrier
 	profile Profile
+	caps    Capabilities
 }
 
 // Register adds a carrier. Names and carrier keys must be unique.
@@ -52,8 +112,22 @@ func (r *Registry) Register(c Carrier, p Profile) error {
 			}
 		}
 	}
-	r.entries = append(r.entries, entry{carrier: c, profile: p})
+	caps := Detect(c)
+	if !caps.Idempotent && !caps.CanFind() {
+		return fmt.Errorf("carriers: register %q: the carrier neither refuses a duplicate number nor can find a shipment by number, so a create whose answer is lost could only be re-sent blindly", c.Name())
+	}
+	r.entries = append(r.entries, entry{carrier: c, profile: p, caps: caps})
 	return nil
+}
+
+// Capabilities returns the capabilities detected when key was registered.
+func (r *Registry) Capabilities(key string) (Capabilities, bool) {
+	for _, e := range r.entries {
+		if e.carrier.Name() == key {
+			return e.caps, true
+		}
+	}
+	return Capabilities{}, false
 }
 
 // Match finds the carrier whose names include value (case-insensitive,

@@ -256,6 +256,11 @@ type OrderRecord struct {
 	Reference string `json:"reference,omitempty"`
 	// TrackingNumber is the carrier's tracking number (CDEK cdek_number).
 	TrackingNumber string `json:"tracking_number,omitempty"`
+	// CarrierData is the carrier's opaque data for the shipment
+	// (carriers.Registration.CarrierData), kept across crashes.
+	CarrierData json.RawMessage `json:"carrier_data,omitempty"`
+	// Delivery is the parcel's latest tracking status; zero until tracked.
+	Delivery Delivery `json:"delivery,omitzero"`
 	// WaybillFor is the carrier reference of the shipment whose waybill is
 	// attached to the order; a different Reference means it is stale.
 	WaybillFor string `json:"waybill_for,omitempty"`
@@ -276,6 +281,19 @@ type OrderRecord struct {
 	// CreatedAt and UpdatedAt are set by the store from its clock.
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// Delivery is what tracking last learnt about a registered parcel.
+type Delivery struct {
+	// Status is the carrier-neutral status (carriers.TrackStatus).
+	Status string `json:"status,omitempty"`
+	// Code and Name are the carrier's own status code and Russian name.
+	Code string `json:"code,omitempty"`
+	Name string `json:"name,omitempty"`
+	// At is when the carrier recorded the status; CheckedAt when shipbridge
+	// last asked.
+	At        time.Time `json:"at,omitzero"`
+	CheckedAt time.Time `json:"checked_at,omitzero"`
 }
 
 // Event is one entry of an order's history.
