@@ -671,6 +671,9 @@ func (c *Carrier) Check(ctx context.Context) error {
 	if c.cfg.haveOffice() {
 		code := strings.TrimSpace(c.cfg.ShipmentPoint)
 		pts, err := c.client.GetDeliveryPoints(ctx, code)
+		if IsNotFound(err) {
+			pts, err = nil, nil
+		}
 		if err != nil {
 			return c.classify("check shipment point", err, "", readCall)
 		}

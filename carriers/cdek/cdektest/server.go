@@ -104,6 +104,7 @@ type Server struct {
 	calls        map[string]int
 	creates      map[string]int
 	failNext     []int
+	failTokens   []int
 	loseCreates  int
 	seq          int
 }
@@ -234,6 +235,16 @@ func (s *Server) FailNext(n, status int) {
 	defer s.mu.Unlock()
 	for i := 0; i < n; i++ {
 		s.failNext = append(s.failNext, status)
+	}
+}
+
+// FailNextToken makes the next n token requests fail with the given HTTP
+// status (a 5xx from CDEK's front, before any credential check).
+func (s *Server) FailNextToken(n, status int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := 0; i < n; i++ {
+		s.failTokens = append(s.failTokens, status)
 	}
 }
 
@@ -543,6 +554,16 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if r.URL.Path == "/v2/oauth/token" {
+		s.mu.Lock()
+		st := 0
+		if len(s.failTokens) > 0 {
+			st, s.failTokens = s.failTokens[0], s.failTokens[1:]
+		}
+		s.mu.Unlock()
+		if st != 0 {
+			writeJSON(w, st, topLevel(apiErr{Code: "v2_internal_error", Message: "Internal error"}))
+			return
+		}
 		s.handleToken(w, r)
 		return
 	}
