@@ -387,7 +387,7 @@ func TestMarkAndPhoneRoundTrip(t *testing.T) {
 	s := shipment("mark")
 	s.Mark = "sb1-7f3a9c"
 	s.Comment = strings.Repeat("Позвонить заранее. ", 20) // longer than CDEK's 255
-	s.Recipient.Phone = "+79161234567" // normalised by the workflow (carriers.Contact.Phone)
+	s.Recipient.Phone = "+79161234567"                    // normalised by the workflow (carriers.Contact.Phone)
 	reg, err := c.Submit(ctx(t), s)
 	if err != nil {
 		t.Fatal(err)
