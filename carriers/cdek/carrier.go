@@ -715,13 +715,16 @@ const ShadowedCode = "cdek_number_shadowed"
 // state, so Find reports:
 //
 //   - a live order: found, with Mark and RecipientPhone for carriers.Owns;
-//   - no order, a deleted one, or one CDEK refused for any reason other
-//     than a duplicate number: not found. A live order older than the
-//     refused one would have made CDEK refuse it as a duplicate, so none
-//     exists; and should one exist anyway, a re-send is refused as a
-//     duplicate, which Find then reports as below;
+//   - no order, or a deleted one: not found (the number is free);
+//   - an order CDEK refused for a reason other than a duplicate number:
+//     found, with StatusRejected — the outcome of that create is known (it
+//     was refused; Registration gives the reasons), which is not "no
+//     shipment". No live order hides behind it: an older live order would
+//     have made CDEK refuse it as a duplicate (and should one exist anyway,
+//     a re-send is refused as a duplicate, reported as below);
 //   - an order CDEK refused as a duplicate number: an error wrapping
-//     ErrNumberShadowed (KindAmbiguous, code ShadowedCode).
+//     ErrNumberShadowed (KindAmbiguous, code ShadowedCode), because the live
+//     order exists but cannot be reached by number.
 //
 // A 404 that is not CDEK's JSON answer is never "not found" (KindConfig).
 func (c *Carrier) Find(ctx context.Context, s carriers.Shipment) (carriers.Registration, bool, error) {
@@ -748,7 +751,8 @@ func (c *Carrier) Find(ctx context.Context, s carriers.Shipment) (carriers.Regis
 					"найдите действующий заказ в личном кабинете СДЭК, повторная отправка не выполняется", number, reg.Reference),
 				Code: ShadowedCode, Detail: "most recent order " + reg.Reference + " was refused as a duplicate number", Err: ErrNumberShadowed}
 		}
-		return carriers.Registration{}, false, nil
+		reg.Status = carriers.StatusRejected
+		return reg, true, nil
 	}
 	if reg.Status == carriers.StatusCancelled {
 		return carriers.Registration{}, false, nil
@@ -763,7 +767,7 @@ func (c *Carrier) Find(ctx context.Context, s carriers.Shipment) (carriers.Regis
 // error of Find instead of an incomplete list.
 func (c *Carrier) FindAll(ctx context.Context, s carriers.Shipment) ([]carriers.Registration, error) {
 	reg, found, err := c.Find(ctx, s)
-	if err != nil || !found {
+	if err != nil || !found || reg.Status == carriers.StatusRejected {
 		return nil, err
 	}
 	return []carriers.Registration{reg}, nil

@@ -230,14 +230,31 @@ func TestMostRecentByNumber(t *testing.T) {
 		t.Error("the live order is gone")
 	}
 
-	// Refused for another reason: no live order can hide behind it.
+	// Refused for another reason: Find reports the refused order (its
+	// outcome is known, it is not "no shipment"); no live order can hide
+	// behind it, so FindAll lists none.
 	bad := shipment("badphone")
 	bad.Recipient.Phone = "+123456789"
 	if err := submitAndWait(t, c, bad); carriers.KindOf(err) != carriers.KindRejected {
 		t.Fatalf("bad phone: %v", err)
 	}
-	if _, found, err := c.Find(ctx(t), bad); found || err != nil {
-		t.Errorf("Find of a refused order: %v %v", found, err)
+	if reg, found, err := c.Find(ctx(t), bad); !found || err != nil || reg.Status != carriers.StatusRejected || reg.Reference == "" {
+		t.Errorf("Find of a refused order: %+v %v %v", reg, found, err)
+	}
+	if all, err := c.FindAll(ctx(t), bad); err != nil || len(all) != 0 {
+		t.Errorf("FindAll of a refused order: %+v %v", all, err)
+	}
+	// Deleted: the number is free.
+	del := shipment("deleted")
+	if err := submitAndWait(t, c, del); err != nil {
+		t.Fatal(err)
+	}
+	reg, _, _ := c.Find(ctx(t), del)
+	if err := c.Delete(ctx(t), reg); err != nil {
+		t.Fatal(err)
+	}
+	if _, found, err := c.Find(ctx(t), del); found || err != nil {
+		t.Errorf("Find of a deleted order: %v %v", found, err)
 	}
 	if all, err := c.FindAll(ctx(t), shipment("never")); err != nil || len(all) != 0 {
 		t.Errorf("FindAll unknown: %v %v", all, err)
