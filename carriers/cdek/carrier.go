@@ -1,3 +1,8 @@
+// Package cdek registers shipments with CDEK (СДЭК) through its
+// integration API v2: a thin tolerant Client, and Carrier, the adapter to
+// the carriers boundary. Facts and their sources: reference cdek-api.md and
+// CDEK's OpenAPI (tariff table in tariffs_table.go, error codes and order
+// statuses in messages.go, one table each).
 package cdek
 
 import (
@@ -28,7 +33,8 @@ const Name = "cdek"
 const MaxNumberLen = 30
 
 // Carrier is the CDEK adapter: it implements carriers.Carrier, Finder,
-// Deleter and WaybillPrinter on top of Client.
+// FinderAll, Deleter, WaybillPrinter, Checker, Tracker and Idempotent on
+// top of Client. Its waits for the workflow are Timings().
 type Carrier struct {
 	cfg    Config
 	client *Client
@@ -375,7 +381,7 @@ func (c *Carrier) BuildRequest(s carriers.Shipment) (OrderRequest, error) {
 		for j, it := range p.Items {
 			pk.Items = append(pk.Items, Item{
 				Name:    truncateRunes(strings.TrimSpace(it.Name), 255),
-				WareKey: uniqueWareKey(WareKey(it.WareKey, j), used),
+				WareKey: uniqueWareKey(wareKey(it.WareKey, j), used),
 				Payment: Money{Value: roubles(it.Payment)},
 				Cost:    roubles(it.Cost),
 				Weight:  Int(it.WeightG),
@@ -399,13 +405,13 @@ func countryCode(s string) string {
 // maxWareKeyLen is the length limit of items[].ware_key ([SPEC] ItemRequestDto).
 const maxWareKeyLen = 50
 
-// WareKey turns an article into a ware_key CDEK accepts. [SPEC]
+// wareKey turns an article into a ware_key CDEK accepts. [SPEC]
 // ItemRequestDto.ware_key: at most 50 characters from «A-z А-я 0-9 ! @ " # №
 // $ ; % ^ : & ? * ( ) _ - + = < > , . { } [ ] / and space». Ё/ё become Е/е
 // (outside А-я), every other character becomes "-", runs of spaces collapse;
 // an article with nothing left becomes "item-<i+1>". The result depends only
 // on the input.
-func WareKey(article string, i int) string {
+func wareKey(article string, i int) string {
 	var b strings.Builder
 	n := 0
 	lastSpace := false

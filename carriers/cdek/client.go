@@ -198,7 +198,9 @@ func (c Config) withDefaults() Config {
 // Client is a thin CDEK API v2 client: one method per call, OAuth handled
 // inside, answers decoded tolerantly. Failures are *APIError (CDEK
 // answered with an error), *AuthError (no token) or *TransportError (no
-// usable answer). It is safe for concurrent use.
+// usable answer). Idempotent calls (token, GETs, print-form downloads) are
+// tried up to Config.ReadAttempts times on a 5xx, 429 or lost answer; a
+// create or delete is sent once. It is safe for concurrent use.
 type Client struct {
 	base    *url.URL
 	http    *http.Client

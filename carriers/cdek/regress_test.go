@@ -286,21 +286,6 @@ func TestPrintNotReadyIsTransient(t *testing.T) {
 
 // 6. ware_key and country code.
 func TestWareKeyAndCountry(t *testing.T) {
-	for in, want := range map[string]string{
-		"KT-100":                "KT-100",
-		"арт. №5 (синий)":       "арт. №5 (синий)",
-		"Ёлка ёж":               "Елка еж",
-		"a\t\tb   c":            "a b c",
-		"éclair~1":              "-clair-1",
-		"🙂":                     "item-3",
-		"  ~~  ":                "item-3",
-		"":                      "item-3",
-		strings.Repeat("x", 60): strings.Repeat("x", 50),
-	} {
-		if got := cdek.WareKey(in, 2); got != want {
-			t.Errorf("WareKey(%q) = %q, want %q", in, got, want)
-		}
-	}
 	srv, c := newEnv(t, cdektest.Options{}, nil)
 	s := shipment("ware")
 	s.Packages[0].Items[0].WareKey = "чайник~/ёмкость"

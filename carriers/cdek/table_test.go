@@ -214,3 +214,23 @@ func TestTariffTable(t *testing.T) {
 		t.Errorf("%d tariffs", len(tariffModes))
 	}
 }
+
+// TestWareKeySanitised: [SPEC] ItemRequestDto.ware_key allows ≤ 50
+// characters of «A-z А-я 0-9 ! @ " # № $ ; % ^ : & ? * ( ) _ - + = < > , . { } [ ] / space».
+func TestWareKeySanitised(t *testing.T) {
+	for in, want := range map[string]string{
+		"KT-100":                "KT-100",
+		"арт. №5 (синий)":       "арт. №5 (синий)",
+		"Ёлка ёж":               "Елка еж",
+		"a\t\tb   c":            "a b c",
+		"éclair~1":              "-clair-1",
+		"🙂":                     "item-3",
+		"  ~~  ":                "item-3",
+		"":                      "item-3",
+		strings.Repeat("x", 60): strings.Repeat("x", 50),
+	} {
+		if got := wareKey(in, 2); got != want {
+			t.Errorf("WareKey(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

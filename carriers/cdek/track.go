@@ -111,7 +111,7 @@ func (c *Carrier) trackOne(ctx context.Context, reg carriers.Registration) (carr
 		t.Name = si.name
 	}
 	if t.Status == carriers.TrackNotDelivered {
-		if ret := resp.RelatedUUID("return_order"); ret != "" {
+		if ret := resp.relatedUUID("return_order"); ret != "" {
 			back, err := c.client.GetOrder(ctx, ret)
 			if err != nil && !IsNotFound(err) {
 				return t, c.classify("track return order", err, reg.Number, readCall)

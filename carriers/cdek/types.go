@@ -360,9 +360,9 @@ type Order struct {
 	DeliveryDetail *DeliveryDetail `json:"delivery_detail"`
 }
 
-// RelatedUUID returns the uuid of the first related entity of the type
+// relatedUUID returns the uuid of the first related entity of the type
 // (e.g. "return_order"), "" when there is none.
-func (r OrderResponse) RelatedUUID(typ string) string {
+func (r OrderResponse) relatedUUID(typ string) string {
 	for _, e := range r.RelatedEntities {
 		if strings.EqualFold(e.Type, typ) && e.UUID != "" {
 			return e.UUID

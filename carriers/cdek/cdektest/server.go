@@ -2,8 +2,12 @@
 // and the demo: OAuth tokens that expire, orders accepted with 202 and
 // validated asynchronously, lookups by uuid, number and CDEK number,
 // deletion allowed only in status CREATED, waybill print forms that become
-// READY after a delay, and fault injection. It answers with the JSON
-// shapes of CDEK's real answers (see the samples in ../testdata).
+// READY after a delay (a not-yet-created order is refused with
+// v2_entity_not_ready), lookups by number that answer the most recent order
+// whatever its state, delivery points, tariff modes and ware_key checks,
+// test hooks that move an order through its statuses or back to the sender
+// (SetStatus, ReturnToSender), and fault injection. It answers with the
+// JSON shapes of CDEK's real answers (see the samples in ../testdata).
 //
 // Asynchronous work is evaluated lazily: every request (and every
 // inspection hook) first applies whatever became due on the clock, so a
