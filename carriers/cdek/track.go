@@ -36,7 +36,9 @@ const trackParallel = 4
 // cdek_number when the uuid is unknown) and reports its latest status by
 // date_time, mapped through orderStatuses. For «Не вручен» it follows the
 // order's return_order (related_entities): once that is DELIVERED the
-// parcel is back at the sender, TrackReturned. An order CDEK does not know
+// parcel is back at the sender, TrackReturned, reported with Code
+// "RETURN_DELIVERED" and the return order's time. «Не вручен» with reason
+// 26 (утерян) or 27 (утилизация) is TrackLost. An order CDEK does not know
 // is TrackUnknown. When a lookup fails the registration is TrackUnknown
 // (nothing changes); when every lookup fails, Track returns the first
 // failure.
