@@ -84,7 +84,7 @@ func newCarriers(cfg config.Config, log *zap.Logger, now func() time.Time, m *me
 			DoorTariffCode: c.DoorTariffCode,
 			ShipmentPoint:  c.ShipmentPoint,
 			FromLocation: cdek.SenderLocation{
-				PostalCode: c.FromLocation.PostalCode, City: c.FromLocation.City,
+				Code: c.FromLocation.Code, PostalCode: c.FromLocation.PostalCode, City: c.FromLocation.City,
 				Address: c.FromLocation.Address, CountryCode: c.FromLocation.CountryCode,
 			},
 			Sender:      cdek.Sender{Name: c.Sender.Name, Company: c.Sender.Company, Phone: c.Sender.Phone},

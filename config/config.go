@@ -157,6 +157,8 @@ type CDEK struct {
 
 // Location is a sender address for door pick-up (CDEK from_location).
 type Location struct {
+	// Code is CDEK's city code (GET /v2/location/cities), the most reliable way to name the city.
+	Code        int    `mapstructure:"code"`
 	PostalCode  string `mapstructure:"postal_code"`
 	City        string `mapstructure:"city"`
 	Address     string `mapstructure:"address"`
@@ -165,7 +167,7 @@ type Location struct {
 
 // IsZero reports whether no part of the address is set (the country code alone does not count).
 func (l Location) IsZero() bool {
-	return l.PostalCode == "" && l.City == "" && l.Address == ""
+	return l.Code == 0 && l.PostalCode == "" && l.City == "" && l.Address == ""
 }
 
 // Sender is the shipper's contact (CDEK sender; required for order type 2).

@@ -216,8 +216,8 @@ func (c Config) validateCDEK(ch *checker, credentials bool) {
 			if strings.TrimSpace(loc.Address) == "" {
 				ch.add("carriers.cdek.from_location.address", "is required when carriers.cdek.from_location is used: set %s", EnvName("carriers.cdek.from_location.address"))
 			}
-			if strings.TrimSpace(loc.City) == "" && strings.TrimSpace(loc.PostalCode) == "" {
-				ch.add("carriers.cdek.from_location.city", "or carriers.cdek.from_location.postal_code is required when carriers.cdek.from_location is used: set %s", EnvName("carriers.cdek.from_location.city"))
+			if loc.Code == 0 && strings.TrimSpace(loc.City) == "" && strings.TrimSpace(loc.PostalCode) == "" {
+				ch.add("carriers.cdek.from_location.city", "or carriers.cdek.from_location.code or carriers.cdek.from_location.postal_code is required when carriers.cdek.from_location is used: set %s", EnvName("carriers.cdek.from_location.city"))
 			}
 			if len(loc.CountryCode) != 2 {
 				ch.add("carriers.cdek.from_location.country_code", "must be an ISO 3166 alpha-2 code such as RU, got %q", loc.CountryCode)

@@ -1,3 +1,8 @@
+// Package cdek registers shipments with CDEK (СДЭК) through its
+// integration API v2: a thin tolerant Client, and Carrier, the adapter to
+// the carriers boundary. Facts and their sources: reference cdek-api.md and
+// CDEK's OpenAPI (tariff table in tariffs_table.go, error codes and order
+// statuses in messages.go, one table each).
 package cdek
 
 import (
@@ -28,7 +33,8 @@ const Name = "cdek"
 const MaxNumberLen = 30
 
 // Carrier is the CDEK adapter: it implements carriers.Carrier, Finder,
-// Deleter and WaybillPrinter on top of Client.
+// FinderAll, Deleter, WaybillPrinter, Checker, Tracker and Idempotent on
+// top of Client. Its waits for the workflow are Timings().
 type Carrier struct {
 	cfg    Config
 	client *Client
@@ -41,23 +47,20 @@ type Carrier struct {
 var (
 	_ carriers.Carrier        = (*Carrier)(nil)
 	_ carriers.Finder         = (*Carrier)(nil)
+	_ carriers.FinderAll      = (*Carrier)(nil)
 	_ carriers.Deleter        = (*Carrier)(nil)
 	_ carriers.WaybillPrinter = (*Carrier)(nil)
+	_ carriers.Checker        = (*Carrier)(nil)
+	_ carriers.Tracker        = (*Carrier)(nil)
+	_ carriers.Idempotent     = (*Carrier)(nil)
 )
 
-// New builds the CDEK adapter. It checks the configuration but makes no
-// call to CDEK.
+// New builds the CDEK adapter. It checks the configuration (see
+// checkConfig) but makes no call to CDEK.
 func New(cfg Config) (*Carrier, error) {
 	cfg = cfg.withDefaults()
-	if cfg.ShipmentPoint == "" && (cfg.FromLocation.Address == "" ||
-		(cfg.FromLocation.City == "" && cfg.FromLocation.PostalCode == "" && cfg.FromLocation.Code == 0)) {
-		return nil, errors.New("cdek: either shipment_point or from_location (address with a city, postal code or city code) is required")
-	}
-	if cfg.OrderType != 1 && cfg.OrderType != 2 {
-		return nil, fmt.Errorf("cdek: order_type must be 1 or 2, not %d", cfg.OrderType)
-	}
-	if cfg.OrderType == 2 && (cfg.Sender.Name == "" || cfg.Sender.Phone == "") {
-		return nil, errors.New("cdek: order_type 2 needs sender name and phone")
+	if err := checkConfig(cfg); err != nil {
+		return nil, err
 	}
 	if cfg.Sender.Phone != "" {
 		p, err := carriers.NormalizePhone(cfg.Sender.Phone)
@@ -72,6 +75,74 @@ func New(cfg Config) (*Carrier, error) {
 	}
 	return &Carrier{cfg: cfg, client: cl, log: cfg.Logger, submitted: map[string]time.Time{}}, nil
 }
+
+// haveOffice and haveAddress report which sending points are configured.
+func (c Config) haveOffice() bool { return strings.TrimSpace(c.ShipmentPoint) != "" }
+
+func (c Config) haveAddress() bool {
+	f := c.FromLocation
+	return strings.TrimSpace(f.Address) != "" && (f.Code != 0 || strings.TrimSpace(f.City) != "" || strings.TrimSpace(f.PostalCode) != "")
+}
+
+// checkConfig refuses settings that cannot work or are unsafe:
+//
+//   - order_type 2 («доставка»): CDEK keeps no "number" on such orders, so a
+//     create whose answer is lost could never be found by number and would
+//     be re-sent — a duplicate shipment. Only order_type 1 is accepted.
+//   - a default tariff whose start does not fit the configured sending
+//     point: «от склада»/«от постамата» tariffs (136, 137, 368 …) need
+//     shipment_point, «от двери» tariffs (138, 139, 480 …) need from_location
+//     (tariff table: tariffs_table.go). A tariff CDEK does not document is
+//     accepted only when exactly one sending point is configured.
+//   - a default pickup-point tariff that ends at a door, or a door tariff
+//     that ends at an office.
+func checkConfig(cfg Config) error {
+	if cfg.OrderType == 2 {
+		return errors.New("cdek: order_type 2 («доставка») is not supported: CDEK keeps no order number on such orders, " +
+			"so an order whose create answer is lost could not be found and would be sent twice; use order_type 1 (online-store contract)")
+	}
+	if cfg.OrderType != 1 {
+		return fmt.Errorf("cdek: order_type must be 1, not %d", cfg.OrderType)
+	}
+	f := cfg.FromLocation
+	if strings.TrimSpace(f.Address) != "" || f.Code != 0 || strings.TrimSpace(f.City) != "" || strings.TrimSpace(f.PostalCode) != "" {
+		if !cfg.haveAddress() {
+			return errors.New("cdek: from_location needs an address and a city code, a city or a postal code")
+		}
+		if f.Code < 0 {
+			return fmt.Errorf("cdek: from_location.code %d is not a CDEK city code", f.Code)
+		}
+	}
+	if !cfg.haveOffice() && !cfg.haveAddress() {
+		return errors.New("cdek: either shipment_point or from_location (address with a city code, city or postal code) is required")
+	}
+	var problems []string
+	for _, t := range []struct {
+		key      string
+		code     int
+		toOffice bool
+	}{{"tariff_code", cfg.TariffCode, true}, {"door_tariff_code", cfg.DoorTariffCode, false}} {
+		if t.code <= 0 {
+			problems = append(problems, fmt.Sprintf("%s %d is not a CDEK tariff code", t.key, t.code))
+			continue
+		}
+		if _, err := sendingPoint(t.code, cfg.haveOffice(), cfg.haveAddress()); err != nil {
+			problems = append(problems, t.key+": "+err.Error())
+		}
+		if err := receivingFits(t.code, t.toOffice); err != nil {
+			problems = append(problems, t.key+": "+err.Error())
+		}
+	}
+	if len(problems) > 0 {
+		return errors.New("cdek: " + strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// RefusesDuplicateNumber reports that CDEK refuses a second active order
+// with the same number (error_validate_im_dep_number_has_already_had_integration):
+// carriers.Idempotent. New accepts only order_type 1, where the number is kept.
+func (c *Carrier) RefusesDuplicateNumber() bool { return true }
 
 // Client returns the low-level client the adapter uses.
 func (c *Carrier) Client() *Client { return c.client }
@@ -155,9 +226,20 @@ func (c *Carrier) Validate(s carriers.Shipment) []carriers.Problem {
 		}
 	}
 	if t := strings.TrimSpace(s.Tariff); t != "" {
-		if n, err := strconv.Atoi(t); err != nil || n <= 0 {
+		n, err := strconv.Atoi(t)
+		if err != nil || n <= 0 {
 			add("tariff", "Тариф доставки «%s» должен быть числом — кодом тарифа СДЭК", s.Tariff)
+		} else {
+			if _, err := sendingPoint(n, c.cfg.haveOffice(), c.cfg.haveAddress()); err != nil {
+				add("tariff", "Тариф не подходит к настройкам отправки: %s", err.Error())
+			}
+			if err := receivingFits(n, pickup != ""); err != nil && (pickup != "" || s.Address != nil) {
+				add("tariff", "Тариф не подходит к заказу: %s", err.Error())
+			}
 		}
+	}
+	if utf8.RuneCountInString(markSuffix(s.Mark)) > maxCommentLen/2 {
+		add("mark", "Служебная метка заказа слишком длинная для комментария СДЭК")
 	}
 	if len(s.Packages) == 0 {
 		add("packages", "В заказе нет позиций для отправки")
@@ -234,10 +316,7 @@ func addressLine(a *carriers.Address) string {
 // BuildRequest maps a shipment onto CDEK's create-order request (PRODUCT
 // §2). It does not validate; Submit calls Validate first.
 func (c *Carrier) BuildRequest(s carriers.Shipment) (OrderRequest, error) {
-	r := OrderRequest{Type: Int(c.cfg.OrderType), Comment: truncateRunes(s.Comment, 255)}
-	if c.cfg.OrderType == 1 {
-		r.Number = c.Number(s)
-	}
+	r := OrderRequest{Type: Int(c.cfg.OrderType), Number: c.Number(s), Comment: composeComment(s.Comment, s.Mark)}
 	pickup := strings.TrimSpace(s.PickupPoint)
 	switch t := strings.TrimSpace(s.Tariff); {
 	case t != "":
@@ -258,18 +337,23 @@ func (c *Carrier) BuildRequest(s carriers.Shipment) (OrderRequest, error) {
 		r.ToLocation = &Location{
 			PostalCode:  strings.TrimSpace(a.PostalCode),
 			City:        strings.TrimSpace(a.City),
-			CountryCode: strings.ToUpper(strings.TrimSpace(a.CountryCode)),
+			CountryCode: countryCode(a.CountryCode),
 			Region:      strings.TrimSpace(a.Region),
 			Address:     truncateRunes(addressLine(a), 255),
 		}
 	} else {
 		return OrderRequest{}, errors.New("neither pickup point nor address")
 	}
-	if c.cfg.ShipmentPoint != "" {
-		r.ShipmentPoint = c.cfg.ShipmentPoint
+	office, err := sendingPoint(int(r.TariffCode), c.cfg.haveOffice(), c.cfg.haveAddress())
+	if err != nil {
+		return OrderRequest{}, err
+	}
+	if office {
+		r.ShipmentPoint = strings.TrimSpace(c.cfg.ShipmentPoint)
 	} else {
 		f := c.cfg.FromLocation
-		r.FromLocation = &Location{Code: Int(f.Code), PostalCode: f.PostalCode, City: f.City, CountryCode: f.CountryCode, Address: f.Address}
+		r.FromLocation = &Location{Code: Int(f.Code), PostalCode: strings.TrimSpace(f.PostalCode), City: strings.TrimSpace(f.City),
+			CountryCode: countryCode(f.CountryCode), Address: strings.TrimSpace(f.Address)}
 	}
 	phone, err := carriers.NormalizePhone(s.Recipient.Phone)
 	if err != nil {
@@ -293,19 +377,12 @@ func (c *Carrier) BuildRequest(s carriers.Shipment) (OrderRequest, error) {
 			num = strconv.Itoa(i + 1)
 		}
 		pk := Package{Number: num, Weight: Int(p.WeightG), Length: Int(p.LengthCM), Width: Int(p.WidthCM), Height: Int(p.HeightCM)}
+		used := map[string]bool{}
 		for j, it := range p.Items {
-			key := strings.TrimSpace(it.WareKey)
-			if key == "" {
-				key = "item-" + strconv.Itoa(j+1)
-			}
-			payment := it.Payment
-			if c.cfg.OrderType != 1 {
-				payment = 0 // cash on delivery exists only for online-store orders
-			}
 			pk.Items = append(pk.Items, Item{
 				Name:    truncateRunes(strings.TrimSpace(it.Name), 255),
-				WareKey: truncateRunes(key, 50),
-				Payment: Money{Value: roubles(payment)},
+				WareKey: uniqueWareKey(wareKey(it.WareKey, j), used),
+				Payment: Money{Value: roubles(it.Payment)},
 				Cost:    roubles(it.Cost),
 				Weight:  Int(it.WeightG),
 				Amount:  Int(it.Amount),
@@ -314,6 +391,121 @@ func (c *Carrier) BuildRequest(s carriers.Shipment) (OrderRequest, error) {
 		r.Packages = append(r.Packages, pk)
 	}
 	return r, nil
+}
+
+// countryCode is the ISO code to send, RU when none is known (CDEK's own
+// default, sent explicitly so the order does not depend on it).
+func countryCode(s string) string {
+	if s = strings.ToUpper(strings.TrimSpace(s)); s != "" {
+		return s
+	}
+	return "RU"
+}
+
+// maxWareKeyLen is the length limit of items[].ware_key ([SPEC] ItemRequestDto).
+const maxWareKeyLen = 50
+
+// wareKey turns an article into a ware_key CDEK accepts. [SPEC]
+// ItemRequestDto.ware_key: at most 50 characters from «A-z А-я 0-9 ! @ " # №
+// $ ; % ^ : & ? * ( ) _ - + = < > , . { } [ ] / and space». Ё/ё become Е/е
+// (outside А-я), every other character becomes "-", runs of spaces collapse;
+// an article with nothing left becomes "item-<i+1>". The result depends only
+// on the input.
+func wareKey(article string, i int) string {
+	var b strings.Builder
+	n := 0
+	lastSpace := false
+	for _, r := range strings.TrimSpace(article) {
+		switch r {
+		case 'Ё':
+			r = 'Е'
+		case 'ё':
+			r = 'е'
+		}
+		if unicode.IsSpace(r) {
+			if lastSpace {
+				continue
+			}
+			r, lastSpace = ' ', true
+		} else {
+			lastSpace = false
+			if !wareKeyRune(r) {
+				r = '-'
+			}
+		}
+		if n == maxWareKeyLen {
+			break
+		}
+		b.WriteRune(r)
+		n++
+	}
+	out := strings.TrimSpace(b.String())
+	if strings.Trim(out, "-") == "" {
+		return "item-" + strconv.Itoa(i+1)
+	}
+	return out
+}
+
+func wareKeyRune(r rune) bool {
+	switch {
+	case r >= 'A' && r <= 'Z', r >= 'a' && r <= 'z', r >= '0' && r <= '9', r >= 'А' && r <= 'я':
+		return true
+	}
+	return strings.ContainsRune("!@\"#№$;%^:&?*()_-+=<>,.{}[]/ ", r)
+}
+
+// uniqueWareKey keeps ware keys unique within a package: CDEK would replace
+// a repeated one with "{ware_key}_" and 7 random characters ([SPEC]), so a
+// repeat gets a deterministic "-2", "-3" … instead.
+func uniqueWareKey(key string, used map[string]bool) string {
+	out := key
+	for n := 2; used[out]; n++ {
+		suffix := "-" + strconv.Itoa(n)
+		out = truncateRunes(key, maxWareKeyLen-len(suffix)) + suffix
+	}
+	used[out] = true
+	return out
+}
+
+// maxCommentLen is the length limit of the order comment ([SPEC]
+// OrderCreateRequestDto.comment, maxLength 255).
+const maxCommentLen = 255
+
+// markSuffix is how the identity mark is written into the comment.
+func markSuffix(mark string) string {
+	if mark == "" {
+		return ""
+	}
+	return "[sb:" + mark + "]"
+}
+
+// composeComment writes the manager's comment and our identity mark into
+// CDEK's order comment, which CDEK keeps and returns in GET /v2/orders
+// (sample order_get_accepted_pending_200.json: "comment": "New order"). The
+// mark goes last, "[sb:<mark>]"; the manager's comment is shortened so that
+// the whole stays within 255 characters and the mark is never cut.
+func composeComment(comment, mark string) string {
+	comment = strings.TrimSpace(comment)
+	suffix := markSuffix(mark)
+	if suffix == "" {
+		return truncateRunes(comment, maxCommentLen)
+	}
+	room := maxCommentLen - utf8.RuneCountInString(suffix) - 1
+	if room <= 0 || comment == "" {
+		return suffix
+	}
+	return strings.TrimSpace(truncateRunes(comment, room)) + " " + suffix
+}
+
+// parseMark reads the identity mark back from an order comment; "" when
+// the comment carries none.
+func parseMark(comment string) string {
+	comment = strings.TrimSpace(comment)
+	i := strings.LastIndex(comment, "[sb:")
+	if i < 0 || !strings.HasSuffix(comment, "]") || len(comment)-1 < i+4 {
+		return ""
+	}
+	return comment[i+4 : len(comment)-1]
 }
 
 func roubles(kopecks int64) Float { return Float(float64(kopecks) / 100) }
@@ -327,7 +519,8 @@ func truncateRunes(s string, n int) string {
 
 // Submit validates and sends the shipment. On success the registration is
 // StatusPending with the order's uuid as Reference: CDEK's 202 is not yet
-// success; follow it with Registration.
+// success; follow it with Registration. A 5xx, a lost answer, or a 2xx
+// without the order's uuid is KindAmbiguous: the order may exist.
 func (c *Carrier) Submit(ctx context.Context, s carriers.Shipment) (carriers.Registration, error) {
 	number := c.Number(s)
 	if ps := c.Validate(s); len(ps) > 0 {
@@ -341,11 +534,11 @@ func (c *Carrier) Submit(ctx context.Context, s carriers.Shipment) (carriers.Reg
 	req, err := c.BuildRequest(s)
 	if err != nil {
 		return carriers.Registration{}, &carriers.Error{Kind: carriers.KindInvalid, Carrier: Name, Op: "create order",
-			Message: "Данные заказа не подходят для СДЭК", Detail: err.Error()}
+			Message: "Данные заказа не подходят для СДЭК: " + err.Error(), Detail: err.Error()}
 	}
 	resp, err := c.client.CreateOrder(ctx, req)
 	if err != nil {
-		return carriers.Registration{}, c.classify("create order", err, number, true)
+		return carriers.Registration{}, c.classify("create order", err, number, createCall)
 	}
 	uuid := resp.UUID()
 	c.mu.Lock()
@@ -356,7 +549,12 @@ func (c *Carrier) Submit(ctx context.Context, s carriers.Shipment) (carriers.Reg
 		state = r.State
 	}
 	c.log.Info("cdek order submitted", zap.String("number", number), zap.String("uuid", uuid), zap.String("state", state))
-	return carriers.Registration{Number: number, Reference: uuid, Status: carriers.StatusPending, CarrierStatus: state}, nil
+	reg := carriers.Registration{Number: number, Reference: uuid, Status: carriers.StatusPending, CarrierStatus: state,
+		Mark: parseMark(req.Comment)}
+	if len(req.Recipient.Phones) > 0 {
+		reg.RecipientPhone = req.Recipient.Phones[0].Number
+	}
+	return reg, nil
 }
 
 // recentlySubmitted reports whether we created the order with this uuid
@@ -378,13 +576,14 @@ func (c *Carrier) recentlySubmitted(uuid string) bool {
 // Registration reads the order by uuid. A CREATE request that CDEK found
 // invalid is an *carriers.Error of KindRejected with CDEK's codes; an
 // order CDEK does not show yet, right after our Submit, is StatusPending.
+// The registration carries the mark and recipient phone CDEK holds.
 func (c *Carrier) Registration(ctx context.Context, reference string) (carriers.Registration, error) {
 	resp, err := c.client.GetOrder(ctx, reference)
 	if err != nil {
 		if IsNotFound(err) && c.recentlySubmitted(reference) {
 			return carriers.Registration{Reference: reference, Status: carriers.StatusPending, CarrierStatus: StateAccepted}, nil
 		}
-		return carriers.Registration{}, c.classify("get order", err, "", false)
+		return carriers.Registration{}, c.classify("get order", err, "", readCall)
 	}
 	return c.registrationFrom(resp)
 }
@@ -393,7 +592,19 @@ func (c *Carrier) Registration(ctx context.Context, reference string) (carriers.
 // for an order CDEK refused, a KindRejected error.
 func (c *Carrier) registrationFrom(resp OrderResponse) (carriers.Registration, error) {
 	e := resp.Entity
-	reg := carriers.Registration{Number: e.Number, Reference: e.UUID, TrackingNumber: strings.TrimSpace(string(e.CDEKNumber))}
+	reg := carriers.Registration{Number: e.Number, Reference: e.UUID, TrackingNumber: strings.TrimSpace(string(e.CDEKNumber)),
+		Mark: parseMark(e.Comment)}
+	if e.Recipient != nil {
+		for _, p := range e.Recipient.Phones {
+			if n, err := carriers.NormalizePhone(p.Number); err == nil {
+				reg.RecipientPhone = n
+				break
+			}
+			if reg.RecipientPhone == "" {
+				reg.RecipientPhone = strings.TrimSpace(p.Number)
+			}
+		}
+	}
 	create, hasCreate := LatestRequest(resp.Requests, "CREATE")
 	latest, hasStatus := e.LatestStatus()
 	if hasStatus {
@@ -424,7 +635,10 @@ func (c *Carrier) registrationFrom(resp OrderResponse) (carriers.Registration, e
 	}
 	switch {
 	case hasStatus:
-		reg.Status = MapStatus(latest.Code)
+		reg.Status = carriers.StatusUnknown
+		if si, ok := lookupStatus(latest.Code, string(latest.ReasonCode)); ok {
+			reg.Status = si.status
+		}
 	case hasCreate && create.State == StateSuccessful && reg.TrackingNumber != "":
 		reg.Status = carriers.StatusRegistered
 	default:
@@ -446,18 +660,79 @@ func (c *Carrier) registrationFrom(resp OrderResponse) (carriers.Registration, e
 // CDEK issues a token and answers, without touching real orders.
 const checkNumber = "shipbridge-check-0000"
 
-// Check obtains a token and looks up an order number that does not exist:
-// "not found" is the expected, successful answer.
+// Check verifies the settings against CDEK: the configuration checks of
+// New; a token; that the configured shipment_point is an office CDEK knows
+// and that takes parcels in (GET /v2/deliverypoints?code=); and that the
+// base URL is CDEK's API — a lookup of an unused number must get CDEK's own
+// JSON "not found" (a 404 from anything else is KindConfig). Problems with
+// the settings are KindConfig.
 func (c *Carrier) Check(ctx context.Context) error {
-	_, err := c.client.GetOrderByIMNumber(ctx, checkNumber)
-	if err == nil || IsNotFound(err) {
-		return nil
+	if err := checkConfig(c.cfg); err != nil {
+		return &carriers.Error{Kind: carriers.KindConfig, Carrier: Name, Op: "check",
+			Message: "Настройки СДЭК не подходят друг к другу" + adminHint, Detail: err.Error()}
 	}
-	return c.classify("check", err, "", false)
+	if _, err := c.client.GetOrderByIMNumber(ctx, checkNumber); err != nil && !IsNotFound(err) {
+		return c.classify("check", err, "", readCall)
+	}
+	if c.cfg.haveOffice() {
+		code := strings.TrimSpace(c.cfg.ShipmentPoint)
+		pts, err := c.client.GetDeliveryPoints(ctx, code)
+		if IsNotFound(err) {
+			pts, err = nil, nil
+		}
+		if err != nil {
+			return c.classify("check shipment point", err, "", readCall)
+		}
+		var pt *DeliveryPoint
+		for i := range pts {
+			if strings.EqualFold(pts[i].Code, code) {
+				pt = &pts[i]
+			}
+		}
+		switch {
+		case pt == nil:
+			return &carriers.Error{Kind: carriers.KindConfig, Carrier: Name, Op: "check shipment point",
+				Message: fmt.Sprintf("СДЭК не знает пункт приёма %q из настроек (shipment_point)%s", code, adminHint),
+				Detail:  fmt.Sprintf("GET /v2/deliverypoints?code=%s returned %d offices", code, len(pts))}
+		case pt.IsReception != nil && !*pt.IsReception:
+			return &carriers.Error{Kind: carriers.KindConfig, Carrier: Name, Op: "check shipment point",
+				Message: fmt.Sprintf("Пункт %q из настроек (shipment_point) не принимает отправления%s", code, adminHint),
+				Detail:  "is_reception is false"}
+		}
+	}
+	return nil
 }
 
-// Find looks the shipment up by its number. Orders CDEK refused or that
-// were deleted do not count: they do not block the number.
+// ErrNumberShadowed is wrapped by the error of Find and FindAll when CDEK
+// holds a live order with the number but no longer shows it by number:
+// CDEK answers GET /v2/orders?im_number= with the most recent order of that
+// number, and the most recent one is a later create that CDEK refused as a
+// duplicate of the live one. Such an error is a *carriers.Error of
+// KindAmbiguous with code ShadowedCode: do not re-send (CDEK would refuse
+// again) and do not take the order as unregistered; a person must find the
+// live order in CDEK's cabinet.
+var ErrNumberShadowed = errors.New("cdek: a live order with this number exists but CDEK shows only a later refused duplicate")
+
+// ShadowedCode is the carriers.Error.Code of an ErrNumberShadowed error.
+const ShadowedCode = "cdek_number_shadowed"
+
+// Find looks the shipment up by its number (GET /v2/orders?im_number=).
+// CDEK answers only the most recent order with the number, whatever its
+// state, so Find reports:
+//
+//   - a live order: found, with Mark and RecipientPhone for carriers.Owns;
+//   - no order, or a deleted one: not found (the number is free);
+//   - an order CDEK refused for a reason other than a duplicate number:
+//     found, with StatusRejected — the outcome of that create is known (it
+//     was refused; Registration gives the reasons), which is not "no
+//     shipment". No live order hides behind it: an older live order would
+//     have made CDEK refuse it as a duplicate (and should one exist anyway,
+//     a re-send is refused as a duplicate, reported as below);
+//   - an order CDEK refused as a duplicate number: an error wrapping
+//     ErrNumberShadowed (KindAmbiguous, code ShadowedCode), because the live
+//     order exists but cannot be reached by number.
+//
+// A 404 that is not CDEK's JSON answer is never "not found" (KindConfig).
 func (c *Carrier) Find(ctx context.Context, s carriers.Shipment) (carriers.Registration, bool, error) {
 	number := c.Number(s)
 	resp, err := c.client.GetOrderByIMNumber(ctx, number)
@@ -465,20 +740,52 @@ func (c *Carrier) Find(ctx context.Context, s carriers.Shipment) (carriers.Regis
 		if IsNotFound(err) {
 			return carriers.Registration{}, false, nil
 		}
-		return carriers.Registration{}, false, c.classify("find order", err, number, false)
+		return carriers.Registration{}, false, c.classify("find order", err, number, readCall)
 	}
 	if resp.Entity.Number != "" && resp.Entity.Number != number {
 		c.log.Warn("cdek returned an order with another number", zap.String("want", number), zap.String("got", resp.Entity.Number))
 		return carriers.Registration{}, false, nil
 	}
 	reg, err := c.registrationFrom(resp)
-	if err != nil || reg.Status == carriers.StatusCancelled || reg.Status == carriers.StatusRejected {
-		return carriers.Registration{}, false, nil
-	}
 	if reg.Number == "" {
 		reg.Number = number
 	}
+	if err != nil || reg.Status == carriers.StatusRejected {
+		if create, ok := LatestRequest(resp.Requests, "CREATE"); ok && hasDuplicateCode(create.Errors) {
+			return carriers.Registration{}, false, &carriers.Error{Kind: carriers.KindAmbiguous, Carrier: Name, Op: "find order",
+				Message: fmt.Sprintf("В СДЭК есть действующий заказ с номером %s, но по номеру СДЭК показывает только более поздний отклонённый дубль %s; "+
+					"найдите действующий заказ в личном кабинете СДЭК, повторная отправка не выполняется", number, reg.Reference),
+				Code: ShadowedCode, Detail: "most recent order " + reg.Reference + " was refused as a duplicate number", Err: ErrNumberShadowed}
+		}
+		reg.Status = carriers.StatusRejected
+		return reg, true, nil
+	}
+	if reg.Status == carriers.StatusCancelled {
+		return carriers.Registration{}, false, nil
+	}
 	return reg, true, nil
+}
+
+// FindAll returns the live orders with the shipment's number: at most one,
+// since CDEK keeps the number unique among active orders and shows only the
+// most recent order by number; none when there is none. When a live order
+// is hidden behind a refused duplicate, it returns the ErrNumberShadowed
+// error of Find instead of an incomplete list.
+func (c *Carrier) FindAll(ctx context.Context, s carriers.Shipment) ([]carriers.Registration, error) {
+	reg, found, err := c.Find(ctx, s)
+	if err != nil || !found || reg.Status == carriers.StatusRejected {
+		return nil, err
+	}
+	return []carriers.Registration{reg}, nil
+}
+
+func hasDuplicateCode(items []ErrorItem) bool {
+	for _, it := range items {
+		if it.Code == CodeDuplicateNumber || it.Code == CodeDuplicateNumberAlt {
+			return true
+		}
+	}
+	return false
 }
 
 // Delete deletes the order and waits for CDEK's verdict. CDEK deletes only
@@ -495,7 +802,7 @@ func (c *Carrier) Delete(ctx context.Context, reg carriers.Registration) error {
 			return nil
 		}
 		if err != nil {
-			return c.classify("delete order", err, reg.Number, false)
+			return c.classify("delete order", err, reg.Number, readCall)
 		}
 		uuid = resp.Entity.UUID
 	}
@@ -505,7 +812,7 @@ func (c *Carrier) Delete(ctx context.Context, reg carriers.Registration) error {
 		return nil
 	}
 	if err != nil {
-		return c.classify("delete order", err, reg.Number, false)
+		return c.classify("delete order", err, reg.Number, readCall)
 	}
 	if gone(resp) {
 		return nil
@@ -515,7 +822,7 @@ func (c *Carrier) Delete(ctx context.Context, reg carriers.Registration) error {
 		if IsNotFound(err) {
 			return nil
 		}
-		return c.classify("delete order", err, reg.Number, true)
+		return c.classify("delete order", err, reg.Number, deleteCall)
 	}
 	var ours string // our DELETE request, to tell it from earlier ones
 	if r, ok := LatestRequest(accepted.Requests, "DELETE"); ok {
@@ -533,7 +840,7 @@ func (c *Carrier) Delete(ctx context.Context, reg carriers.Registration) error {
 			return nil // CDEK stops showing a deleted order
 		}
 		if err != nil {
-			return c.classify("delete order", err, reg.Number, false)
+			return c.classify("delete order", err, reg.Number, readCall)
 		}
 		del, ok := deleteRequest(resp.Requests, ours)
 		switch {
@@ -544,16 +851,25 @@ func (c *Carrier) Delete(ctx context.Context, reg carriers.Registration) error {
 			if msg == "" {
 				msg = "СДЭК отказался удалить заказ"
 			}
-			kind := carriers.KindRejected
-			for _, it := range del.Errors {
-				if it.Code == CodeStillProcessed {
-					kind = carriers.KindTransient
-				}
-			}
-			return &carriers.Error{Kind: kind, Carrier: Name, Op: "delete order", Message: msg,
+			return &carriers.Error{Kind: refusalKind(del.Errors), Carrier: Name, Op: "delete order", Message: msg,
 				Code: joinCodes(del.Errors), Detail: joinMessages(del.Errors), HTTPStatus: http.StatusOK}
 		}
 	}
+}
+
+// refusalKind is the kind of an asynchronous refusal (an INVALID request):
+// transient when every code says so (the entity is busy or not ready yet),
+// else KindRejected.
+func refusalKind(items []ErrorItem) carriers.Kind {
+	if k, ok := codesKind(items, false); ok && k == carriers.KindTransient {
+		for _, it := range items {
+			if _, known := lookupCode(it.Code); !known {
+				return carriers.KindRejected
+			}
+		}
+		return carriers.KindTransient
+	}
+	return carriers.KindRejected
 }
 
 // deleteRequest finds our DELETE request by its uuid, or the latest one
@@ -582,18 +898,12 @@ func gone(resp OrderResponse) bool {
 }
 
 func (c *Carrier) pause(ctx context.Context) error {
-	t := time.NewTimer(c.cfg.PollInterval)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return c.cfg.Sleep(ctx, c.cfg.PollInterval)
 }
 
 // Waybill orders the waybill print form, waits until CDEK has rendered it
-// and downloads the PDF.
+// and downloads the PDF. An order CDEK has not finished creating
+// (v2_entity_not_ready, synchronous or in the print form) is transient.
 func (c *Carrier) Waybill(ctx context.Context, reg carriers.Registration) (carriers.Document, error) {
 	const op = "get waybill"
 	if reg.Reference == "" {
@@ -602,7 +912,7 @@ func (c *Carrier) Waybill(ctx context.Context, reg carriers.Registration) (carri
 	}
 	created, err := c.client.CreateWaybill(ctx, []string{reg.Reference}, c.cfg.PrintCopies)
 	if err != nil {
-		return carriers.Document{}, c.classify(op, err, reg.Number, false)
+		return carriers.Document{}, c.classify(op, err, reg.Number, readCall)
 	}
 	printUUID := created.UUID()
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.MaxWait)
@@ -618,7 +928,7 @@ func (c *Carrier) Waybill(ctx context.Context, reg carriers.Registration) (carri
 			continue // not visible yet
 		}
 		if err != nil {
-			return carriers.Document{}, c.classify(op, err, reg.Number, false)
+			return carriers.Document{}, c.classify(op, err, reg.Number, readCall)
 		}
 		switch pr.Entity.LatestStatus() {
 		case "READY":
@@ -627,18 +937,15 @@ func (c *Carrier) Waybill(ctx context.Context, reg carriers.Registration) (carri
 				link = "/v2/print/orders/" + printUUID + ".pdf"
 			}
 		case "INVALID":
-			items := collectErrors(pr.Requests)
-			kind := carriers.KindRejected
-			for _, it := range items {
-				if it.Code == CodeEntityNotReady {
-					kind = carriers.KindTransient
-				}
+			var items []ErrorItem
+			if r, ok := LatestRequest(pr.Requests, "CREATE"); ok {
+				items = r.Errors
 			}
 			msg := russianAll(items, reg.Number)
 			if msg == "" {
 				msg = "СДЭК не смог сформировать накладную"
 			}
-			return carriers.Document{}, &carriers.Error{Kind: kind, Carrier: Name, Op: op, Message: msg,
+			return carriers.Document{}, &carriers.Error{Kind: refusalKind(items), Carrier: Name, Op: op, Message: msg,
 				Code: joinCodes(items), Detail: joinMessages(items), HTTPStatus: http.StatusOK}
 		case "REMOVED":
 			return carriers.Document{}, &carriers.Error{Kind: carriers.KindTransient, Carrier: Name, Op: op,
@@ -647,7 +954,7 @@ func (c *Carrier) Waybill(ctx context.Context, reg carriers.Registration) (carri
 	}
 	pdf, err := c.client.DownloadWaybill(ctx, link)
 	if err != nil {
-		return carriers.Document{}, c.classify(op, err, reg.Number, false)
+		return carriers.Document{}, c.classify(op, err, reg.Number, readCall)
 	}
 	if !bytes.HasPrefix(pdf, []byte("%PDF-")) {
 		return carriers.Document{}, &carriers.Error{Kind: carriers.KindTransient, Carrier: Name, Op: op,
@@ -675,10 +982,26 @@ func safeFilename(s string) string {
 	return b.String()
 }
 
-// classify turns a client error into a *carriers.Error. mutating says
-// whether the request could have changed something at CDEK, which makes a
-// lost answer ambiguous rather than transient.
-func (c *Carrier) classify(op string, err error, number string, mutating bool) error {
+// callKind is what a failed call could have done at CDEK.
+type callKind int
+
+const (
+	readCall   callKind = iota // a lookup: nothing changed
+	createCall                 // POST /v2/orders: an order may exist
+	deleteCall                 // DELETE /v2/orders/{uuid}: harmless to repeat
+)
+
+// classify turns a client error into a *carriers.Error:
+//
+//   - CDEK's codes decide through errorCodes (the most cautious kind of
+//     all the codes wins); for a create a transient or unknown code is
+//     KindAmbiguous, for other calls an unknown code is transient;
+//   - a 2xx without the entity on a create, a 5xx on a create and a lost
+//     answer to a sent create are KindAmbiguous (reconcile by number);
+//   - a 5xx or 429 elsewhere is transient (after the client's own retries);
+//   - 401/403 and refused credentials are KindConfig; so is a 404 that is
+//     not CDEK's JSON (a wrong base URL), never KindNotFound.
+func (c *Carrier) classify(op string, err error, number string, ck callKind) error {
 	if err == nil {
 		return nil
 	}
@@ -686,6 +1009,7 @@ func (c *Carrier) classify(op string, err error, number string, mutating bool) e
 	if errors.As(err, &ce) {
 		return ce
 	}
+	create := ck == createCall
 	e := &carriers.Error{Carrier: Name, Op: op, Err: err}
 	var (
 		ae *APIError
@@ -696,10 +1020,14 @@ func (c *Carrier) classify(op string, err error, number string, mutating bool) e
 	case errors.As(err, &au):
 		e.HTTPStatus, e.Code, e.Detail = au.Status, au.Code, au.Description
 		e.Err = nil
-		if au.CredentialsRefused() {
+		switch {
+		case au.Status == http.StatusNotFound:
 			e.Kind = carriers.KindConfig
-			e.Message = "СДЭК не принял ключи интеграции (client_id / client_secret); обратитесь к администратору"
-		} else {
+			e.Message = "По адресу API СДЭК из настроек (base_url) не отвечает СДЭК (HTTP 404)" + adminHint
+		case au.CredentialsRefused():
+			e.Kind = carriers.KindConfig
+			e.Message = "СДЭК не принял ключи интеграции (client_id / client_secret)" + adminHint
+		default:
 			e.Kind = carriers.KindTransient
 			e.Message = "Не удалось получить доступ к API СДЭК; повтор запланирован"
 			e.Err = au
@@ -710,31 +1038,47 @@ func (c *Carrier) classify(op string, err error, number string, mutating bool) e
 			e.Detail = ae.Body
 		}
 		e.Err = nil
+		msg := russianAll(ae.Items, number)
 		switch {
+		case create && ae.Status >= 200 && ae.Status < 300:
+			e.Kind = carriers.KindAmbiguous
+			e.Message = "СДЭК ответил на создание заказа без его идентификатора; проверяем по номеру, создан ли заказ, прежде чем повторить"
+			if msg != "" {
+				e.Message += " (" + msg + ")"
+			}
 		case ae.Status == http.StatusUnauthorized || ae.Status == http.StatusForbidden:
 			e.Kind = carriers.KindConfig
-			e.Message = "СДЭК отказал в доступе к API; обратитесь к администратору"
-		case ae.Status == http.StatusTooManyRequests || ae.Status >= 500:
+			e.Message = "СДЭК отказал в доступе к API" + adminHint
+		case ae.Status == http.StatusTooManyRequests:
+			e.Kind = carriers.KindTransient
+			e.Message = "СДЭК ограничил частоту запросов (HTTP 429); повтор запланирован"
+		case ae.Status >= 500 && create:
+			e.Kind = carriers.KindAmbiguous
+			e.Message = fmt.Sprintf("СДЭК ответил ошибкой HTTP %d на создание заказа; проверяем по номеру, создан ли заказ, прежде чем повторить", ae.Status)
+		case ae.Status >= 500:
 			e.Kind = carriers.KindTransient
 			e.Message = fmt.Sprintf("СДЭК временно недоступен (HTTP %d); повтор запланирован", ae.Status)
-		case ae.Has(CodeStillProcessed):
+		case ae.Foreign && ae.Status == http.StatusNotFound:
+			e.Kind = carriers.KindConfig
+			e.Message = "По адресу API СДЭК из настроек (base_url) отвечает не СДЭК (HTTP 404)" + adminHint
+		case ae.Foreign && create:
+			e.Kind = carriers.KindAmbiguous
+			e.Message = fmt.Sprintf("На создание заказа пришёл ответ не от СДЭК (HTTP %d); проверяем по номеру, создан ли заказ, прежде чем повторить", ae.Status)
+		case ae.Foreign:
 			e.Kind = carriers.KindTransient
-			e.Message = russian(ErrorItem{Code: CodeStillProcessed}, number)
-		case ae.NotFound():
-			e.Kind = carriers.KindNotFound
-			e.Message = "Заказ не найден в СДЭК"
+			e.Message = fmt.Sprintf("Пришёл ответ не от СДЭК (HTTP %d); повтор запланирован", ae.Status)
 		default:
-			e.Kind = carriers.KindRejected
-			if allData(ae.Items) {
-				e.Kind = carriers.KindInvalid
+			e.Kind, _ = codesKind(ae.Items, create)
+			if e.Kind == 0 {
+				e.Kind = carriers.KindTransient
 			}
-			e.Message = russianAll(ae.Items, number)
-			if e.Message == "" {
-				e.Message = fmt.Sprintf("СДЭК отклонил запрос (HTTP %d)", ae.Status)
+			e.Message = msg
+			if e.Kind == carriers.KindAmbiguous {
+				e.Message = "СДЭК не подтвердил и не отклонил создание заказа; проверяем по номеру, создан ли он, прежде чем повторить (" + msg + ")"
 			}
 		}
 	case errors.As(err, &te):
-		if mutating && te.Sent {
+		if ck != readCall && te.Sent {
 			e.Kind = carriers.KindAmbiguous
 			e.Message = "СДЭК не ответил на запрос; проверяем, выполнен ли он, прежде чем повторить"
 		} else {
@@ -744,7 +1088,7 @@ func (c *Carrier) classify(op string, err error, number string, mutating bool) e
 	case errors.Is(err, ErrBadUUID):
 		e.Kind = carriers.KindNotFound
 		e.Message = "Неверный идентификатор заказа СДЭК"
-	case errors.Is(err, context.DeadlineExceeded) && mutating:
+	case errors.Is(err, context.DeadlineExceeded) && ck != readCall:
 		e.Kind = carriers.KindAmbiguous
 		e.Message = "СДЭК не ответил вовремя; проверяем, выполнен ли запрос, прежде чем повторить"
 	default:
@@ -752,16 +1096,4 @@ func (c *Carrier) classify(op string, err error, number string, mutating bool) e
 		e.Message = "СДЭК временно недоступен; повтор запланирован"
 	}
 	return e
-}
-
-func allData(items []ErrorItem) bool {
-	if len(items) == 0 {
-		return false
-	}
-	for _, it := range items {
-		if !dataCodes[it.Code] {
-			return false
-		}
-	}
-	return true
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
@@ -32,7 +33,24 @@ const (
 	DefaultMaxBodyBytes     = 4 << 20
 	DefaultMaxPDFBytes      = 20 << 20
 	DefaultHTTPTimeout      = 30 * time.Second
+	DefaultReadAttempts     = 3
 )
+
+// Sleeper waits for d or until ctx ends, whichever is first, and returns
+// ctx's error in the latter case.
+type Sleeper func(ctx context.Context, d time.Duration) error
+
+// sleep is the real Sleeper.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
 
 // Observer receives one call per HTTP exchange with CDEK, including token
 // requests. endpoint is a path template such as "/v2/orders/{uuid}"; status
@@ -73,6 +91,14 @@ type Config struct {
 	Logger *zap.Logger
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// Sleep waits between polls and between the tries of a call; default a
+	// real timer. Tests inject a fake.
+	Sleep Sleeper
+	// ReadAttempts is how many times an idempotent call (token, GET, print
+	// form download) is tried on a 5xx, 429, timeout or reset before the
+	// failure is reported (default 3; the waits between tries add up to at
+	// most about 2.5 s). A create is never re-sent.
+	ReadAttempts int
 	// PollInterval is the pause between polls of asynchronous requests such as
 	// print forms (default 2 s: CDEK renders a waybill in 1–2 s).
 	PollInterval time.Duration
@@ -130,6 +156,12 @@ func (c Config) withDefaults() Config {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	if c.Sleep == nil {
+		c.Sleep = sleep
+	}
+	if c.ReadAttempts <= 0 {
+		c.ReadAttempts = DefaultReadAttempts
+	}
 	if c.PollInterval <= 0 {
 		c.PollInterval = DefaultPollInterval
 	}
@@ -166,12 +198,16 @@ func (c Config) withDefaults() Config {
 // Client is a thin CDEK API v2 client: one method per call, OAuth handled
 // inside, answers decoded tolerantly. Failures are *APIError (CDEK
 // answered with an error), *AuthError (no token) or *TransportError (no
-// usable answer). It is safe for concurrent use.
+// usable answer). Idempotent calls (token, GETs, print-form downloads) are
+// tried up to Config.ReadAttempts times on a 5xx, 429 or lost answer; a
+// create or delete is sent once. It is safe for concurrent use.
 type Client struct {
 	base    *url.URL
 	http    *http.Client
 	log     *zap.Logger
 	now     func() time.Time
+	sleep   Sleeper
+	tries   int
 	obs     Observer
 	maxBody int64
 	maxPDF  int64
@@ -193,6 +229,8 @@ func NewClient(cfg Config) (*Client, error) {
 		http:    cfg.HTTPClient,
 		log:     cfg.Logger,
 		now:     cfg.Now,
+		sleep:   cfg.Sleep,
+		tries:   cfg.ReadAttempts,
 		obs:     cfg.Observer,
 		maxBody: cfg.MaxBodyBytes,
 		maxPDF:  cfg.MaxPDFBytes,
@@ -216,7 +254,27 @@ type tokenFetcher struct {
 	client *Client
 }
 
+// Token asks for a token, retrying (like any idempotent call) when the
+// token endpoint fails with a 5xx, a 429 or no answer; a refusal of the
+// credentials is reported at once.
 func (f *tokenFetcher) Token() (*oauth2.Token, error) {
+	var (
+		tok *oauth2.Token
+		err error
+	)
+	for try := 1; ; try++ {
+		tok, err = f.once()
+		var ae *AuthError
+		if err == nil || !errors.As(err, &ae) || !ae.retryable() || try >= f.client.tries {
+			return tok, err
+		}
+		if serr := f.client.sleep(context.Background(), f.client.backoff(try)); serr != nil {
+			return nil, err
+		}
+	}
+}
+
+func (f *tokenFetcher) once() (*oauth2.Token, error) {
 	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, f.client.http)
 	start := f.client.now()
 	tok, err := f.cfg.Token(ctx)
@@ -293,6 +351,8 @@ type call struct {
 	abs      *url.URL // full URL instead of path (downloads)
 	body     any
 	limit    int64
+	// idempotent calls are tried again on a 5xx, 429 or lost answer.
+	idempotent bool
 }
 
 // result is a raw successful answer.
@@ -333,20 +393,57 @@ func (c *Client) do(ctx context.Context, cl call) (result, error) {
 	if limit <= 0 {
 		limit = c.maxBody
 	}
-	for attempt := 0; ; attempt++ {
+	refreshed := false
+	for try := 1; ; try++ {
 		tok, err := c.tokens.token()
 		if err != nil {
 			return result{}, err
 		}
 		res, err := c.once(ctx, cl, u, payload, tok, limit)
 		var ae *APIError
-		if attempt == 0 && errors.As(err, &ae) && ae.tokenRefused() {
+		if !refreshed && errors.As(err, &ae) && ae.tokenRefused() {
 			c.log.Debug("cdek refused the token; fetching a fresh one", zap.String("endpoint", cl.endpoint), zap.Strings("codes", ae.Codes()))
 			c.tokens.invalidate(tok)
+			refreshed = true
+			try--
 			continue
 		}
-		return res, err
+		if err == nil || !cl.idempotent || !retryable(err) || try >= c.tries || ctx.Err() != nil {
+			return res, err
+		}
+		d := c.backoff(try)
+		c.log.Debug("cdek call failed; trying again", zap.String("method", cl.method), zap.String("endpoint", cl.endpoint),
+			zap.Int("try", try), zap.Duration("in", d), zap.Error(err))
+		if serr := c.sleep(ctx, d); serr != nil {
+			return res, err
+		}
 	}
+}
+
+// retryable reports whether an idempotent call may be tried again: no
+// answer (timeout, reset), an unusable answer, a 5xx or a 429.
+func retryable(err error) bool {
+	var (
+		te *TransportError
+		ae *APIError
+	)
+	switch {
+	case errors.As(err, &te):
+		return true
+	case errors.As(err, &ae):
+		return ae.Status >= 500 || ae.Status == http.StatusTooManyRequests
+	}
+	return false
+}
+
+// backoff is the wait before try+1: 400 ms × 3^(try-1), jittered to
+// 50–150 %, so three tries wait at most 0.6 s + 1.8 s.
+func (c *Client) backoff(try int) time.Duration {
+	d := 400 * time.Millisecond
+	for i := 1; i < try; i++ {
+		d *= 3
+	}
+	return time.Duration(float64(d) * (0.5 + rand.Float64()))
 }
 
 func (c *Client) once(ctx context.Context, cl call, u *url.URL, payload []byte, token string, limit int64) (result, error) {
@@ -497,18 +594,18 @@ func (c *Client) GetOrder(ctx context.Context, uuid string) (OrderResponse, erro
 	if err := checkUUID(uuid); err != nil {
 		return OrderResponse{}, err
 	}
-	return c.getOrder(ctx, call{method: http.MethodGet, endpoint: "/v2/orders/{uuid}", path: "/v2/orders/" + uuid})
+	return c.getOrder(ctx, call{method: http.MethodGet, endpoint: "/v2/orders/{uuid}", path: "/v2/orders/" + uuid, idempotent: true})
 }
 
 // GetOrderByIMNumber sends GET /v2/orders?im_number=. When several orders
 // share the number CDEK returns the most recent one.
 func (c *Client) GetOrderByIMNumber(ctx context.Context, number string) (OrderResponse, error) {
-	return c.getOrder(ctx, call{method: http.MethodGet, endpoint: "/v2/orders?im_number", path: "/v2/orders", query: url.Values{"im_number": {number}}})
+	return c.getOrder(ctx, call{method: http.MethodGet, endpoint: "/v2/orders?im_number", path: "/v2/orders", query: url.Values{"im_number": {number}}, idempotent: true})
 }
 
 // GetOrderByCDEKNumber sends GET /v2/orders?cdek_number=.
 func (c *Client) GetOrderByCDEKNumber(ctx context.Context, cdekNumber string) (OrderResponse, error) {
-	return c.getOrder(ctx, call{method: http.MethodGet, endpoint: "/v2/orders?cdek_number", path: "/v2/orders", query: url.Values{"cdek_number": {cdekNumber}}})
+	return c.getOrder(ctx, call{method: http.MethodGet, endpoint: "/v2/orders?cdek_number", path: "/v2/orders", query: url.Values{"cdek_number": {cdekNumber}}, idempotent: true})
 }
 
 func (c *Client) getOrder(ctx context.Context, cl call) (OrderResponse, error) {
@@ -536,7 +633,7 @@ func (c *Client) GetWaybill(ctx context.Context, uuid string) (PrintResponse, er
 	if err := checkUUID(uuid); err != nil {
 		return PrintResponse{}, err
 	}
-	cl := call{method: http.MethodGet, endpoint: "/v2/print/orders/{uuid}", path: "/v2/print/orders/" + uuid}
+	cl := call{method: http.MethodGet, endpoint: "/v2/print/orders/{uuid}", path: "/v2/print/orders/" + uuid, idempotent: true}
 	res, err := c.do(ctx, cl)
 	if err != nil {
 		return PrintResponse{}, err
@@ -551,6 +648,52 @@ func (c *Client) GetWaybill(ctx context.Context, uuid string) (PrintResponse, er
 	return out, nil
 }
 
+// DeliveryPoint is one CDEK office or parcel locker, the fields of GET
+// /v2/deliverypoints that the adapter reads (reference §7; [SPEC] schema
+// DeliveryPointDto, served as an array).
+type DeliveryPoint struct {
+	Code        string `json:"code"`
+	UUID        string `json:"uuid,omitempty"`
+	Type        string `json:"type,omitempty"` // PVZ or POSTAMAT
+	Name        string `json:"name,omitempty"`
+	IsHandout   *bool  `json:"is_handout,omitempty"`
+	IsReception *bool  `json:"is_reception,omitempty"`
+	Location    struct {
+		CityCode    Int    `json:"city_code,omitempty"`
+		City        string `json:"city,omitempty"`
+		PostalCode  string `json:"postal_code,omitempty"`
+		CountryCode string `json:"country_code,omitempty"`
+		Address     string `json:"address,omitempty"`
+	} `json:"location"`
+}
+
+// GetDeliveryPoints sends GET /v2/deliverypoints?code=. CDEK answers a JSON
+// array (empty when no office has the code); [SPEC] declares one object, so
+// both are accepted.
+func (c *Client) GetDeliveryPoints(ctx context.Context, code string) ([]DeliveryPoint, error) {
+	cl := call{method: http.MethodGet, endpoint: "/v2/deliverypoints", path: "/v2/deliverypoints", query: url.Values{"code": {code}}, idempotent: true}
+	res, err := c.do(ctx, cl)
+	if err != nil {
+		return nil, err
+	}
+	body := bytes.TrimSpace(res.body)
+	if len(body) > 0 && body[0] == '{' {
+		var one DeliveryPoint
+		if err := c.decode(cl, res, &one); err != nil {
+			return nil, err
+		}
+		if one.Code == "" {
+			return nil, nil
+		}
+		return []DeliveryPoint{one}, nil
+	}
+	var out []DeliveryPoint
+	if err := c.decode(cl, res, &out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // DownloadWaybill fetches a print form's file with the bearer token. rawURL
 // must point at the API host (or another *.cdek.ru host); an "http://"
 // link, which CDEK has been seen to send, is upgraded to the base URL's
@@ -560,7 +703,7 @@ func (c *Client) DownloadWaybill(ctx context.Context, rawURL string) ([]byte, er
 	if err != nil {
 		return nil, err
 	}
-	cl := call{method: http.MethodGet, endpoint: "/v2/print/orders/{uuid}.pdf", abs: u, limit: c.maxPDF}
+	cl := call{method: http.MethodGet, endpoint: "/v2/print/orders/{uuid}.pdf", abs: u, limit: c.maxPDF, idempotent: true}
 	res, err := c.do(ctx, cl)
 	if err != nil {
 		return nil, err
@@ -615,6 +758,10 @@ type APIError struct {
 	Items    []ErrorItem
 	// Body is the start of an answer that held no recognisable errors.
 	Body string
+	// Foreign is true when the answer is not one of CDEK's JSON envelopes
+	// with errors: an HTML page from a proxy, a wrong base URL, an empty
+	// body. Such an answer never means "not found".
+	Foreign bool
 }
 
 func newAPIError(method, endpoint string, status int, body []byte) *APIError {
@@ -633,6 +780,7 @@ func newAPIError(method, endpoint string, status int, body []byte) *APIError {
 	}
 	if len(e.Items) == 0 {
 		e.Body = truncate(strings.TrimSpace(string(body)), 300)
+		e.Foreign = true
 	}
 	return e
 }
@@ -683,12 +831,11 @@ func (e *APIError) Has(code string) bool {
 	return false
 }
 
-// NotFound reports whether the answer means "no such entity": HTTP 404, or
-// a 400 with one of CDEK's not-found codes.
+// NotFound reports whether the answer is CDEK's own "no such entity": one
+// of its not-found codes, with HTTP 400 (as [SPEC] declares), 404 (as
+// observed) or 200. A 404 without CDEK's JSON (a proxy's page, a wrong base
+// URL) is not "not found".
 func (e *APIError) NotFound() bool {
-	if e.Status == http.StatusNotFound {
-		return true
-	}
 	for _, it := range e.Items {
 		switch it.Code {
 		case "v2_entity_not_found", "v2_entity_not_found_im_number", "v2_order_not_found":
@@ -772,6 +919,12 @@ func (e *AuthError) Error() string {
 
 // Unwrap returns the transport cause, if any.
 func (e *AuthError) Unwrap() error { return e.Err }
+
+// retryable reports whether the token request may be tried again: no
+// answer, a 5xx or a 429.
+func (e *AuthError) retryable() bool {
+	return e.Status == 0 || e.Status >= 500 || e.Status == http.StatusTooManyRequests
+}
 
 // CredentialsRefused reports whether CDEK answered that the credentials
 // are wrong (as opposed to being unreachable).

@@ -74,7 +74,8 @@ func FuzzCDEKResponses(f *testing.F) {
 		}
 		tr := &fuzzTransport{status: status, body: body}
 		c, err := New(Config{BaseURL: "https://api.edu.cdek.ru", ClientID: "id", ClientSecret: "fuzz-secret", ShipmentPoint: "MSK65",
-			HTTPClient: &http.Client{Transport: tr, Timeout: 5 * time.Second}, MaxBodyBytes: 1 << 16, PollInterval: time.Millisecond, MaxWait: 20 * time.Millisecond})
+			HTTPClient: &http.Client{Transport: tr, Timeout: 5 * time.Second}, MaxBodyBytes: 1 << 16, PollInterval: time.Millisecond, MaxWait: 20 * time.Millisecond,
+			Sleep: func(ctx context.Context, _ time.Duration) error { return ctx.Err() }})
 		if err != nil {
 			t.Fatal(err)
 		}

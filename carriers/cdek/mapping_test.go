@@ -17,6 +17,8 @@ var update = flag.Bool("update", false, "rewrite golden files")
 func testConfig() Config {
 	return Config{
 		BaseURL: "https://api.edu.cdek.ru", ClientID: "id", ClientSecret: "secret",
+		// Door pick-up: «от двери» tariffs (138 дверь-склад, 139 дверь-дверь).
+		TariffCode: 138, DoorTariffCode: 139,
 		FromLocation: SenderLocation{Code: 44, PostalCode: "109044", City: "Москва", Address: "ул. Динамовская, 1А", CountryCode: "RU"},
 		Sender:       Sender{Name: "Склад", Company: "ООО Ромашка", Phone: "8 (495) 123-45-67"},
 	}
@@ -32,6 +34,7 @@ func doorShipment() carriers.Shipment {
 			{Name: "Кружка", WareKey: "MG-2", Cost: 25050, Payment: 0, WeightG: 100, Amount: 2},
 		}}},
 		Comment: "Позвонить за час",
+		Mark:    "m1-3f1c2a7e-a1",
 	}
 }
 
@@ -63,7 +66,7 @@ func TestRequestGolden(t *testing.T) {
 		t.Errorf("request differs from %s:\n%s", golden, got)
 	}
 	// Spot checks that do not depend on the golden file.
-	if req.TariffCode != 137 || req.ToLocation.Address != "ул. Горская, 53, кв. 12" || req.ToLocation.CountryCode != "RU" ||
+	if req.TariffCode != 139 || req.ToLocation.Address != "ул. Горская, 53, кв. 12" || req.ToLocation.CountryCode != "RU" ||
 		req.Recipient.Phones[0].Number != "+79161234567" || req.Sender.Phones[0].Number != "+74951234567" ||
 		req.Packages[0].Items[1].Cost != 250.5 || req.Packages[0].Items[0].Payment.Value != 1990 || req.Number != "00042" {
 		t.Errorf("mapping: %+v", req)
@@ -72,7 +75,8 @@ func TestRequestGolden(t *testing.T) {
 
 func TestBuildRequestPickupAndTariff(t *testing.T) {
 	cfg := testConfig()
-	cfg.ShipmentPoint = "MSK65"
+	cfg.ShipmentPoint = "MSK65" // both sending points: the tariff picks one
+	cfg.TariffCode, cfg.DoorTariffCode = 136, 137
 	c, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -86,8 +90,13 @@ func TestBuildRequestPickupAndTariff(t *testing.T) {
 	}
 	s.Tariff = "368"
 	req, _ = c.BuildRequest(s)
-	if req.TariffCode != 368 {
-		t.Errorf("tariff override: %d", req.TariffCode)
+	if req.TariffCode != 368 || req.ShipmentPoint != "MSK65" || req.FromLocation != nil {
+		t.Errorf("tariff override: %+v", req)
+	}
+	s.Tariff = "138" // дверь-склад: the parcel is collected at from_location
+	req, _ = c.BuildRequest(s)
+	if req.TariffCode != 138 || req.ShipmentPoint != "" || req.FromLocation == nil || req.FromLocation.Code != 44 || req.FromLocation.CountryCode != "RU" {
+		t.Errorf("door tariff override: %+v", req)
 	}
 	s.Address = &carriers.Address{City: "Москва", Text: "Москва, Тверская 1"}
 	s.PickupPoint = ""

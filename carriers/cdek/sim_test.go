@@ -175,10 +175,13 @@ func TestAsyncInvalidKinds(t *testing.T) {
 		if srv.CreatesForNumber("A-dup") != 2 || srv.ActiveOrdersForNumber("A-dup") != 1 {
 			t.Errorf("creates %d active %d", srv.CreatesForNumber("A-dup"), srv.ActiveOrdersForNumber("A-dup"))
 		}
-		// Find adopts the original, not the refused duplicate.
-		reg, found, err := c.Find(ctx(t), s)
-		if err != nil || !found || reg.Status != carriers.StatusRegistered {
-			t.Errorf("find after duplicate: %+v %v %v", reg, found, err)
+		// CDEK now shows the refused duplicate by number, which hides the
+		// live original: Find says so instead of "not found".
+		_, found, err := c.Find(ctx(t), s)
+		var fe *carriers.Error
+		if found || !errors.As(err, &fe) || fe.Kind != carriers.KindAmbiguous || fe.Code != cdek.ShadowedCode ||
+			!errors.Is(err, cdek.ErrNumberShadowed) || !strings.Contains(fe.Message, "A-dup") {
+			t.Errorf("find after duplicate: %v %v", found, err)
 		}
 	})
 }
@@ -266,15 +269,24 @@ func TestBadCredentialsAreConfig(t *testing.T) {
 	}
 }
 
-func TestServerErrorsAreTransient(t *testing.T) {
+func TestServerErrorsOnCreate(t *testing.T) {
+	// A 5xx on a create leaves the outcome unknown (reconcile by number,
+	// never re-send blindly); a 429 is refused before any work.
 	srv, c := newEnv(t, cdektest.Options{}, nil)
 	for _, st := range []int{500, 502, 503, 429} {
 		srv.FailNext(1, st)
 		_, err := c.Submit(ctx(t), shipment("5xx"))
 		ce := carriertest.CheckError(t, c, err)
-		if ce.Kind != carriers.KindTransient || ce.HTTPStatus != st {
-			t.Errorf("HTTP %d: %v", st, ce)
+		want := carriers.KindAmbiguous
+		if st == 429 {
+			want = carriers.KindTransient
 		}
+		if ce.Kind != want || ce.HTTPStatus != st {
+			t.Errorf("HTTP %d: %v, want %v", st, ce, want)
+		}
+	}
+	if n := srv.Calls()["POST /v2/orders"]; n != 4 {
+		t.Errorf("creates sent = %d, want 4: a create is never retried inside the call", n)
 	}
 	if n := srv.CreatesForNumber("A-5xx"); n != 0 {
 		t.Errorf("creates = %d", n)
@@ -294,7 +306,10 @@ func TestTimeoutIsAmbiguous(t *testing.T) {
 			return 500 * time.Millisecond
 		}
 		return 0
-	}}, func(cfg *cdek.Config) { cfg.HTTPClient = &http.Client{Timeout: 100 * time.Millisecond} })
+	}}, func(cfg *cdek.Config) {
+		cfg.HTTPClient = &http.Client{Timeout: 100 * time.Millisecond}
+		cfg.Sleep = (&sleeps{}).sleep
+	})
 	if _, _, err := c.Find(ctx(t), shipment("slow")); err != nil { // fetch a token while fast
 		t.Fatal(err)
 	}
@@ -407,7 +422,8 @@ func (r *recorder) ObserveRequest(method, endpoint string, status int, d time.Du
 
 func TestObserverAndFailRate(t *testing.T) {
 	rec := &recorder{}
-	srv, c := newEnv(t, cdektest.Options{FailRate: 0.5, Seed: 7}, func(cfg *cdek.Config) { cfg.Observer = rec })
+	var sl sleeps
+	srv, c := newEnv(t, cdektest.Options{FailRate: 0.5, Seed: 7}, func(cfg *cdek.Config) { cfg.Observer = rec; cfg.Sleep = sl.sleep })
 	transient, okCount := 0, 0
 	for i := 0; i < 20; i++ {
 		_, _, err := c.Find(ctx(t), shipment("rate"))
@@ -420,16 +436,19 @@ func TestObserverAndFailRate(t *testing.T) {
 			t.Fatalf("unexpected %v", err)
 		}
 	}
-	if transient == 0 || okCount == 0 {
-		t.Errorf("fail rate 0.5 gave %d failures, %d successes", transient, okCount)
+	// Each lookup is tried up to 3 times, so most succeed despite the
+	// 50 % failure rate; every try is observed and was served.
+	gets := srv.Calls()["GET /v2/orders?im_number"]
+	if okCount < 15 || gets <= 20 || transient+okCount != 20 {
+		t.Errorf("fail rate 0.5: %d failures, %d successes, %d GETs", transient, okCount, gets)
 	}
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
-	if len(rec.calls) != 21 || rec.calls[0] != "POST /v2/oauth/token OK" {
-		t.Errorf("observed %d calls: %v", len(rec.calls), rec.calls[:min(3, len(rec.calls))])
+	if len(rec.calls) != 1+gets || rec.calls[0] != "POST /v2/oauth/token OK" {
+		t.Errorf("observed %d calls for %d GETs: %v", len(rec.calls), gets, rec.calls[:min(3, len(rec.calls))])
 	}
-	if srv.Calls()["GET /v2/orders?im_number"] != 20 {
-		t.Errorf("calls %v", srv.Calls())
+	if n := len(sl.got()); n != gets-20 {
+		t.Errorf("%d waits between tries for %d GETs", n, gets)
 	}
 }
 

@@ -360,20 +360,45 @@ type Order struct {
 	DeliveryDetail *DeliveryDetail `json:"delivery_detail"`
 }
 
+// relatedUUID returns the uuid of the first related entity of the type
+// (e.g. "return_order"), "" when there is none.
+func (r OrderResponse) relatedUUID(typ string) string {
+	for _, e := range r.RelatedEntities {
+		if strings.EqualFold(e.Type, typ) && e.UUID != "" {
+			return e.UUID
+		}
+	}
+	return ""
+}
+
 // LatestStatus returns the status with the greatest date_time (CDEK lists
-// them newest first, but the order is not promised). ok is false when the
-// order has no statuses.
+// them newest first, but the order is not promised, so the position in the
+// array is never used). Statuses with the same time are told apart by how
+// far along they are (ACCEPTED, CREATED, movement, final). ok is false when
+// the order has no statuses.
 func (o Order) LatestStatus() (OrderStatus, bool) {
 	if len(o.Statuses) == 0 {
 		return OrderStatus{}, false
 	}
 	best := o.Statuses[0]
 	for _, s := range o.Statuses[1:] {
-		if s.DateTime.After(best.DateTime.Time) {
+		if s.DateTime.After(best.DateTime.Time) || (s.DateTime.Equal(best.DateTime.Time) && orderStatusRank(s.Code) > orderStatusRank(best.Code)) {
 			best = s
 		}
 	}
 	return best, true
+}
+
+func orderStatusRank(code string) int {
+	switch strings.ToUpper(code) {
+	case "ACCEPTED":
+		return 0
+	case "CREATED":
+		return 1
+	case "DELIVERED", "NOT_DELIVERED", "REMOVED", "INVALID", "POSTOMAT_RECEIVED":
+		return 3
+	}
+	return 2
 }
 
 // OrderResponse is the answer of GET /v2/orders/{uuid} and of the lookups
@@ -385,7 +410,8 @@ type OrderResponse struct {
 }
 
 // LatestRequest returns the most recent request of the given type (e.g.
-// "CREATE", "DELETE"); ok is false when there is none.
+// "CREATE", "DELETE") by date_time, not by position; of two with the same
+// time the later entry wins. ok is false when there is none.
 func LatestRequest(reqs []Request, typ string) (Request, bool) {
 	var best Request
 	found := false
@@ -433,16 +459,35 @@ type PrintForm struct {
 	Statuses  []PrintStatus `json:"statuses"`
 }
 
-// LatestStatus returns the print form's most recent status code ("" when
-// there is none). Ties go to the later entry, as CDEK lists them oldest first.
+// LatestStatus returns the print form's most recent status code by
+// date_time ("" when there is none). Statuses with the same time (CDEK
+// writes ACCEPTED and PROCESSING in the same second, sample
+// print_orders_get_ready_200.json) are told apart by their order in
+// «Приложение 10»: ACCEPTED, PROCESSING, READY, INVALID, REMOVED.
 func (p PrintForm) LatestStatus() string {
 	var best PrintStatus
 	for i, s := range p.Statuses {
-		if i == 0 || !s.DateTime.Before(best.DateTime.Time) {
+		if i == 0 || s.DateTime.After(best.DateTime.Time) || (s.DateTime.Equal(best.DateTime.Time) && printStatusRank(s.Code) > printStatusRank(best.Code)) {
 			best = s
 		}
 	}
 	return best.Code
+}
+
+func printStatusRank(code string) int {
+	switch strings.ToUpper(code) {
+	case "ACCEPTED":
+		return 0
+	case "PROCESSING":
+		return 1
+	case "READY":
+		return 2
+	case "INVALID":
+		return 3
+	case "REMOVED":
+		return 4
+	}
+	return -1
 }
 
 // PrintResponse is the answer of GET /v2/print/orders/{uuid}.

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // flexInt decodes a number or a numeric string, as CDEK's lenient parser does.
@@ -52,6 +53,7 @@ func (f *flexStr) UnmarshalJSON(b []byte) error {
 
 type location struct {
 	Code        flexInt `json:"code"`
+	Region      string  `json:"region"`
 	City        string  `json:"city"`
 	PostalCode  string  `json:"postal_code"`
 	CountryCode string  `json:"country_code"`
@@ -131,6 +133,25 @@ func staticCheck(b *orderBody) []apiErr {
 	if b.Type == 2 && (b.Sender == nil || b.Sender.Name == "") {
 		errs = append(errs, empty("sender.name"))
 	}
+	if utf8.RuneCountInString(b.Comment) > 255 {
+		errs = append(errs, apiErr{Code: "v2_invalid_value_type", Message: "Invalid value type in [comment] field"})
+	}
+	// The tariff's mode names the fields it needs ([SPEC] OrderCreateRequestDto:
+	// shipment_point "если тариф «от склада»", from_location "если тариф «от
+	// двери»", to_location "если тариф «до двери»"). CDEK's exact answer to a
+	// mismatch is not published; a missing required field is
+	// v2_field_is_empty, as in the real 400 (testdata/order_create_400_invalid.json).
+	if m, ok := tariffModes[int(b.TariffCode)]; ok {
+		switch {
+		case m.fromOffice && b.ShipmentPoint == "" && b.FromLocation != nil:
+			errs = append(errs, empty("shipment_point"))
+		case !m.fromOffice && b.FromLocation == nil && b.ShipmentPoint != "":
+			errs = append(errs, empty("from_location"))
+		}
+		if !m.toOffice && b.ToLocation == nil && b.DeliveryPoint != "" {
+			errs = append(errs, empty("to_location"))
+		}
+	}
 	switch {
 	case b.ShipmentPoint != "" && b.FromLocation != nil:
 		errs = append(errs, apiErr{Code: "v2_shipment_address_multivalued", Message: "Shipment point and from location are both specified"})
@@ -183,6 +204,10 @@ func staticCheck(b *orderBody) []apiErr {
 			}
 			if strings.TrimSpace(it.WareKey) == "" {
 				errs = append(errs, empty(g+".ware_key"))
+			} else if !validWareKey(it.WareKey) {
+				// [SPEC] ItemRequestDto.ware_key: ≤ 50 characters from the
+				// listed set; the code of the refusal is not published.
+				errs = append(errs, apiErr{Code: "v2_invalid_value_type", Message: "Invalid value type in [" + g + ".ware_key] field"})
 			}
 			if it.Amount < 1 || it.Amount > 999 {
 				errs = append(errs, empty(g+".amount"))
@@ -360,10 +385,46 @@ func (s *Server) recognised(l *location) bool {
 	return false
 }
 
+// tariffMode is whether a tariff starts and ends at an office (склад or
+// постамат) rather than at a door.
+type tariffMode struct{ fromOffice, toOffice bool }
+
+// tariffModes are the tariffs the simulator knows, from [SPEC-common]
+// «Приложение 4. Тарифы СДЭК» (the common ones; others are not checked).
+var tariffModes = map[int]tariffMode{
+	136: {true, true}, 137: {true, false}, 138: {false, true}, 139: {false, false},
+	231: {false, false}, 232: {false, true}, 233: {true, false}, 234: {true, true},
+	366: {false, true}, 368: {true, true}, 378: {true, true},
+	62: {true, true}, 121: {false, false}, 122: {true, false}, 123: {false, true},
+	480: {false, false}, 481: {false, true}, 482: {true, false}, 483: {true, true},
+	485: {false, true}, 486: {true, true},
+}
+
+// validWareKey applies [SPEC] ItemRequestDto.ware_key: at most 50
+// characters from «A-z А-я 0-9 ! @ " # № $ ; % ^ : & ? * ( ) _ - + = < > ,
+// . { } [ ] / and space».
+func validWareKey(k string) bool {
+	if utf8.RuneCountInString(k) > 50 {
+		return false
+	}
+	for _, r := range k {
+		switch {
+		case r >= 'A' && r <= 'Z', r >= 'a' && r <= 'z', r >= '0' && r <= '9', r >= 'А' && r <= 'я':
+		case strings.ContainsRune("!@\"#№$;%^:&?*()_-+=<>,.{}[]/ ", r):
+		default:
+			return false
+		}
+	}
+	return true
+}
+
 // decideCreate is CDEK's business validation of an accepted order.
 func (s *Server) decideCreate(o *order, at time.Time) {
 	b := &o.body
 	var errs []apiErr
+	if m, ok := tariffModes[int(b.TariffCode)]; ok && m.toOffice && b.DeliveryPoint == "" {
+		errs = append(errs, apiErr{Code: "ve_receiver_pickup_point_empty", Message: "При режиме «до склада» ПВЗ для доставки обязателен"})
+	}
 	if b.Type == 1 {
 		for _, other := range s.orders {
 			if other != o && other.number == o.number && other.active() {
@@ -461,14 +522,26 @@ func (s *Server) orderJSON(o *order) map[string]any {
 	sts := make([]map[string]any, 0, len(o.statuses))
 	for i := len(o.statuses) - 1; i >= 0; i-- { // newest first, as CDEK lists them
 		st := o.statuses[i]
-		sts = append(sts, map[string]any{"code": st.Code, "name": st.Name, "date_time": ts(st.At), "city": "Офис СДЭК", "deleted": st.Deleted})
+		m := map[string]any{"code": st.Code, "name": st.Name, "date_time": ts(st.At), "city": "Офис СДЭК", "deleted": st.Deleted}
+		if st.Reason != "" {
+			m["reason_code"] = st.Reason
+		}
+		sts = append(sts, m)
 	}
 	e["statuses"] = sts
 	reqs := []any{requestJSON(o.create)}
 	if o.del != nil {
 		reqs = append(reqs, requestJSON(o.del))
 	}
-	return map[string]any{"entity": e, "requests": reqs, "related_entities": []any{}}
+	e["is_return"] = o.isReturn
+	related := []any{}
+	if o.returnOrder != nil {
+		related = append(related, map[string]any{"type": "return_order", "uuid": o.returnOrder.uuid})
+	}
+	if o.direct != nil {
+		related = append(related, map[string]any{"type": "direct_order", "uuid": o.direct.uuid})
+	}
+	return map[string]any{"entity": e, "requests": reqs, "related_entities": related}
 }
 
 func (s *Server) notFound(w http.ResponseWriter, typ, code, msg string) {
@@ -511,7 +584,10 @@ func (s *Server) handleFind(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		switch {
-		case im != "" && o.number == im && o.create.State != "INVALID" && !o.deleted():
+		case im != "" && o.number == im:
+			// The most recent order with the number, whatever its state
+			// ([OLD-DOCS 33828849]: "If several orders match, the most
+			// recent is returned"): a refused duplicate hides the live order.
 			found = o
 		case cdek != "" && o.cdekNumber != "" && o.cdekNumber == cdek:
 			found = o
@@ -598,6 +674,16 @@ func (s *Server) handlePrintCreate(w http.ResponseWriter, r *http.Request) {
 		p.orders = append(p.orders, printRef{OrderUUID: o.OrderUUID, CDEKNumber: string(o.CDEKNumber)})
 	}
 	s.mu.Lock()
+	s.advance()
+	for _, ref := range p.orders {
+		if o := s.findRef(ref); o != nil && (o.create.State != "SUCCESSFUL" || o.cdekNumber == "") {
+			s.mu.Unlock()
+			// An order without a CDEK number yet cannot be printed
+			// ([SPEC-common] v2_entity_not_ready), refused at once.
+			writeJSON(w, http.StatusBadRequest, s.requestEnvelope("CREATE", apiErr{Code: "v2_entity_not_ready", Message: "v2_entity_not_ready"}))
+			return
+		}
+	}
 	now := s.now()
 	p.createdAt = now
 	p.readyAt = now.Add(s.opts.PrintDelay())

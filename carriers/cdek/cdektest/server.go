@@ -2,8 +2,12 @@
 // and the demo: OAuth tokens that expire, orders accepted with 202 and
 // validated asynchronously, lookups by uuid, number and CDEK number,
 // deletion allowed only in status CREATED, waybill print forms that become
-// READY after a delay, and fault injection. It answers with the JSON
-// shapes of CDEK's real answers (see the samples in ../testdata).
+// READY after a delay (a not-yet-created order is refused with
+// v2_entity_not_ready), lookups by number that answer the most recent order
+// whatever its state, delivery points, tariff modes and ware_key checks,
+// test hooks that move an order through its statuses or back to the sender
+// (SetStatus, ReturnToSender), and fault injection. It answers with the
+// JSON shapes of CDEK's real answers (see the samples in ../testdata).
 //
 // Asynchronous work is evaluated lazily: every request (and every
 // inspection hook) first applies whatever became due on the clock, so a
@@ -19,6 +23,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -72,6 +77,9 @@ type Options struct {
 	// Points are the known pickup points / offices; Cities the recognised cities.
 	Points []string
 	Cities []City
+	// TakeOnlyPoints are offices that do not take parcels in (is_reception
+	// false in GET /v2/deliverypoints).
+	TakeOnlyPoints []string
 	// Latency, when set, delays every answer.
 	Latency func() time.Duration
 	// FailRate is the share of API requests (not token requests) answered
@@ -84,10 +92,11 @@ type Options struct {
 
 // Server is a running simulator. All methods are safe for concurrent use.
 type Server struct {
-	opts   Options
-	ts     *httptest.Server
-	points map[string]bool
-	cities []City
+	opts     Options
+	ts       *httptest.Server
+	points   map[string]bool
+	takeOnly map[string]bool
+	cities   []City
 
 	mu           sync.Mutex
 	rng          *mrand.Rand
@@ -99,6 +108,7 @@ type Server struct {
 	calls        map[string]int
 	creates      map[string]int
 	failNext     []int
+	failTokens   []int
 	loseCreates  int
 	seq          int
 }
@@ -121,6 +131,7 @@ type request struct {
 type status struct {
 	Code    string
 	Name    string
+	Reason  string
 	At      time.Time
 	Deleted bool
 }
@@ -135,6 +146,11 @@ type order struct {
 	create     *request
 	del        *request
 	statuses   []status
+	// isReturn marks a return order; returnOrder and direct link a direct
+	// order and its return (related_entities return_order / direct_order).
+	isReturn    bool
+	returnOrder *order
+	direct      *order
 }
 
 type printForm struct {
@@ -183,18 +199,22 @@ func NewServer(opts Options) *Server {
 		opts.Now = time.Now
 	}
 	s := &Server{
-		opts:    opts,
-		points:  map[string]bool{},
-		cities:  opts.Cities,
-		rng:     mrand.New(mrand.NewPCG(opts.Seed, opts.Seed^0x9e3779b97f4a7c15)),
-		tokens:  map[string]time.Time{},
-		byUUID:  map[string]*order{},
-		prints:  map[string]*printForm{},
-		calls:   map[string]int{},
-		creates: map[string]int{},
+		opts:     opts,
+		points:   map[string]bool{},
+		takeOnly: map[string]bool{},
+		cities:   opts.Cities,
+		rng:      mrand.New(mrand.NewPCG(opts.Seed, opts.Seed^0x9e3779b97f4a7c15)),
+		tokens:   map[string]time.Time{},
+		byUUID:   map[string]*order{},
+		prints:   map[string]*printForm{},
+		calls:    map[string]int{},
+		creates:  map[string]int{},
 	}
 	for _, p := range opts.Points {
 		s.points[strings.ToUpper(p)] = true
+	}
+	for _, p := range opts.TakeOnlyPoints {
+		s.takeOnly[strings.ToUpper(p)] = true
 	}
 	s.ts = httptest.NewServer(http.HandlerFunc(s.serve))
 	return s
@@ -219,6 +239,16 @@ func (s *Server) FailNext(n, status int) {
 	defer s.mu.Unlock()
 	for i := 0; i < n; i++ {
 		s.failNext = append(s.failNext, status)
+	}
+}
+
+// FailNextToken makes the next n token requests fail with the given HTTP
+// status (a 5xx from CDEK's front, before any credential check).
+func (s *Server) FailNextToken(n, status int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := 0; i < n; i++ {
+		s.failTokens = append(s.failTokens, status)
 	}
 }
 
@@ -321,26 +351,103 @@ func (s *Server) SetOrderStatus(number, code string) error {
 	for i := len(s.orders) - 1; i >= 0; i-- {
 		o := s.orders[i]
 		if o.number == number && o.active() {
-			now := s.now()
-			if !now.After(o.latest().At) {
-				now = o.latest().At.Add(time.Second)
-			}
-			o.statuses = append(o.statuses, status{Code: code, Name: statusNames[code], At: now,
-				Deleted: code == "DELIVERED" || code == "NOT_DELIVERED"})
+			s.appendStatus(o, code, "")
 			return nil
 		}
 	}
 	return fmt.Errorf("cdektest: no active order with number %q", number)
 }
 
+// SetStatus appends a CDEK status (Appendix 1 code, e.g. "TAKEN_BY_COURIER",
+// "DELIVERED", "NOT_DELIVERED") to the order with the uuid, dated now (and
+// after its latest status), as CDEK does when the parcel moves. reason is
+// the Appendix 2 reason_code ("" for none; e.g. "26" lost, "11" refused).
+func (s *Server) SetStatus(uuid, code, reason string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.advance()
+	o := s.byUUID[uuid]
+	if o == nil {
+		return fmt.Errorf("cdektest: no order %s", uuid)
+	}
+	if o.create.State != "SUCCESSFUL" {
+		return fmt.Errorf("cdektest: order %s is not created (%s)", uuid, o.create.State)
+	}
+	s.appendStatus(o, code, reason)
+	return nil
+}
+
+func (s *Server) appendStatus(o *order, code, reason string) {
+	now := s.now()
+	if !now.After(o.latest().At) {
+		now = o.latest().At.Add(time.Second)
+	}
+	final := code == "DELIVERED" || code == "NOT_DELIVERED"
+	o.statuses = append(o.statuses, status{Code: code, Name: statusNames[code], Reason: reason, At: now, Deleted: final})
+}
+
+// ReturnToSender ends the order with the uuid as CDEK ends a parcel that
+// went back: the order becomes NOT_DELIVERED (reason 11, «отказ от
+// получения», unless it already is) and gets a return order
+// (related_entities type return_order, is_return true) that is DELIVERED
+// to the sender. It returns the return order's uuid.
+func (s *Server) ReturnToSender(uuid string) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.advance()
+	o := s.byUUID[uuid]
+	if o == nil || o.create.State != "SUCCESSFUL" {
+		return "", fmt.Errorf("cdektest: no created order %s", uuid)
+	}
+	if o.latest().Code != "NOT_DELIVERED" {
+		s.appendStatus(o, "NOT_DELIVERED", "11")
+	}
+	if o.returnOrder != nil {
+		return o.returnOrder.uuid, nil
+	}
+	s.seq++
+	now := s.now()
+	r := &order{uuid: newUUID(), seq: s.seq, createdAt: now, body: o.body, isReturn: true, direct: o,
+		create: &request{UUID: newUUID(), Type: "CREATE", State: "SUCCESSFUL", At: now, DueAt: now}}
+	r.number = "" // a return order carries no shop number
+	r.cdekNumber = strconv.Itoa(1100000000 + r.seq)
+	r.statuses = []status{{Code: "CREATED", Name: statusNames["CREATED"], At: now}}
+	s.appendStatus(r, "DELIVERED", "")
+	o.returnOrder = r
+	s.byUUID[r.uuid] = r
+	return r.uuid, nil
+}
+
+// statusNames are CDEK's names of the order statuses ([SPEC-common]
+// «Приложение 1. Статусы заказов»).
 var statusNames = map[string]string{
-	"ACCEPTED":                       "Принят",
-	"CREATED":                        "Создан",
-	"REMOVED":                        "Удален",
-	"INVALID":                        "Некорректный заказ",
-	"RECEIVED_AT_SHIPMENT_WAREHOUSE": "Принят на склад отправителя",
-	"DELIVERED":                      "Вручен",
-	"NOT_DELIVERED":                  "Не вручен",
+	"ACCEPTED":                               "Принят",
+	"CREATED":                                "Создан",
+	"REMOVED":                                "Удален",
+	"INVALID":                                "Некорректный заказ",
+	"RECEIVED_AT_SHIPMENT_WAREHOUSE":         "Принят на склад отправителя",
+	"DELIVERED":                              "Вручен",
+	"NOT_DELIVERED":                          "Не вручен",
+	"READY_FOR_SHIPMENT_IN_SENDER_CITY":      "Готов к отправке в городе-отправителе",
+	"TAKEN_BY_TRANSPORTER_FROM_SENDER_CITY":  "Сдан перевозчику в городе-отправителе",
+	"SENT_TO_RECIPIENT_CITY":                 "Отправлен в город-получатель",
+	"ACCEPTED_IN_RECIPIENT_CITY":             "Встречен в городе-получателе",
+	"ACCEPTED_AT_RECIPIENT_CITY_WAREHOUSE":   "Принят на склад доставки",
+	"TAKEN_BY_COURIER":                       "Выдан на доставку",
+	"ACCEPTED_AT_PICK_UP_POINT":              "Принят на склад до востребования",
+	"ACCEPTED_AT_TRANSIT_WAREHOUSE":          "Принят на склад транзита",
+	"RETURNED_TO_SENDER_CITY_WAREHOUSE":      "Возвращен на склад отправителя",
+	"RETURNED_TO_TRANSIT_WAREHOUSE":          "Возвращен на склад транзита",
+	"RETURNED_TO_RECIPIENT_CITY_WAREHOUSE":   "Возвращен на склад доставки",
+	"READY_FOR_SHIPMENT_IN_TRANSIT_CITY":     "Выдан на отправку в городе-транзите",
+	"TAKEN_BY_TRANSPORTER_FROM_TRANSIT_CITY": "Сдан перевозчику в городе-транзите",
+	"SENT_TO_TRANSIT_CITY":                   "Отправлен в город-транзит",
+	"ACCEPTED_IN_TRANSIT_CITY":               "Встречен в городе-транзите",
+	"SENT_TO_SENDER_CITY":                    "Отправлен в город-отправитель",
+	"ACCEPTED_IN_SENDER_CITY":                "Встречен в городе-отправителе",
+	"POSTOMAT_POSTED":                        "Заложен в постамат",
+	"POSTOMAT_SEIZED":                        "Изъят из постамата курьером",
+	"POSTOMAT_RECEIVED":                      "Изъят из постамата клиентом",
 }
 
 func (s *Server) now() time.Time { return s.opts.Now().UTC().Truncate(time.Millisecond) }
@@ -427,6 +534,8 @@ func endpointKey(r *http.Request) string {
 		return r.Method + " /v2/print/orders/{uuid}.pdf"
 	case strings.HasPrefix(p, "/v2/print/orders/"):
 		return r.Method + " /v2/print/orders/{uuid}"
+	case p == "/v2/deliverypoints":
+		return r.Method + " /v2/deliverypoints"
 	}
 	return r.Method + " " + p
 }
@@ -449,6 +558,16 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if r.URL.Path == "/v2/oauth/token" {
+		s.mu.Lock()
+		st := 0
+		if len(s.failTokens) > 0 {
+			st, s.failTokens = s.failTokens[0], s.failTokens[1:]
+		}
+		s.mu.Unlock()
+		if st != 0 {
+			writeJSON(w, st, topLevel(apiErr{Code: "v2_internal_error", Message: "Internal error"}))
+			return
+		}
 		s.handleToken(w, r)
 		return
 	}
@@ -474,6 +593,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.handleGet(w, reOrder.FindStringSubmatch(p)[1])
 	case reOrder.MatchString(p) && r.Method == http.MethodDelete:
 		s.handleDelete(w, reOrder.FindStringSubmatch(p)[1])
+	case p == "/v2/deliverypoints" && r.Method == http.MethodGet:
+		s.handleDeliveryPoints(w, r)
 	case p == "/v2/print/orders" && r.Method == http.MethodPost:
 		s.handlePrintCreate(w, r)
 	case rePrint.MatchString(p) && r.Method == http.MethodGet:
