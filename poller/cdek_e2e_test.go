@@ -112,15 +112,18 @@ func TestCDEKOutageThenRecovery(t *testing.T) {
 	h, sim := newCDEKHarness(t, cdektest.Options{})
 	id := h.addOrder("E-300", nil)
 	h.set(id, sReady)
-	sim.FailNext(3, 502)
+	// An outage, not a blip: reads are retried inside the call (three
+	// tries), so it takes more than three failures to keep the order waiting.
+	sim.FailNext(12, 502)
 	for i := 0; i < 3; i++ {
 		h.cycle()
 		if o := h.order(id); o.StateName != sReady {
 			t.Fatalf("during outage: %s", o.StateName)
 		}
 	}
-	h.cycle()
-	h.cycle()
+	for i := 0; i < 8 && h.order(id).StateName != sRegistered; i++ {
+		h.cycle()
+	}
 	if o := h.order(id); o.StateName != sRegistered {
 		t.Fatalf("after outage: %s; history %+v", o.StateName, h.history(id))
 	}
