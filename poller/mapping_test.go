@@ -637,7 +637,9 @@ func TestReadFieldsCashOnDelivery(t *testing.T) {
 	if f := readFields(o, attrs); f.CashOnDelivery || !f.CashOnDeliveryKnown {
 		t.Errorf("empty: %+v", f)
 	}
-	if f := readFields(o, corpusAttrs); f.CashOnDeliveryKnown {
+	plain := corpusAttrs
+	plain.CashOnDelivery = moysklad.AttributeDef{}
+	if f := readFields(o, plain); f.CashOnDeliveryKnown {
 		t.Errorf("not configured: %+v", f)
 	}
 }
