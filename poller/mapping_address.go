@@ -248,12 +248,12 @@ func parseFreeAddress(text string) freeAddress {
 // houseInStreet reports whether a structured street field also holds the
 // house number («Тверская 7», «ул. Ленина, д. 5»).
 func houseInStreet(street string) bool {
+	named, house := false, false
 	for _, p := range splitAddress(street) {
-		if p.house {
-			return true
-		}
+		named = named || p.kind == partStreet || p.kind == partName
+		house = house || p.house
 	}
-	return false
+	return named && house
 }
 
 // cityIn guesses the city of a free-text Russian address (see

@@ -353,6 +353,8 @@ func TestDoorAddressNeedsStreetAndHouse(t *testing.T) {
 		{"structured, city only", &moysklad.Address{City: "Москва"}, "", "address.street", "только населённый пункт «Москва»"},
 		{"structured, postal code and city only", &moysklad.Address{PostalCode: "101000", City: "Москва"}, "", "address.street", "улица и номер дома"},
 		{"structured, street without a house", &moysklad.Address{City: "Москва", Street: "ул. Тверская"}, "", "address.house", "не указан номер дома"},
+		{"structured, house written as «ул. Ленина, д. 5»", &moysklad.Address{City: "Пермь", Street: "ул. Ленина, д. 5"}, "", "", ""},
+		{"structured, a number is not a street", &moysklad.Address{City: "Пермь", Street: "5"}, "", "address.house", "не указан номер дома"},
 		{"structured, «ул. 8 Марта» has no house", &moysklad.Address{City: "Москва", Street: "ул. 8 Марта"}, "", "address.house", "«ул. 8 Марта»"},
 		{"structured city, street in addInfo", &moysklad.Address{City: "Москва", AddInfo: "ул. Тверская, д. 7"}, "", "", ""},
 		{"structured city, addInfo without a street", &moysklad.Address{City: "Москва", AddInfo: "позвонить за час"}, "", "address.street", "неполный"},
