@@ -53,7 +53,7 @@ func (it metaItem) label() string {
 // the order of PRODUCT.md §1.
 func metadataItems(cfg config.Config) []metaItem {
 	s, a := cfg.MoySklad.States, cfg.MoySklad.Attributes
-	return []metaItem{
+	items := []metaItem{
 		{key: "ready", name: s.Ready, color: 0x1E88E5},            // blue: the manager's request
 		{key: "registered", name: s.Registered, color: 0x43A047},  // green: done
 		{key: "failed", name: s.Failed, color: 0xE53935},          // red: needs the manager
@@ -73,6 +73,11 @@ func metadataItems(cfg config.Config) []metaItem {
 		{attribute: true, key: "error", name: a.Error, typ: "text",
 			description: "Почему отправление не оформлено или не удалено. Заполняет shipbridge, очищает при успехе."},
 	}
+	if name := codAttribute(cfg); name != "" {
+		items = append(items, metaItem{attribute: true, key: "cash_on_delivery", name: name, typ: "boolean",
+			description: "Отмечено — служба доставки возьмёт с получателя то, что он ещё не оплатил. Не отмечено — ничего не берёт."})
+	}
+	return items
 }
 
 // normName is how names are compared with MoySklad's, as poller.Resolve does.

@@ -119,7 +119,7 @@ func pollerConfig(cfg config.Config) poller.Config {
 		States: poller.StateNames{Ready: s.Ready, Registered: s.Registered, Failed: s.Failed,
 			Delete: s.Delete, Deleted: s.Deleted, NotDeleted: s.NotDeleted},
 		Attributes: poller.AttributeNames{Carrier: a.Carrier, PickupPoint: a.PickupPoint, Tariff: a.Tariff,
-			TrackingNumber: a.TrackingNumber, Waybill: a.Waybill, Error: a.Error},
+			TrackingNumber: a.TrackingNumber, Waybill: a.Waybill, Error: a.Error, CashOnDelivery: codAttribute(cfg)},
 		Workers:       cfg.Workers,
 		Overlap:       cfg.Overlap,
 		SweepEvery:    cfg.SweepEvery,
@@ -127,4 +127,14 @@ func pollerConfig(cfg config.Config) poller.Config {
 		RetryMax:      cfg.RetryMax,
 		SettleTimeout: settle,
 	}
+}
+
+// codAttribute is the name of the cash-on-delivery attribute when a carrier
+// collects by it (cash_on_delivery: attribute), else "": the workflow then
+// neither needs nor reads it.
+func codAttribute(cfg config.Config) string {
+	if cfg.Carriers.CDEK.Enabled && cfg.Carriers.CDEK.CashOnDelivery == "attribute" {
+		return cfg.MoySklad.Attributes.CashOnDelivery
+	}
+	return ""
 }

@@ -117,6 +117,9 @@ type Attributes struct {
 	TrackingNumber string `mapstructure:"tracking_number"`
 	Waybill        string `mapstructure:"waybill"`
 	Error          string `mapstructure:"error"`
+	// CashOnDelivery names the boolean attribute that marks an order to be paid on delivery; used
+	// only by carriers whose cash_on_delivery is "attribute".
+	CashOnDelivery string `mapstructure:"cash_on_delivery"`
 }
 
 // Carriers holds the configuration of every supported carrier.
@@ -149,7 +152,9 @@ type CDEK struct {
 	Package       Package  `mapstructure:"package"`
 	// WeightUnit is the unit of the product weights in MoySklad: kg or g.
 	WeightUnit string `mapstructure:"weight_unit"`
-	// CashOnDelivery is auto (collect the unpaid amount on delivery) or never.
+	// CashOnDelivery is auto (collect the unpaid amount, sum − payedSum, on delivery), never, or
+	// attribute (collect it only from orders whose attribute moysklad.attributes.cash_on_delivery
+	// is ticked).
 	CashOnDelivery string `mapstructure:"cash_on_delivery"`
 	// PrintCopies is the number of waybill copies on one PDF.
 	PrintCopies int `mapstructure:"print_copies"`
@@ -222,6 +227,7 @@ func Default() Config {
 				TrackingNumber: "Трек-номер",
 				Waybill:        "Накладная",
 				Error:          "Ошибка доставки",
+				CashOnDelivery: "Наложенный платёж",
 			},
 		},
 		Carriers: Carriers{CDEK: CDEK{

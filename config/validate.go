@@ -239,7 +239,10 @@ func (c Config) validateCDEK(ch *checker, credentials bool) {
 		ch.add("carriers.cdek.package.default_weight_g", "must not be negative (0 means no default), got %d", cd.Package.DefaultWeightG)
 	}
 	ch.oneOf("carriers.cdek.weight_unit", cd.WeightUnit, "kg", "g")
-	ch.oneOf("carriers.cdek.cash_on_delivery", cd.CashOnDelivery, "auto", "never")
+	ch.oneOf("carriers.cdek.cash_on_delivery", cd.CashOnDelivery, "auto", "never", "attribute")
+	if cd.CashOnDelivery == "attribute" && strings.TrimSpace(c.MoySklad.Attributes.CashOnDelivery) == "" {
+		ch.add("moysklad.attributes.cash_on_delivery", "must name the boolean order attribute that marks cash on delivery when carriers.cdek.cash_on_delivery is attribute")
+	}
 	if cd.PrintCopies < 1 || cd.PrintCopies > 10 {
 		ch.add("carriers.cdek.print_copies", "must be between 1 and 10, got %d", cd.PrintCopies)
 	}

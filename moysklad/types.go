@@ -283,6 +283,7 @@ type Position struct {
 	Price      int64      `json:"price"`
 	Discount   float64    `json:"discount"`
 	VAT        int        `json:"vat"`
+	VATEnabled bool       `json:"vatEnabled"` // false with vat 0: "без НДС" (official schema)
 	Assortment Assortment `json:"assortment"`
 }
 
@@ -389,6 +390,12 @@ type Order struct {
 	Moment       Moment
 	Sum          int64
 	PayedSum     int64
+	// VATEnabled tells whether the order accounts VAT at all; VATIncluded
+	// whether its prices include VAT (false: VAT is added on top of them,
+	// and Sum includes it). Official schema: customerorder vatEnabled,
+	// vatIncluded.
+	VATEnabled  bool
+	VATIncluded bool
 	// State always has Meta; Name etc. when expanded.
 	State State
 	// Agent always has Meta; the other fields when expanded.
@@ -417,6 +424,8 @@ type orderWire struct {
 	Moment              Moment        `json:"moment"`
 	Sum                 float64       `json:"sum"`
 	PayedSum            float64       `json:"payedSum"`
+	VATEnabled          bool          `json:"vatEnabled"`
+	VATIncluded         bool          `json:"vatIncluded"`
 	State               *State        `json:"state,omitempty"`
 	Agent               *Counterparty `json:"agent,omitempty"`
 	Positions           positionsWire `json:"positions"`
@@ -433,7 +442,7 @@ func (o *Order) UnmarshalJSON(b []byte) error {
 	}
 	*o = Order{Meta: w.Meta, ID: w.ID, Name: w.Name, Description: w.Description,
 		ExternalCode: w.ExternalCode, Updated: w.Updated, Moment: w.Moment,
-		Sum: kopecks(w.Sum), PayedSum: kopecks(w.PayedSum),
+		Sum: kopecks(w.Sum), PayedSum: kopecks(w.PayedSum), VATEnabled: w.VATEnabled, VATIncluded: w.VATIncluded,
 		Positions: w.Positions.Rows, PositionsTotal: w.Positions.Meta.Size, PositionsMeta: w.Positions.Meta,
 		ShipmentAddress: w.ShipmentAddress, ShipmentAddressFull: w.ShipmentAddressFull, Attributes: w.Attributes}
 	if o.ID == "" {
@@ -468,7 +477,7 @@ func (o *Order) UnmarshalJSON(b []byte) error {
 func (o Order) MarshalJSON() ([]byte, error) {
 	w := orderWire{Meta: o.Meta, ID: o.ID, Name: o.Name, Description: o.Description,
 		ExternalCode: o.ExternalCode, Updated: o.Updated, Moment: o.Moment,
-		Sum: float64(o.Sum), PayedSum: float64(o.PayedSum),
+		Sum: float64(o.Sum), PayedSum: float64(o.PayedSum), VATEnabled: o.VATEnabled, VATIncluded: o.VATIncluded,
 		ShipmentAddress: o.ShipmentAddress, ShipmentAddressFull: o.ShipmentAddressFull, Attributes: o.Attributes}
 	if o.State.Meta.Href != "" || o.State.ID != "" {
 		s := o.State

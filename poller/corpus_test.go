@@ -54,14 +54,21 @@ type corpusCase struct {
 		ToCity        string   `json:"to_city"`
 		ToPostal      string   `json:"to_postal"`
 		ToAddress     string   `json:"to_address"`
+		// ok: the fields of the carrier-neutral shipment that are given are
+		// checked (money in kopecks; name_parts is surname, given name,
+		// patronymic).
+		ShipmentCODKop    *int64   `json:"shipment_cod_kop"`
+		DeliveryChargeKop *int64   `json:"delivery_charge_kop"`
+		NameParts         []string `json:"name_parts"`
 	} `json:"expect"`
 }
 
 // Attribute ids used by the fixtures.
 var corpusAttrs = attributeSet{
-	Carrier:     moysklad.AttributeDef{ID: "5a1c0e7e-0000-11f1-0a80-000000000001", Name: "Служба доставки", Type: "string"},
-	PickupPoint: moysklad.AttributeDef{ID: "5a1c0e7e-0000-11f1-0a80-000000000002", Name: "Код ПВЗ", Type: "string"},
-	Tariff:      moysklad.AttributeDef{ID: "5a1c0e7e-0000-11f1-0a80-000000000003", Name: "Тариф доставки", Type: "long"},
+	Carrier:        moysklad.AttributeDef{ID: "5a1c0e7e-0000-11f1-0a80-000000000001", Name: "Служба доставки", Type: "string"},
+	PickupPoint:    moysklad.AttributeDef{ID: "5a1c0e7e-0000-11f1-0a80-000000000002", Name: "Код ПВЗ", Type: "string"},
+	Tariff:         moysklad.AttributeDef{ID: "5a1c0e7e-0000-11f1-0a80-000000000003", Name: "Тариф доставки", Type: "long"},
+	CashOnDelivery: moysklad.AttributeDef{ID: "5a1c0e7e-0000-11f1-0a80-000000000009", Name: "Наложенный платёж", Type: "boolean"},
 }
 
 func loadCorpus(t *testing.T) []corpusCase {
@@ -144,6 +151,7 @@ func TestCorpus(t *testing.T) {
 				if len(problems) > 0 {
 					t.Fatalf("%s: unexpected problems %+v", c.Description, problems)
 				}
+				checkShipment(t, c, o, f, s)
 				req, err := carrier.BuildRequest(s)
 				if err != nil {
 					t.Fatalf("BuildRequest: %v", err)
@@ -181,6 +189,40 @@ func checkInvalid(t *testing.T, c corpusCase, problems []carriers.Problem) {
 	for _, frag := range c.Expect.Messages {
 		if !strings.Contains(text, strings.ToLower(frag)) {
 			t.Errorf("the manager's text lacks %q:\n%s", frag, text)
+		}
+	}
+}
+
+// checkShipment checks the carrier-neutral shipment of a valid fixture:
+// the invariants of rules 11 and 7 on every one (the amount collected is
+// what the customer still owes in the profile's mode, split exactly between
+// the items and the delivery charge, no unit above its price; the mark is
+// the order's), and the fixture's expected money and name parts.
+func checkShipment(t *testing.T, c corpusCase, o moysklad.Order, f orderFields, s carriers.Shipment) {
+	t.Helper()
+	checkMoney(t, s)
+	owed := max(0, o.Sum-o.PayedSum)
+	switch pr := c.profile(); {
+	case pr.CashOnDelivery == "never", pr.CashOnDelivery == "attribute" && !f.CashOnDelivery:
+		owed = 0
+	}
+	if s.CashOnDelivery != owed {
+		t.Errorf("collects %d kopecks, the customer owes %d (sum %d, payedSum %d)", s.CashOnDelivery, owed, o.Sum, o.PayedSum)
+	}
+	if s.Mark != "shipbridge:"+o.ID {
+		t.Errorf("mark %q", s.Mark)
+	}
+	e := c.Expect
+	if e.ShipmentCODKop != nil && s.CashOnDelivery != *e.ShipmentCODKop {
+		t.Errorf("cash on delivery %d kopecks, want %d", s.CashOnDelivery, *e.ShipmentCODKop)
+	}
+	if e.DeliveryChargeKop != nil && s.DeliveryCharge != *e.DeliveryChargeKop {
+		t.Errorf("delivery charge %d kopecks, want %d", s.DeliveryCharge, *e.DeliveryChargeKop)
+	}
+	if e.NameParts != nil {
+		got := []string{s.Recipient.Surname, s.Recipient.GivenName, s.Recipient.MiddleName}
+		if strings.Join(got, "|") != strings.Join(e.NameParts, "|") {
+			t.Errorf("name parts %q, want %q", got, e.NameParts)
 		}
 	}
 }

@@ -22,6 +22,9 @@ const (
 // that is missing has an empty ID.
 type attributeSet struct {
 	Carrier, PickupPoint, Tariff, TrackingNumber, Waybill, Error moysklad.AttributeDef
+	// CashOnDelivery is the boolean «Наложенный платёж» flag, used by
+	// carriers with cash_on_delivery "attribute"; needed only when named.
+	CashOnDelivery moysklad.AttributeDef
 }
 
 // Resolved is the MoySklad metadata the workflow needs, looked up by the
@@ -110,6 +113,7 @@ func Resolve(md moysklad.Metadata, states StateNames, attrs AttributeNames) (*Re
 		{"tracking_number", attrs.TrackingNumber, &r.attrs.TrackingNumber, []string{"string"}, false},
 		{"waybill", attrs.Waybill, &r.attrs.Waybill, []string{"file"}, false},
 		{"error", attrs.Error, &r.attrs.Error, []string{"text", "string"}, false},
+		{"cash_on_delivery", attrs.CashOnDelivery, &r.attrs.CashOnDelivery, []string{"boolean"}, attrs.CashOnDelivery == ""},
 	} {
 		a, ok := attrByName[strings.ToLower(strings.TrimSpace(at.name))]
 		if !ok {

@@ -40,6 +40,10 @@ type StateNames struct {
 // AttributeNames are the names of the order attributes the workflow uses.
 type AttributeNames struct {
 	Carrier, PickupPoint, Tariff, TrackingNumber, Waybill, Error string
+	// CashOnDelivery names the boolean attribute that marks an order to be
+	// paid on delivery; set it only when a carrier's cash_on_delivery is
+	// "attribute" (then the attribute is required).
+	CashOnDelivery string
 }
 
 // Config tunes the workflow. Zero durations and counts get defaults.
