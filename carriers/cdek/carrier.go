@@ -271,7 +271,15 @@ func (c *Carrier) Validate(s carriers.Shipment) []carriers.Problem {
 			if it.Cost < 0 || it.Payment < 0 {
 				add(f+".cost", "Цена товара «%s» не может быть отрицательной", it.Name)
 			}
+			if !vatRateAccepted(it.VAT) {
+				add(f+".vat", "СДЭК не принимает ставку НДС %d%% у товара «%s»: с 01.01.2026 допустимы 0, 5, 7, 10, 16 и 22%% или «без НДС» — исправьте ставку в позиции заказа", it.VAT.Rate, it.Name)
+			}
 		}
+	}
+	if s.DeliveryCharge < 0 {
+		add("delivery_charge", "Стоимость доставки для получателя не может быть отрицательной")
+	} else if s.DeliveryCharge > 0 && !vatRateAccepted(s.DeliveryVAT) {
+		add("delivery_charge.vat", "СДЭК не принимает ставку НДС %d%% у услуги доставки: с 01.01.2026 допустимы 0, 5, 7, 10, 16 и 22%% или «без НДС» — исправьте ставку в позиции заказа", s.DeliveryVAT.Rate)
 	}
 	if positions > 126 {
 		add("packages.items", "В заказе %d разных товаров, а СДЭК принимает не больше 126", positions)
@@ -371,6 +379,10 @@ func (c *Carrier) BuildRequest(s carriers.Shipment) (OrderRequest, error) {
 			r.Sender.Phones = []Phone{{Number: snd.Phone}}
 		}
 	}
+	if s.DeliveryCharge > 0 {
+		m := money(s.DeliveryCharge, s.DeliveryVAT)
+		r.DeliveryRecipientCost = &m
+	}
 	for i, p := range s.Packages {
 		num := p.Number
 		if num == "" {
@@ -382,7 +394,7 @@ func (c *Carrier) BuildRequest(s carriers.Shipment) (OrderRequest, error) {
 			pk.Items = append(pk.Items, Item{
 				Name:    truncateRunes(strings.TrimSpace(it.Name), 255),
 				WareKey: uniqueWareKey(wareKey(it.WareKey, j), used),
-				Payment: Money{Value: roubles(it.Payment)},
+				Payment: money(it.Payment, it.VAT),
 				Cost:    roubles(it.Cost),
 				Weight:  Int(it.WeightG),
 				Amount:  Int(it.Amount),
@@ -509,6 +521,29 @@ func parseMark(comment string) string {
 }
 
 func roubles(kopecks int64) Float { return Float(float64(kopecks) / 100) }
+
+// vatRates are the vat_rate values CDEK accepts in money objects "с
+// 01.01.2026" ([SPEC] MoneyDto: 0, 5, 7, 10, 16, 22 or null). Older
+// documentation lists 0, 10, 12, 20; CDEK's test server still answers 20 on
+// services, but an order sent with 20 after the change is refused.
+var vatRates = map[int]bool{0: true, 5: true, 7: true, 10: true, 16: true, 22: true}
+
+// vatRateAccepted reports whether CDEK takes v: no VAT always, else one of
+// vatRates.
+func vatRateAccepted(v carriers.VAT) bool { return !v.Enabled || vatRates[v.Rate] }
+
+// money is CDEK's money object for kopecks including VAT v: vat_rate and
+// vat_sum (the VAT inside the value, rounded to the kopeck) when VAT is
+// enabled, neither when the item is "без НДС" (vat_rate null).
+func money(kopecks int64, v carriers.VAT) Money {
+	m := Money{Value: roubles(kopecks)}
+	if v.Enabled {
+		rate := Float(v.Rate)
+		sum := roubles((kopecks*int64(v.Rate)*2 + int64(100+v.Rate)) / (2 * int64(100+v.Rate)))
+		m.VatRate, m.VatSum = &rate, &sum
+	}
+	return m
+}
 
 func truncateRunes(s string, n int) string {
 	if utf8.RuneCountInString(s) <= n {

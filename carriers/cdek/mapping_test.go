@@ -257,3 +257,49 @@ func TestDownloadURLRefusesForeignHost(t *testing.T) {
 		t.Errorf("relative link: %v %v", u, err)
 	}
 }
+
+// TestMoneyVATAndDeliveryCharge: items carry the position's VAT in payment
+// (vat_rate and vat_sum, [SPEC] MoneyDto), the delivery charge travels as
+// delivery_recipient_cost, and a rate CDEK no longer takes (20 % after
+// 01.01.2026) is a problem for the manager before anything is sent.
+func TestMoneyVATAndDeliveryCharge(t *testing.T) {
+	c, err := New(testConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := doorShipment()
+	s.Packages[0].Items[0].VAT = carriers.VAT{Enabled: true, Rate: 22}
+	s.DeliveryCharge, s.DeliveryVAT = 35000, carriers.VAT{Enabled: true, Rate: 22}
+	req, err := c.BuildRequest(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := req.Packages[0].Items[0].Payment
+	// 1990 ₽ with 22 % inside: 1990 × 22 / 122 = 358.85 ₽.
+	if p.VatRate == nil || *p.VatRate != 22 || p.VatSum == nil || *p.VatSum != 358.85 {
+		t.Errorf("item payment = %+v", p)
+	}
+	if q := req.Packages[0].Items[1].Payment; q.VatRate != nil || q.VatSum != nil {
+		t.Errorf("an item without VAT must send vat_rate null: %+v", q)
+	}
+	d := req.DeliveryRecipientCost
+	// 350 ₽ with 22 % inside: 63.11 ₽.
+	if d == nil || d.Value != 350 || d.VatRate == nil || *d.VatRate != 22 || *d.VatSum != 63.11 {
+		t.Errorf("delivery_recipient_cost = %+v", d)
+	}
+	s.DeliveryCharge = 0
+	if req, _ := c.BuildRequest(s); req.DeliveryRecipientCost != nil {
+		t.Error("no delivery charge must send no delivery_recipient_cost")
+	}
+	s.Packages[0].Items[0].VAT.Rate = 20
+	ps := c.Validate(s)
+	found := false
+	for _, p := range ps {
+		if p.Field == "packages[0].items[0].vat" && strings.Contains(p.Message, "20%") {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("a 20 %% VAT rate passed validation: %+v", ps)
+	}
+}

@@ -255,9 +255,12 @@ type OrderRequest struct {
 	Sender        *Contact  `json:"sender,omitempty"`
 	Recipient     Contact   `json:"recipient"`
 	Services      []Service `json:"services,omitempty"`
-	Packages      []Package `json:"packages"`
-	Print         string    `json:"print,omitempty"`
-	DeveloperKey  string    `json:"developer_key,omitempty"`
+	// DeliveryRecipientCost is the delivery charge collected from the
+	// recipient (type 1 only), VAT included ([SPEC] OrderRequest).
+	DeliveryRecipientCost *Money    `json:"delivery_recipient_cost,omitempty"`
+	Packages              []Package `json:"packages"`
+	Print                 string    `json:"print,omitempty"`
+	DeveloperKey          string    `json:"developer_key,omitempty"`
 }
 
 // ErrorItem is one error or warning in a CDEK answer.

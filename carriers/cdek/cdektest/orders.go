@@ -67,15 +67,40 @@ type contact struct {
 	} `json:"phones"`
 }
 
+// money is CDEK's MoneyDto ([SPEC]): value, and vat_sum with vat_rate.
+type money struct {
+	Value   *float64 `json:"value"`
+	VatSum  *float64 `json:"vat_sum"`
+	VatRate *float64 `json:"vat_rate"`
+}
+
 type item struct {
 	Name    string   `json:"name"`
 	WareKey string   `json:"ware_key"`
 	Amount  flexInt  `json:"amount"`
 	Weight  *flexInt `json:"weight"`
 	Cost    *float64 `json:"cost"`
-	Payment *struct {
-		Value *float64 `json:"value"`
-	} `json:"payment"`
+	Payment *money   `json:"payment"`
+}
+
+// checkMoney is CDEK's validation of a money object: since 01.01.2026
+// vat_rate is one of 0, 5, 7, 10, 16, 22 or null ([SPEC] MoneyDto), and a
+// vat_rate needs its vat_sum. The refusal code is from the error list
+// (error_validate_good_vat_rate_*); its exact suffix is not published.
+func checkMoney(field string, m *money) []apiErr {
+	if m == nil || m.VatRate == nil {
+		return nil
+	}
+	var errs []apiErr
+	switch *m.VatRate {
+	case 0, 5, 7, 10, 16, 22:
+	default:
+		errs = append(errs, apiErr{Code: "error_validate_good_vat_rate_incorrect", Message: fmt.Sprintf("Incorrect vat rate %v in [%s]", *m.VatRate, field)})
+	}
+	if m.VatSum == nil {
+		errs = append(errs, empty(field+".vat_sum"))
+	}
+	return errs
 }
 
 type pkg struct {
@@ -99,6 +124,8 @@ type orderBody struct {
 	Sender        *contact  `json:"sender"`
 	Recipient     *contact  `json:"recipient"`
 	Packages      []pkg     `json:"packages"`
+	// DeliveryRecipientCost is the e-shop-only delivery charge ([SPEC]).
+	DeliveryRecipientCost *money `json:"delivery_recipient_cost"`
 
 	raw map[string]json.RawMessage
 }
@@ -223,10 +250,20 @@ func staticCheck(b *orderBody) []apiErr {
 			} else if b.Type == 2 && *it.Payment.Value > 0 {
 				errs = append(errs, apiErr{Code: "error_validate_good_payment_not_suite", Message: "Cash on delivery is not allowed for this order type"})
 			}
+			errs = append(errs, checkMoney(g+".payment", it.Payment)...)
 		}
 	}
 	if items > 126 {
 		errs = append(errs, apiErr{Code: "v2_number_items_is_more_126", Message: "Number of items is more than 126"})
+	}
+	if d := b.DeliveryRecipientCost; d != nil {
+		if b.Type == 2 {
+			errs = append(errs, apiErr{Code: "error_validate_good_payment_not_suite", Message: "delivery_recipient_cost is allowed only for online-store orders"})
+		}
+		if d.Value == nil {
+			errs = append(errs, empty("delivery_recipient_cost.value"))
+		}
+		errs = append(errs, checkMoney("delivery_recipient_cost", d)...)
 	}
 	return errs
 }
