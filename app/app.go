@@ -10,6 +10,7 @@ import (
 	"io"
 	"runtime"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"time"
 
@@ -230,6 +231,7 @@ func (e *env) daemon(ctx context.Context, cfg config.Config, log *zap.Logger) er
 		return fail(ExitFailure, err)
 	}
 	defer d.close()
+	d.metrics.CarriersEnabled(d.carriers.Names()...)
 
 	sched, err := NewScheduler(cfg.Schedule, d.cycler, log, e.now)
 	if err != nil {
@@ -272,7 +274,8 @@ func (e *env) onceCommand() *cobra.Command {
 		Use:   "once",
 		Short: "Run exactly one poll cycle and exit",
 		Long: "Run exactly one poll cycle, bounded by `once_timeout`, and exit. The exit status is 0 when\n" +
-			"the cycle ran, whatever happened to single orders, and non-zero when it could not run.",
+			"the cycle ran, whatever happened to single orders, and non-zero when it could not run or\n" +
+			"when a carrier refused our credentials or said our request quota is exhausted (orders wait).",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, log, err := e.setup()
@@ -285,6 +288,7 @@ func (e *env) onceCommand() *cobra.Command {
 				return fail(ExitFailure, err)
 			}
 			defer d.close()
+			d.metrics.CarriersEnabled(d.carriers.Names()...)
 			sched, err := NewScheduler(cfg.Schedule, d.cycler, log, e.now)
 			if err != nil {
 				return fail(ExitUsage, err)
@@ -298,6 +302,15 @@ func (e *env) onceCommand() *cobra.Command {
 			}
 			if err := sched.Stop(context.WithoutCancel(ctx)); err != nil {
 				return fail(ExitFailure, err)
+			}
+			// The cycle ran, but orders cannot go anywhere while a carrier
+			// refuses our credentials or our quota is spent: say so.
+			if problems := d.metrics.CarrierProblems(); len(problems) > 0 {
+				msgs := make([]string, len(problems))
+				for i, p := range problems {
+					msgs[i] = p.String()
+				}
+				return fail(ExitFailure, fmt.Errorf("orders are waiting: %s", strings.Join(msgs, "; ")))
 			}
 			return nil
 		},

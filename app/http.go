@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -23,6 +24,13 @@ func (e *env) serveHTTP(cfg config.Config, log *zap.Logger, d *deps, sched *Sche
 		}
 		if last := sched.Last(); last.Err != nil {
 			return fmt.Errorf("last cycle failed: %w", last.Err)
+		}
+		if problems := d.metrics.CarrierProblems(); len(problems) > 0 {
+			msgs := make([]string, len(problems))
+			for i, p := range problems {
+				msgs[i] = p.String()
+			}
+			return fmt.Errorf("orders are waiting: %s", strings.Join(msgs, "; "))
 		}
 		return nil
 	}
