@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"runtime"
 	"runtime/debug"
 	"strings"
@@ -80,6 +81,11 @@ func WithBuildInfo(b BuildInfo) Option { return func(e *env) { e.build = b } }
 // WithLookupEnv replaces os.LookupEnv as the source of SHIPBRIDGE_* variables.
 func WithLookupEnv(lookup config.LookupFunc) Option { return func(e *env) { e.lookup = lookup } }
 
+// WithEnviron replaces os.Environ as the list of variables checked for
+// unknown SHIPBRIDGE_* names. With WithLookupEnv and without WithEnviron no
+// variable is checked.
+func WithEnviron(environ func() []string) Option { return func(e *env) { e.environ = environ } }
+
 // WithClock replaces time.Now for the store and the scheduler.
 func WithClock(now func() time.Time) Option { return func(e *env) { e.now = now } }
 
@@ -87,6 +93,7 @@ func WithClock(now func() time.Time) Option { return func(e *env) { e.now = now 
 type env struct {
 	stdout, stderr io.Writer
 	lookup         config.LookupFunc
+	environ        func() []string
 	build          BuildInfo
 	now            func() time.Time
 	configPath     string
@@ -110,6 +117,9 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, opts ...
 	e := &env{stdout: stdout, stderr: stderr, now: time.Now}
 	for _, o := range opts {
 		o(e)
+	}
+	if e.lookup == nil && e.environ == nil {
+		e.environ = os.Environ
 	}
 	e.build = e.build.resolve()
 
@@ -188,6 +198,11 @@ func (e *env) setupWith(validate func(config.Config) error) (config.Config, *zap
 	log, err := newLogger(cfg.Log, e.stderr)
 	if err != nil {
 		return config.Config{}, nil, fail(ExitUsage, err)
+	}
+	if e.environ != nil {
+		for _, w := range config.UnknownEnv(e.environ()) {
+			log.Warn(w)
+		}
 	}
 	log.Debug("configuration loaded", zap.String("file", configSource(cfg)), zap.Any("settings", cfg.Redacted()))
 	return cfg, log, nil
@@ -298,7 +313,7 @@ func (e *env) onceCommand() *cobra.Command {
 			err = sched.RunNow(ctx)
 			logCycleProgress(log, d.poller.Progress())
 			if err != nil {
-				return fail(ExitFailure, fmt.Errorf("cycle: %w", err))
+				return fail(ExitFailure, fmt.Errorf("cycle: %w", explainMetadata(err)))
 			}
 			if err := sched.Stop(context.WithoutCancel(ctx)); err != nil {
 				return fail(ExitFailure, err)

@@ -23,7 +23,7 @@ func (e *env) serveHTTP(cfg config.Config, log *zap.Logger, d *deps, sched *Sche
 			return fmt.Errorf("store: %w", err)
 		}
 		if last := sched.Last(); last.Err != nil {
-			return fmt.Errorf("last cycle failed: %w", last.Err)
+			return fmt.Errorf("last cycle failed: %w", explainMetadata(last.Err))
 		}
 		if problems := d.metrics.CarrierProblems(); len(problems) > 0 {
 			msgs := make([]string, len(problems))
