@@ -38,6 +38,14 @@ func (e *env) serveHTTP(cfg config.Config, log *zap.Logger, d *deps, sched *Sche
 	if err != nil {
 		return nil, err
 	}
+	// Carriers are shown by the name managers pick on the order in MoySklad.
+	titles := map[string]string{}
+	for _, name := range d.carriers.Names() {
+		if _, pr, ok := d.carriers.Get(name); ok && len(pr.Names) > 0 {
+			titles[name] = pr.Names[0]
+		}
+	}
+	h.SetCarrierTitles(titles)
 	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("http.listen: %w", err)
