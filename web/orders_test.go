@@ -141,8 +141,8 @@ func TestOrdersPageCountsFiltersAndSearch(t *testing.T) {
 		{"state=returned", []string{"00104"}},
 		{"state=deleted", []string{"00108"}},
 		{"q=0010", []string{"00101", "00102", "00103", "00104", "00105", "00106", "00108"}},
-		{"q=" + url.QueryEscape("почта"), []string{"Почта 7"}},        // case-insensitive, Cyrillic
-		{"q=1000000103", []string{"00103"}},                              // by tracking number
+		{"q=" + url.QueryEscape("почта"), []string{"Почта 7"}}, // case-insensitive, Cyrillic
+		{"q=1000000103", []string{"00103"}},                    // by tracking number
 		{"state=registered&q=" + url.QueryEscape("Почта"), []string{"Почта 7"}},
 		{"state=failed&q=00101", nil},
 		{"state=bogus", []string{"00101", "00102", "00103", "00104", "00105", "00106", "Почта 7", "00108"}}, // unknown: all
