@@ -34,7 +34,7 @@ func TestUnknownEnvironmentVariableIsWarnedAbout(t *testing.T) {
 		t.Fatalf("exit %d\n%s", code, errOut.String())
 	}
 	line, ok := lineWith(errOut.String(), "WARN", "SHIPBRIDGE_MOYSKLAD_TOKN")
-	if !ok || !strings.Contains(line, "is ignored; did you mean SHIPBRIDGE_MOYSKLAD_TOKEN?") {
+	if !ok || !strings.Contains(line, "is ignored; did you mean SHIPBRIDGE_MOYSKLAD_TOKEN (key moysklad.token)?") {
 		t.Errorf("no warning naming the nearest variable:\n%s", errOut.String())
 	}
 	if strings.Contains(errOut.String(), "typo-SECRET") {
@@ -50,7 +50,7 @@ func TestUnknownEnvironmentVariableIsWarnedAbout(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("check: exit %d\n%s", code, out.String())
 	}
-	if _, ok := lineWith(out.String(), "! environment variable SHIPBRIDGE_WORKRES", "did you mean SHIPBRIDGE_WORKERS?"); !ok {
+	if _, ok := lineWith(out.String(), "! environment variable SHIPBRIDGE_WORKRES", "did you mean SHIPBRIDGE_WORKERS (key workers)?"); !ok {
 		t.Errorf("check does not warn of the unknown variable:\n%s", out.String())
 	}
 }

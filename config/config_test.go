@@ -184,9 +184,9 @@ func TestUnknownEnv(t *testing.T) {
 		"SHIPBRIDGE_COLOUR=blue",
 	})
 	want := []string{
-		"environment variable SHIPBRIDGE_CDEK_CLIENT_ID is not a shipbridge setting and is ignored; did you mean SHIPBRIDGE_CARRIERS_CDEK_CLIENT_ID?",
+		"environment variable SHIPBRIDGE_CDEK_CLIENT_ID is not a shipbridge setting and is ignored; did you mean SHIPBRIDGE_CARRIERS_CDEK_CLIENT_ID (key carriers.cdek.client_id)?",
 		"environment variable SHIPBRIDGE_COLOUR is not a shipbridge setting and is ignored",
-		"environment variable SHIPBRIDGE_MOYSKLAD_TOKN is not a shipbridge setting and is ignored; did you mean SHIPBRIDGE_MOYSKLAD_TOKEN?",
+		"environment variable SHIPBRIDGE_MOYSKLAD_TOKN is not a shipbridge setting and is ignored; did you mean SHIPBRIDGE_MOYSKLAD_TOKEN (key moysklad.token)?",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("UnknownEnv =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

@@ -256,8 +256,10 @@ func UnknownEnv(environ []string) []string {
 	fields := Fields(Default())
 	known := make(map[string]bool, len(fields))
 	shortNames := make([]string, 0, len(fields))
+	keyOf := make(map[string]string, len(fields))
 	for _, f := range fields {
 		known[f.Env] = true
+		keyOf[f.Env] = f.Key
 		shortNames = append(shortNames, strings.TrimPrefix(f.Env, EnvPrefix))
 	}
 	var out []string
@@ -271,6 +273,7 @@ func UnknownEnv(environ []string) []string {
 		if near := Nearest(short, shortNames, 2, spellingLimit(short[strings.LastIndex(short, "_")+1:]), "_"); len(near) > 0 {
 			for i := range near {
 				near[i] = EnvPrefix + near[i]
+				near[i] += " (key " + keyOf[near[i]] + ")"
 			}
 			msg += "; did you mean " + strings.Join(near, " or ") + "?"
 		}
