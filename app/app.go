@@ -8,8 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"runtime"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"time"
 
@@ -79,6 +81,11 @@ func WithBuildInfo(b BuildInfo) Option { return func(e *env) { e.build = b } }
 // WithLookupEnv replaces os.LookupEnv as the source of SHIPBRIDGE_* variables.
 func WithLookupEnv(lookup config.LookupFunc) Option { return func(e *env) { e.lookup = lookup } }
 
+// WithEnviron replaces os.Environ as the list of variables checked for
+// unknown SHIPBRIDGE_* names. With WithLookupEnv and without WithEnviron no
+// variable is checked.
+func WithEnviron(environ func() []string) Option { return func(e *env) { e.environ = environ } }
+
 // WithClock replaces time.Now for the store and the scheduler.
 func WithClock(now func() time.Time) Option { return func(e *env) { e.now = now } }
 
@@ -86,6 +93,7 @@ func WithClock(now func() time.Time) Option { return func(e *env) { e.now = now 
 type env struct {
 	stdout, stderr io.Writer
 	lookup         config.LookupFunc
+	environ        func() []string
 	build          BuildInfo
 	now            func() time.Time
 	configPath     string
@@ -109,6 +117,9 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, opts ...
 	e := &env{stdout: stdout, stderr: stderr, now: time.Now}
 	for _, o := range opts {
 		o(e)
+	}
+	if e.lookup == nil && e.environ == nil {
+		e.environ = os.Environ
 	}
 	e.build = e.build.resolve()
 
@@ -188,6 +199,11 @@ func (e *env) setupWith(validate func(config.Config) error) (config.Config, *zap
 	if err != nil {
 		return config.Config{}, nil, fail(ExitUsage, err)
 	}
+	if e.environ != nil {
+		for _, w := range config.UnknownEnv(e.environ()) {
+			log.Warn(w)
+		}
+	}
 	log.Debug("configuration loaded", zap.String("file", configSource(cfg)), zap.Any("settings", cfg.Redacted()))
 	return cfg, log, nil
 }
@@ -230,6 +246,7 @@ func (e *env) daemon(ctx context.Context, cfg config.Config, log *zap.Logger) er
 		return fail(ExitFailure, err)
 	}
 	defer d.close()
+	d.metrics.CarriersEnabled(d.carriers.Names()...)
 
 	sched, err := NewScheduler(cfg.Schedule, d.cycler, log, e.now)
 	if err != nil {
@@ -272,7 +289,8 @@ func (e *env) onceCommand() *cobra.Command {
 		Use:   "once",
 		Short: "Run exactly one poll cycle and exit",
 		Long: "Run exactly one poll cycle, bounded by `once_timeout`, and exit. The exit status is 0 when\n" +
-			"the cycle ran, whatever happened to single orders, and non-zero when it could not run.",
+			"the cycle ran, whatever happened to single orders, and non-zero when it could not run or\n" +
+			"when a carrier refused our credentials or said our request quota is exhausted (orders wait).",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, log, err := e.setup()
@@ -285,6 +303,7 @@ func (e *env) onceCommand() *cobra.Command {
 				return fail(ExitFailure, err)
 			}
 			defer d.close()
+			d.metrics.CarriersEnabled(d.carriers.Names()...)
 			sched, err := NewScheduler(cfg.Schedule, d.cycler, log, e.now)
 			if err != nil {
 				return fail(ExitUsage, err)
@@ -294,10 +313,19 @@ func (e *env) onceCommand() *cobra.Command {
 			err = sched.RunNow(ctx)
 			logCycleProgress(log, d.poller.Progress())
 			if err != nil {
-				return fail(ExitFailure, fmt.Errorf("cycle: %w", err))
+				return fail(ExitFailure, fmt.Errorf("cycle: %w", explainMetadata(err)))
 			}
 			if err := sched.Stop(context.WithoutCancel(ctx)); err != nil {
 				return fail(ExitFailure, err)
+			}
+			// The cycle ran, but orders cannot go anywhere while a carrier
+			// refuses our credentials or our quota is spent: say so.
+			if problems := d.metrics.CarrierProblems(); len(problems) > 0 {
+				msgs := make([]string, len(problems))
+				for i, p := range problems {
+					msgs[i] = p.String()
+				}
+				return fail(ExitFailure, fmt.Errorf("orders are waiting: %s", strings.Join(msgs, "; ")))
 			}
 			return nil
 		},

@@ -18,6 +18,7 @@ import (
 	"github.com/shipbridge/shipbridge/config"
 	"github.com/shipbridge/shipbridge/metrics"
 	"github.com/shipbridge/shipbridge/moysklad"
+	"github.com/shipbridge/shipbridge/poller"
 )
 
 // checkReport prints one line per check: ✓ passed, ✗ failed (with the fix), ! warning,
@@ -68,12 +69,19 @@ func (e *env) runCheck(ctx context.Context, out io.Writer, timeout time.Duration
 		r.bad("correct the file or pass another one with --config", "configuration could not be read: %v", err)
 		return fail(ExitUsage, errors.New("the configuration could not be read"))
 	}
+	if e.environ != nil {
+		for _, w := range config.UnknownEnv(e.environ()) {
+			r.warn("%s", w)
+		}
+	}
 
 	// Configuration. A problem in a service's keys skips that service's checks; others still run.
 	blocked := map[string]bool{}
 	var ve *config.ValidationError
+	configInvalid := false
 	switch err := cfg.Validate(); {
 	case errors.As(err, &ve):
+		configInvalid = true
 		for _, p := range ve.Problems {
 			r.bad("", "configuration: %s", p.Message)
 			switch {
@@ -88,6 +96,7 @@ func (e *env) runCheck(ctx context.Context, out io.Writer, timeout time.Duration
 			}
 		}
 	case err != nil:
+		configInvalid = true
 		r.bad("", "configuration: %v", err)
 		blocked["moysklad"], blocked["cdek"] = true, true
 	default:
@@ -122,6 +131,10 @@ func (e *env) runCheck(ctx context.Context, out io.Writer, timeout time.Duration
 	if r.w.err != nil {
 		return fail(ExitFailure, r.w.err)
 	}
+	if configInvalid {
+		// The README's rule: exit status 2 is an invalid configuration.
+		return fail(ExitUsage, fmt.Errorf("check found %d problem(s), the configuration is invalid; each line marked ✗ says how to fix it", r.problems))
+	}
 	if r.problems > 0 {
 		return fail(ExitFailure, fmt.Errorf("check found %d problem(s); each line marked ✗ says how to fix it", r.problems))
 	}
@@ -155,6 +168,14 @@ func (e *env) checkMoySklad(ctx context.Context, r *checkReport, cfg config.Conf
 		r.bad("", "MoySklad metadata: %v", err)
 		return
 	}
+	var problemItems []poller.MetadataProblem
+	pc := pollerConfig(cfg)
+	if _, err := poller.Resolve(md, pc.States, pc.Attributes); err != nil {
+		var mm *poller.MissingMetadataError
+		if errors.As(err, &mm) {
+			problemItems = mm.Items
+		}
+	}
 	used := map[string]bool{}
 	for _, it := range metadataItems(cfg) {
 		typ, found := findItem(md, it)
@@ -163,7 +184,7 @@ func (e *env) checkMoySklad(ctx context.Context, r *checkReport, cfg config.Conf
 		case bad:
 			used[p] = true
 			if found { // there, but of the wrong type
-				r.bad(itemFix(it, found), "MoySklad: %s", p)
+				r.bad(wrongTypeFix(it, mdItem(problemItems, it)), "MoySklad: %s", wrongTypeText(it, typ, mdItem(problemItems, it)))
 			} else {
 				r.bad(itemFix(it, found), "MoySklad lacks %s", p)
 			}
@@ -260,4 +281,59 @@ func configValue(cfg config.Config, key string) string {
 		}
 	}
 	return ""
+}
+
+// mdItem returns the structured problem of the workflow's metadata check
+// (poller.Resolve) that concerns the item.
+func mdItem(items []poller.MetadataProblem, it metaItem) poller.MetadataProblem {
+	for _, p := range items {
+		if (p.Kind == "attribute") == it.attribute && p.Key == it.key {
+			return p
+		}
+	}
+	return poller.MetadataProblem{}
+}
+
+// wrongTypeText calls an attribute of the wrong type wrong, not missing.
+func wrongTypeText(it metaItem, found string, p poller.MetadataProblem) string {
+	want := strings.Join(p.WantTypes, " or ")
+	if want == "" {
+		want = "another type"
+	}
+	if p.FoundType != "" {
+		found = p.FoundType
+	}
+	return fmt.Sprintf("attribute «%s» (%s) has the wrong type: %s, shipbridge needs %s", it.name, it.configKey(), found, want)
+}
+
+// wrongTypeFix says how to fix an attribute of the wrong type: MoySklad
+// cannot change the type of an existing attribute, so neither can setup.
+func wrongTypeFix(it metaItem, p poller.MetadataProblem) string {
+	want := strings.Join(p.WantTypes, " or ")
+	if want == "" {
+		want = "the right type"
+	}
+	return fmt.Sprintf("`shipbridge setup` cannot change the type of an existing attribute: delete or rename «%s» in MoySklad (Настройки → Заказы покупателей → Дополнительные поля) and run `shipbridge setup` to create it with type %s, or set %s to the name of another attribute of type %s",
+		it.name, want, config.EnvName(it.configKey()), want)
+}
+
+// explainMetadata rewrites the workflow's metadata error for the operator:
+// each missing status or attribute with its fix, and each attribute of the
+// wrong type called wrong, with the fix setup cannot do. Other errors are
+// returned as they are.
+func explainMetadata(err error) error {
+	var mm *poller.MissingMetadataError
+	if err == nil || !errors.As(err, &mm) || len(mm.Items) == 0 {
+		return err
+	}
+	msgs := make([]string, 0, len(mm.Items))
+	for _, p := range mm.Items {
+		it := metaItem{name: p.Name, key: p.Key, attribute: p.Kind == "attribute"}
+		if p.FoundType != "" {
+			msgs = append(msgs, wrongTypeText(it, p.FoundType, p)+" — fix: "+wrongTypeFix(it, p))
+			continue
+		}
+		msgs = append(msgs, fmt.Sprintf("MoySklad has no %s (%s) — fix: %s", it.label(), it.configKey(), itemFix(it, false)))
+	}
+	return fmt.Errorf("MoySklad statuses and attributes do not match the configuration: %s", strings.Join(msgs, "; "))
 }

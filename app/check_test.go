@@ -130,7 +130,8 @@ func TestCheckWrongAttributeTypeAndOptionalTariff(t *testing.T) {
 		t.Fatalf("exit %d\n%s", code, out)
 	}
 	line, ok := lineWith(out, "✗", "Накладная")
-	if !ok || !strings.Contains(line, "has type string, want file") || !strings.Contains(line, "SHIPBRIDGE_MOYSKLAD_ATTRIBUTES_WAYBILL") {
+	if !ok || !strings.Contains(line, "has the wrong type: string, shipbridge needs file") || !strings.Contains(line, "SHIPBRIDGE_MOYSKLAD_ATTRIBUTES_WAYBILL") ||
+		!strings.Contains(line, "`shipbridge setup` cannot change the type") || strings.Contains(line, "lacks") {
 		t.Errorf("wrong type not reported with its fix:\n%s", out)
 	}
 	// The tariff attribute is optional for the workflow: a warning, not a problem.
@@ -173,7 +174,7 @@ func TestCheckInvalidConfigStillChecksTheRest(t *testing.T) {
 	h := newHarness(t).valid()
 	delete(h.env, "SHIPBRIDGE_MOYSKLAD_TOKEN")
 	code, out, _ := h.main(context.Background(), "check")
-	if code != ExitFailure {
+	if code != ExitUsage {
 		t.Fatalf("exit %d\n%s", code, out)
 	}
 	if _, ok := lineWith(out, "✗ configuration: moysklad.token is required: set SHIPBRIDGE_MOYSKLAD_TOKEN"); !ok {

@@ -13,6 +13,7 @@ import (
 	"os"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -67,9 +68,14 @@ func (e *env) historyCommand() *cobra.Command {
 				if events == nil {
 					events = []store.Event{}
 				}
-				enc := json.NewEncoder(out)
-				enc.SetIndent("", "  ")
-				return enc.Encode(historyJSON{Order: rec, Events: events})
+				b, err := json.MarshalIndent(historyJSON{Order: rec, Events: events}, "", "  ")
+				if err != nil {
+					return fail(ExitFailure, err)
+				}
+				// JSON escapes C0 controls itself, not DEL, C1 or bidi
+				// overrides: \u escapes keep the same JSON value.
+				_, err = io.WriteString(out, jsonEscapeUnsafe(string(b))+"\n")
+				return err
 			}
 			return writeTimeline(out, rec, events, e.now().Location(), verbose)
 		},
@@ -155,6 +161,7 @@ func writeTimeline(w io.Writer, rec store.OrderRecord, events []store.Event, loc
 		loc = time.Local
 	}
 	ew := &errWriter{w: w}
+	rec = cleanRecord(rec)
 	name := rec.Name
 	if name == "" {
 		name = "(no name)"
@@ -187,17 +194,97 @@ func writeTimeline(w io.Writer, rec store.OrderRecord, events []store.Event, loc
 	}
 	kindWidth := 0
 	for _, ev := range events {
-		kindWidth = max(kindWidth, len(ev.Kind))
+		kindWidth = max(kindWidth, len(printable(ev.Kind, false)))
 	}
 	ew.printf("\n")
 	for _, ev := range events {
-		prefix := fmt.Sprintf("  %s  %-*s  ", ev.At.In(loc).Format(timeLayout), kindWidth, ev.Kind)
-		ew.printf("%s%s\n", prefix, indentRest(ev.Message, len([]rune(prefix))))
+		prefix := fmt.Sprintf("  %s  %-*s  ", ev.At.In(loc).Format(timeLayout), kindWidth, printable(ev.Kind, false))
+		ew.printf("%s%s\n", prefix, indentRest(printable(ev.Message, true), len([]rune(prefix))))
 		if verbose && len(ev.Data) > 0 {
-			ew.printf("%s%s\n", strings.Repeat(" ", len([]rune(prefix))), ev.Data)
+			ew.printf("%s%s\n", strings.Repeat(" ", len([]rune(prefix))), printable(string(ev.Data), false))
 		}
 	}
 	return ew.err
+}
+
+// cleanRecord escapes the control characters of every text field of rec
+// that the timeline prints.
+func cleanRecord(rec store.OrderRecord) store.OrderRecord {
+	for _, f := range []*string{&rec.Name, &rec.ID, &rec.Carrier, &rec.Phase, &rec.LastState,
+		&rec.TrackingNumber, &rec.Number} {
+		*f = printable(*f, false)
+	}
+	rec.Error = printable(rec.Error, true)
+	return rec
+}
+
+// printable escapes what a terminal would act on rather than show: control
+// characters (an ESC starts a terminal escape sequence, a CR overwrites the
+// line), the bidirectional overrides that reorder text, and invalid UTF-8.
+// Order data comes from MoySklad and the carriers, so anyone who can edit an
+// order could otherwise rewrite the operator's screen. Newlines are kept
+// when keepNewlines (the timeline indents them), else escaped too.
+func printable(s string, keepNewlines bool) string {
+	clean := true
+	for _, r := range s {
+		if r == utf8.RuneError || (r == '\n' && !keepNewlines) || (r != '\n' && unsafeRune(r)) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size <= 1:
+			fmt.Fprintf(&b, "\\x%02x", s[i])
+		case r == '\n' && keepNewlines:
+			b.WriteRune(r)
+		case r == '\n':
+			b.WriteString("\\n")
+		case r == '\r':
+			b.WriteString("\\r")
+		case r == '\t':
+			b.WriteString("\\t")
+		case unsafeRune(r) && r < 0x100:
+			fmt.Fprintf(&b, "\\x%02x", r)
+		case unsafeRune(r):
+			fmt.Fprintf(&b, "\\u%04x", r)
+		default:
+			b.WriteRune(r)
+		}
+		i += size
+	}
+	return b.String()
+}
+
+// jsonEscapeUnsafe writes every unsafeRune of a JSON text as a \u escape,
+// which denotes the same string; JSON's structure has none of them.
+func jsonEscapeUnsafe(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if unsafeRune(r) && r != '\n' {
+			fmt.Fprintf(&b, "\\u%04x", r)
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// unsafeRune reports control characters (C0, DEL, C1, tab included) and the
+// bidirectional formatting characters.
+func unsafeRune(r rune) bool {
+	switch {
+	case r < 0x20, r == 0x7f, r >= 0x80 && r < 0xa0:
+		return true
+	case r == 0x200e, r == 0x200f, r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069, r == 0x061c:
+		return true
+	}
+	return false
 }
 
 // indentRest indents every line of s after the first by n spaces.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -22,7 +23,14 @@ func (e *env) serveHTTP(cfg config.Config, log *zap.Logger, d *deps, sched *Sche
 			return fmt.Errorf("store: %w", err)
 		}
 		if last := sched.Last(); last.Err != nil {
-			return fmt.Errorf("last cycle failed: %w", last.Err)
+			return fmt.Errorf("last cycle failed: %w", explainMetadata(last.Err))
+		}
+		if problems := d.metrics.CarrierProblems(); len(problems) > 0 {
+			msgs := make([]string, len(problems))
+			for i, p := range problems {
+				msgs[i] = p.String()
+			}
+			return fmt.Errorf("orders are waiting: %s", strings.Join(msgs, "; "))
 		}
 		return nil
 	}
@@ -30,6 +38,14 @@ func (e *env) serveHTTP(cfg config.Config, log *zap.Logger, d *deps, sched *Sche
 	if err != nil {
 		return nil, err
 	}
+	// Carriers are shown by the name managers pick on the order in MoySklad.
+	titles := map[string]string{}
+	for _, name := range d.carriers.Names() {
+		if _, pr, ok := d.carriers.Get(name); ok && len(pr.Names) > 0 {
+			titles[name] = pr.Names[0]
+		}
+	}
+	h.SetCarrierTitles(titles)
 	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("http.listen: %w", err)

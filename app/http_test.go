@@ -102,7 +102,7 @@ func TestRunServesHealthMetricsAndPages(t *testing.T) {
 	if strings.Contains(metrics, "ms-token-SECRET") || strings.Contains(metrics, h.cdek.ClientSecret()) {
 		t.Error("a secret appears in /metrics")
 	}
-	if code, body := httpGet(t, base+"/"); code != 200 || !strings.Contains(body, "последние заказы") {
+	if code, body := httpGet(t, base+"/"); code != 200 || !strings.Contains(body, "Заказы на доставку") || !strings.Contains(body, "СДЭК") {
 		t.Errorf("index: %d", code)
 	}
 	cancel()

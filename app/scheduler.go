@@ -152,6 +152,11 @@ func (s *Scheduler) run(ctx context.Context, trigger string) (err error) {
 			panic(r)
 		}
 		s.record(status)
+		if err != nil && errors.Is(err, context.Canceled) && ctx.Err() != nil {
+			// A stop (SIGTERM) cancelled the cycle: a normal end, not a failure.
+			s.log.Info("cycle interrupted by the stop; unfinished orders resume next start", zap.String("trigger", trigger))
+			return
+		}
 		if err != nil {
 			s.log.Error("cycle failed", zap.String("trigger", trigger), zap.Duration("duration", status.Duration), zap.Error(err))
 			return

@@ -131,7 +131,7 @@ func problemFor(problems []string, it metaItem) (string, bool) {
 func itemFix(it metaItem, found bool) string {
 	env := config.EnvName(it.configKey())
 	if found {
-		return fmt.Sprintf("rename or delete that attribute in MoySklad and run `shipbridge setup`, or set %s to the name of an attribute of the right type", env)
+		return fmt.Sprintf("the type is wrong and `shipbridge setup` cannot change the type of an existing attribute: delete or rename that attribute in MoySklad and run `shipbridge setup` to create it with the right type, or set %s to the name of another attribute of the right type", env)
 	}
 	kind := "status"
 	if it.attribute {

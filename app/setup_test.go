@@ -114,7 +114,8 @@ func TestSetupCannotFixAWrongType(t *testing.T) {
 		t.Fatalf("exit %d\n%s", code, out)
 	}
 	line, ok := lineWith(out, "✗", "Ошибка доставки")
-	if !ok || !strings.Contains(line, "has type long") || !strings.Contains(line, "SHIPBRIDGE_MOYSKLAD_ATTRIBUTES_ERROR") {
+	if !ok || !strings.Contains(line, "has type long") || !strings.Contains(line, "SHIPBRIDGE_MOYSKLAD_ATTRIBUTES_ERROR") ||
+		!strings.Contains(line, "the type is wrong and `shipbridge setup` cannot change the type") {
 		t.Errorf("no ✗ line with the fix:\n%s", out)
 	}
 	if strings.Contains(out, "+ ") {

@@ -139,8 +139,60 @@ func TestLoadDefaultSearchesWorkingDirectory(t *testing.T) {
 func TestLoadUnknownKey(t *testing.T) {
 	path := writeFile(t, "carriers:\n  cdek:\n    tarif_code: 1\n")
 	_, err := load(path, nil, env(nil))
-	if err == nil || !strings.Contains(err.Error(), "tarif_code") {
-		t.Fatalf("err = %v, want the unknown key named", err)
+	if err == nil || !strings.Contains(err.Error(), `unknown key "carriers.cdek.tarif_code"; did you mean carriers.cdek.tariff_code?`) {
+		t.Fatalf("err = %v, want the unknown key named with the nearest known one", err)
+	}
+	if strings.Contains(err.Error(), "has invalid keys") || strings.Contains(err.Error(), "door_tariff_code") {
+		t.Errorf("err = %v: viper's message, or a key that is not near", err)
+	}
+}
+
+func TestLoadUnknownKeysNamesEachWithItsNeighbours(t *testing.T) {
+	path := writeFile(t, `
+wrokers: 3
+cdek:
+  client_id: x
+carriers:
+  cdek:
+    from_location:
+      zip: "101000"
+`)
+	_, err := load(path, nil, env(nil))
+	if err == nil {
+		t.Fatal("unknown keys accepted")
+	}
+	for _, want := range []string{
+		`unknown key "wrokers"; did you mean workers?`,
+		// The right name at the wrong place.
+		`unknown key "cdek.client_id"; did you mean carriers.cdek.client_id?`,
+		// Nothing spelt alike: the keys of the same section.
+		`unknown key "carriers.cdek.from_location.zip"; the known keys under carriers.cdek.from_location are carriers.cdek.from_location.postal_code, carriers.cdek.from_location.city`,
+		path,
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("err lacks %q:\n%v", want, err)
+		}
+	}
+}
+
+func TestUnknownEnv(t *testing.T) {
+	got := UnknownEnv([]string{
+		"HOME=/root",
+		"SHIPBRIDGE_WORKERS=4",
+		"SHIPBRIDGE_MOYSKLAD_TOKN=secret-value",
+		"SHIPBRIDGE_CDEK_CLIENT_ID=x",
+		"SHIPBRIDGE_COLOUR=blue",
+	})
+	want := []string{
+		"environment variable SHIPBRIDGE_CDEK_CLIENT_ID is not a shipbridge setting and is ignored; did you mean SHIPBRIDGE_CARRIERS_CDEK_CLIENT_ID (key carriers.cdek.client_id)?",
+		"environment variable SHIPBRIDGE_COLOUR is not a shipbridge setting and is ignored",
+		"environment variable SHIPBRIDGE_MOYSKLAD_TOKN is not a shipbridge setting and is ignored; did you mean SHIPBRIDGE_MOYSKLAD_TOKEN (key moysklad.token)?",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("UnknownEnv =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if strings.Contains(strings.Join(got, ""), "secret-value") {
+		t.Error("a value was printed")
 	}
 }
 

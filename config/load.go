@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"reflect"
+	"sort"
 	"strings"
 	"time"
 
@@ -69,6 +70,27 @@ func load(path string, search []string, lookup LookupFunc) (Config, error) {
 		if value, ok := lookup(f.Env); ok {
 			v.Set(f.Key, value)
 		}
+	}
+
+	known := make(map[string]bool, len(fields))
+	var knownKeys []string
+	for _, f := range fields {
+		known[f.Key] = true
+		knownKeys = append(knownKeys, f.Key)
+	}
+	var unknown []string
+	for _, k := range v.AllKeys() {
+		if !known[k] {
+			unknown = append(unknown, k)
+		}
+	}
+	if len(unknown) > 0 {
+		sort.Strings(unknown)
+		msgs := make([]string, len(unknown))
+		for i, k := range unknown {
+			msgs[i] = UnknownKeyMessage(k, knownKeys)
+		}
+		return Config{}, fmt.Errorf("config: %s: %s", file, strings.Join(msgs, "; "))
 	}
 
 	var cfg Config
@@ -189,4 +211,132 @@ func (c Config) Redacted() map[string]string {
 		m[f.Key] = f.Value
 	}
 	return m
+}
+
+// UnknownKeyMessage says that key is not a configuration key and names the
+// known keys nearest to it: those spelt almost alike, else the known keys of
+// the same section.
+func UnknownKeyMessage(key string, known []string) string {
+	msg := fmt.Sprintf("unknown key %q", key)
+	last := key
+	if i := strings.LastIndex(key, "."); i >= 0 {
+		last = key[i+1:]
+	}
+	if near := Nearest(key, known, 3, spellingLimit(last), "."); len(near) > 0 {
+		return msg + "; did you mean " + strings.Join(near, " or ") + "?"
+	}
+	section := ""
+	if i := strings.LastIndex(key, "."); i >= 0 {
+		section = key[:i]
+	}
+	for section != "" {
+		var siblings []string
+		for _, k := range known {
+			if strings.HasPrefix(k, section+".") {
+				siblings = append(siblings, k)
+			}
+		}
+		if len(siblings) > 0 {
+			return msg + "; the known keys under " + section + " are " + strings.Join(siblings, ", ")
+		}
+		if i := strings.LastIndex(section, "."); i >= 0 {
+			section = section[:i]
+		} else {
+			section = ""
+		}
+	}
+	return msg + "; see config.yaml in the repository for every key"
+}
+
+// UnknownEnv returns a warning for every SHIPBRIDGE_* variable in environ
+// ("NAME=value" entries, as os.Environ) that no configuration key reads,
+// naming the nearest known variable. Such a variable is ignored, which is
+// easy to miss: SHIPBRIDGE_MOYSKLAD_TOKN leaves the token unset.
+func UnknownEnv(environ []string) []string {
+	fields := Fields(Default())
+	known := make(map[string]bool, len(fields))
+	shortNames := make([]string, 0, len(fields))
+	keyOf := make(map[string]string, len(fields))
+	for _, f := range fields {
+		known[f.Env] = true
+		keyOf[f.Env] = f.Key
+		shortNames = append(shortNames, strings.TrimPrefix(f.Env, EnvPrefix))
+	}
+	var out []string
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(name, EnvPrefix) || known[name] {
+			continue
+		}
+		msg := fmt.Sprintf("environment variable %s is not a shipbridge setting and is ignored", name)
+		short := strings.TrimPrefix(name, EnvPrefix)
+		if near := Nearest(short, shortNames, 2, spellingLimit(short[strings.LastIndex(short, "_")+1:]), "_"); len(near) > 0 {
+			for i := range near {
+				near[i] = EnvPrefix + near[i]
+				near[i] += " (key " + keyOf[near[i]] + ")"
+			}
+			msg += "; did you mean " + strings.Join(near, " or ") + "?"
+		}
+		out = append(out, msg)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Nearest returns up to max of candidates nearest to s, nearest first:
+// those within an edit distance of limit, then those that end like s after
+// sep (the right name at the wrong place: cdek.tariff_code for
+// carriers.cdek.tariff_code).
+func Nearest(s string, candidates []string, max, limit int, sep string) []string {
+	type cand struct {
+		name string
+		d    int
+	}
+	ls := strings.ToLower(s)
+	var cs []cand
+	for _, c := range candidates {
+		lc := strings.ToLower(c)
+		if d := editDistance(ls, lc); d <= limit {
+			cs = append(cs, cand{c, d})
+		} else if strings.HasSuffix(lc, sep+ls) {
+			cs = append(cs, cand{c, limit + 1})
+		}
+	}
+	sort.SliceStable(cs, func(i, j int) bool { return cs[i].d < cs[j].d })
+	out := make([]string, 0, max)
+	for _, c := range cs {
+		if len(out) == max {
+			break
+		}
+		out = append(out, c.name)
+	}
+	return out
+}
+
+// spellingLimit is how many edits a misspelt name may be from the right
+// one: a third of its last part, at least 2.
+func spellingLimit(last string) int {
+	return max(2, len([]rune(last))/3)
+}
+
+// editDistance is the Levenshtein distance between a and b, in runes.
+func editDistance(a, b string) int {
+	ra, rb := []rune(a), []rune(b)
+	prev := make([]int, len(rb)+1)
+	cur := make([]int, len(rb)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		cur[0] = i
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(rb)]
 }

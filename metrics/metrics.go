@@ -5,11 +5,16 @@ package metrics
 
 import (
 	"errors"
+	"sort"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/shipbridge/shipbridge/carriers"
 )
 
 // Metrics are the counters, gauges and histograms shipbridge exports.
@@ -25,6 +30,14 @@ type Metrics struct {
 	rateLimitWaits  prometheus.Counter
 	rateLimitWaitS  prometheus.Counter
 	lastCycleFailed prometheus.Gauge
+
+	carrierHealthy *prometheus.GaugeVec
+	carrierAuth    *prometheus.CounterVec
+	carrierQuota   *prometheus.CounterVec
+
+	// troubleMu guards trouble: each unhealthy carrier's reason.
+	troubleMu sync.Mutex
+	trouble   map[string]CarrierProblem
 }
 
 // New creates the metrics in their own registry, with the Go and process
@@ -62,8 +75,21 @@ func New() *Metrics {
 			Name: "shipbridge_rate_limit_wait_seconds_total", Help: "Time spent waiting for the MoySklad rate limiter.",
 		}),
 	}
+	m.carrierHealthy = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "shipbridge_carrier_healthy",
+		Help: "1 while the carrier accepts our requests; 0 after it refused our credentials or settings, or said our request quota is exhausted, until a shipment is registered or deleted with it again.",
+	}, []string{"carrier"})
+	m.carrierAuth = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "shipbridge_carrier_auth_failures_total",
+		Help: "Carrier calls refused because of our credentials or settings (the operator must act), by carrier.",
+	}, []string{"carrier"})
+	m.carrierQuota = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "shipbridge_carrier_quota_exhausted_total",
+		Help: "Carrier calls refused because the request quota or rate limit is exhausted, by carrier.",
+	}, []string{"carrier"})
+	m.trouble = map[string]CarrierProblem{}
 	m.Registry.MustRegister(m.cycles, m.cycleDuration, m.lastSuccess, m.lastCycleFailed, m.orders, m.apiCalls, m.apiDuration,
-		m.rateLimitWaits, m.rateLimitWaitS,
+		m.rateLimitWaits, m.rateLimitWaitS, m.carrierHealthy, m.carrierAuth, m.carrierQuota,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -87,6 +113,119 @@ func (m *Metrics) OrderOutcome(carrier, outcome string) {
 		carrier = "none"
 	}
 	m.orders.WithLabelValues(carrier, outcome).Inc()
+	if outcome == "registered" || outcome == "deleted" {
+		// The carrier did what we asked: our credentials and quota work.
+		m.carrierOK(carrier)
+	}
+}
+
+// CarrierProblem is why a carrier is unhealthy.
+type CarrierProblem struct {
+	// Carrier is the carrier's key (cdek).
+	Carrier string
+	// Reason is "credentials" (the carrier refused our credentials or
+	// settings) or "quota" (our request quota is exhausted).
+	Reason string
+	// Err is the carrier's error as the operator reads it (no secrets).
+	Err string
+	// Since is when the problem was first seen.
+	Since time.Time
+}
+
+// String describes the problem for /healthz and the once command.
+func (p CarrierProblem) String() string {
+	what := "refuses our credentials or settings"
+	if p.Reason == ReasonQuota {
+		what = "says our request quota is exhausted"
+	}
+	return "carrier " + p.Carrier + " " + what + ": " + p.Err
+}
+
+// The reasons of a CarrierProblem.
+const (
+	ReasonCredentials = "credentials"
+	ReasonQuota       = "quota"
+)
+
+// CarriersEnabled marks the given carriers healthy, so that
+// shipbridge_carrier_healthy has a series for each from the start.
+func (m *Metrics) CarriersEnabled(names ...string) {
+	for _, n := range names {
+		m.carrierHealthy.WithLabelValues(n).Set(1)
+	}
+}
+
+// CarrierFailed hears of a carrier call that failed and left an order
+// waiting. A refusal of our credentials or settings (carriers.KindConfig)
+// or an exhausted quota makes the carrier unhealthy until one of its
+// shipments is registered or deleted again; other failures (the carrier is
+// down, a timeout) change nothing here: they are retried.
+func (m *Metrics) CarrierFailed(carrier string, err error) {
+	reason := TroubleReason(err)
+	if reason == "" {
+		return
+	}
+	if carrier == "" {
+		carrier = "none"
+	}
+	if reason == ReasonQuota {
+		m.carrierQuota.WithLabelValues(carrier).Inc()
+	} else {
+		m.carrierAuth.WithLabelValues(carrier).Inc()
+	}
+	m.carrierHealthy.WithLabelValues(carrier).Set(0)
+	m.troubleMu.Lock()
+	defer m.troubleMu.Unlock()
+	p, had := m.trouble[carrier]
+	if !had || p.Reason != reason {
+		p = CarrierProblem{Carrier: carrier, Reason: reason, Since: time.Now()}
+	}
+	p.Err = err.Error()
+	m.trouble[carrier] = p
+}
+
+func (m *Metrics) carrierOK(carrier string) {
+	m.carrierHealthy.WithLabelValues(carrier).Set(1)
+	m.troubleMu.Lock()
+	delete(m.trouble, carrier)
+	m.troubleMu.Unlock()
+}
+
+// CarrierProblems returns the unhealthy carriers, sorted by carrier.
+func (m *Metrics) CarrierProblems() []CarrierProblem {
+	m.troubleMu.Lock()
+	defer m.troubleMu.Unlock()
+	out := make([]CarrierProblem, 0, len(m.trouble))
+	for _, p := range m.trouble {
+		out = append(out, p)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Carrier < out[j].Carrier })
+	return out
+}
+
+// TroubleReason tells whether a carrier failure needs the operator:
+// ReasonCredentials for a carriers.KindConfig error (wrong client id or
+// secret, access denied, a carrier switched off in the settings),
+// ReasonQuota when the carrier answered HTTP 429 or said that a request
+// limit or quota is exceeded (Почта России answers «Превышен лимит
+// количества запросов» once the daily quota is spent), else "".
+func TroubleReason(err error) string {
+	if err == nil {
+		return ""
+	}
+	var ce *carriers.Error
+	if !errors.As(err, &ce) {
+		return ""
+	}
+	text := strings.ToLower(ce.Code + " " + ce.Detail + " " + ce.Message)
+	if ce.HTTPStatus == 429 || strings.Contains(text, "превышен лимит") ||
+		strings.Contains(text, "limit exceeded") || strings.Contains(text, "quota") || strings.Contains(text, "квот") {
+		return ReasonQuota
+	}
+	if ce.Kind == carriers.KindConfig {
+		return ReasonCredentials
+	}
+	return ""
 }
 
 // API returns an observer of one external system's HTTP requests.

@@ -777,6 +777,7 @@ func (t *task) retryLater(c carriers.Carrier, err error) {
 	level("carrier call failed; will retry", zap.String("order", t.o.Name), zap.String("carrier", c.Name()),
 		zap.String("kind", kind.String()), zap.Int("retries", t.rec.Retries), zap.Duration("in", d), zap.Error(err))
 	t.p.obs.OrderOutcome(c.Name(), outcomeWaiting)
+	t.p.carrierFailed(c.Name(), err)
 	if t.rec.Retries >= 3 && !t.st.RetryNoted && t.st.Trigger == keyReady {
 		// Tell the manager once, without changing the status.
 		t.st.RetryNoted = true

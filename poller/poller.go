@@ -130,6 +130,20 @@ type Observer interface {
 	OrderOutcome(carrier, outcome string)
 }
 
+// CarrierObserver is an optional extension of Observer: it hears of every
+// carrier failure that leaves an order waiting for a retry (for health: a
+// carrier refusing our credentials keeps every order waiting).
+type CarrierObserver interface {
+	CarrierFailed(carrier string, err error)
+}
+
+// carrierFailed tells the Observer of a carrier failure, if it listens.
+func (p *Poller) carrierFailed(carrier string, err error) {
+	if co, ok := p.obs.(CarrierObserver); ok {
+		co.CarrierFailed(carrier, err)
+	}
+}
+
 type nopObserver struct{}
 
 func (nopObserver) CycleDone(time.Duration, error) {}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"html/template"
 	"io"
+	"maps"
 	"net/http"
 	"strconv"
 	"time"
@@ -26,6 +27,7 @@ var templateFS embed.FS
 // Store is what the pages read.
 type Store interface {
 	Recent(limit int) ([]store.OrderRecord, error)
+	Orders(fn func(store.OrderRecord) bool) error
 	Order(id string) (store.OrderRecord, bool, error)
 	OrderByName(name string) (store.OrderRecord, bool, error)
 	History(orderID string) ([]store.Event, error)
@@ -45,10 +47,20 @@ type Server struct {
 	now      func() time.Time
 	pages    *template.Template
 	mux      *http.ServeMux
+	// titles are the carriers' names as managers know them, by key.
+	titles map[string]string
 }
 
 // New builds the handler.
 func New(st Store, health Health, gatherer prometheus.Gatherer, log *zap.Logger, now func() time.Time) (*Server, error) {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	if now == nil {
+		now = time.Now
+	}
+	s := &Server{store: st, health: health, gatherer: gatherer, log: log, now: now, mux: http.NewServeMux(),
+		titles: maps.Clone(defaultCarrierTitles)}
 	pages, err := template.New("").Funcs(template.FuncMap{
 		"time": func(t time.Time) string {
 			if t.IsZero() {
@@ -56,17 +68,18 @@ func New(st Store, health Health, gatherer prometheus.Gatherer, log *zap.Logger,
 			}
 			return t.Local().Format("2006-01-02 15:04:05")
 		},
+		"carrier":      s.carrierTitle,
+		"phase":        phaseTitle,
+		"state":        func(st OrderState) string { return stateTitles[st] },
+		"delivery":     deliveryText,
+		"trackingURL":  trackingURL,
+		"moyskladURL":  moyskladURL,
+		"stateOptions": func() []stateOption { return stateOptions },
 	}).ParseFS(templateFS, "templates/*.html")
 	if err != nil {
 		return nil, err
 	}
-	if log == nil {
-		log = zap.NewNop()
-	}
-	if now == nil {
-		now = time.Now
-	}
-	s := &Server{store: st, health: health, gatherer: gatherer, log: log, now: now, pages: pages, mux: http.NewServeMux()}
+	s.pages = pages
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
 	s.mux.HandleFunc("GET /{$}", s.index)
@@ -123,22 +136,18 @@ func (s *Server) backup(w http.ResponseWriter, r *http.Request) {
 	s.log.Info("backup served", zap.Int64("bytes", n))
 }
 
-type indexPage struct {
-	Orders []store.OrderRecord
-	Now    time.Time
-}
-
 func (s *Server) index(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
 	limit := 100
-	if v, err := strconv.Atoi(r.URL.Query().Get("limit")); err == nil && v > 0 && v <= 1000 {
+	if v, err := strconv.Atoi(q.Get("limit")); err == nil && v > 0 && v <= 1000 {
 		limit = v
 	}
-	recs, err := s.store.Recent(limit)
+	page, err := s.buildIndex(q.Get("state"), q.Get("q"), limit)
 	if err != nil {
 		s.fail(w, err)
 		return
 	}
-	s.render(w, "index.html", indexPage{Orders: recs, Now: s.now()})
+	s.render(w, "index.html", page)
 }
 
 // lookup finds an order by MoySklad id, then by name.
@@ -152,6 +161,7 @@ func (s *Server) lookup(key string) (store.OrderRecord, bool, error) {
 
 type orderPage struct {
 	Order  store.OrderRecord
+	State  OrderState
 	Events []store.Event
 }
 
@@ -170,7 +180,7 @@ func (s *Server) order(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, err)
 		return
 	}
-	s.render(w, "order.html", orderPage{Order: rec, Events: events})
+	s.render(w, "order.html", orderPage{Order: rec, State: StateOf(rec), Events: events})
 }
 
 // OrderHistory is an order's record with its events, as `shipbridge

@@ -1,0 +1,102 @@
+package metrics
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/shipbridge/shipbridge/carriers"
+)
+
+// value reads a series of m by metric name and carrier label (-1: absent).
+func value(t *testing.T, m *Metrics, name, carrier string) float64 {
+	t.Helper()
+	fams, err := m.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fams {
+		if f.GetName() != name {
+			continue
+		}
+		for _, s := range f.GetMetric() {
+			for _, l := range s.GetLabel() {
+				if l.GetName() == "carrier" && l.GetValue() == carrier {
+					if s.GetGauge() != nil {
+						return s.GetGauge().GetValue()
+					}
+					return s.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return -1
+}
+
+func TestTroubleReason(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{nil, ""},
+		{errors.New("plain"), ""},
+		{context.DeadlineExceeded, ""},
+		{&carriers.Error{Kind: carriers.KindConfig, Carrier: "cdek", HTTPStatus: 401, Code: "invalid_client"}, ReasonCredentials},
+		{fmt.Errorf("wrapped: %w", &carriers.Error{Kind: carriers.KindConfig, Carrier: "cdek", HTTPStatus: 403}), ReasonCredentials},
+		{&carriers.Error{Kind: carriers.KindTransient, Carrier: "cdek", HTTPStatus: 503}, ""},
+		{&carriers.Error{Kind: carriers.KindTransient, Carrier: "cdek", HTTPStatus: 429}, ReasonQuota},
+		{&carriers.Error{Kind: carriers.KindConfig, Carrier: "pochta", Detail: "Ошибка авторизации: Превышен лимит количества запросов"}, ReasonQuota},
+		{&carriers.Error{Kind: carriers.KindRejected, Carrier: "cdek", Code: "v2_entity_not_found"}, ""},
+	} {
+		if got := TroubleReason(tc.err); got != tc.want {
+			t.Errorf("TroubleReason(%v) = %q, want %q", tc.err, got, tc.want)
+		}
+	}
+}
+
+func TestCarrierHealthFollowsFailuresAndSuccess(t *testing.T) {
+	m := New()
+	m.CarriersEnabled("cdek", "pochta")
+	if got := value(t, m, "shipbridge_carrier_healthy", "cdek"); got != 1 {
+		t.Fatalf("healthy at start = %v", got)
+	}
+	m.CarrierFailed("cdek", &carriers.Error{Kind: carriers.KindTransient, Carrier: "cdek", HTTPStatus: 502})
+	if len(m.CarrierProblems()) != 0 {
+		t.Fatal("a transient failure made the carrier unhealthy")
+	}
+	refused := &carriers.Error{Kind: carriers.KindConfig, Carrier: "cdek", HTTPStatus: 401, Code: "invalid_client", Detail: "Bad client credentials"}
+	m.CarrierFailed("cdek", refused)
+	m.CarrierFailed("cdek", refused)
+	m.CarrierFailed("pochta", &carriers.Error{Kind: carriers.KindTransient, Carrier: "pochta", HTTPStatus: 429})
+	p := m.CarrierProblems()
+	if len(p) != 2 || p[0].Carrier != "cdek" || p[0].Reason != ReasonCredentials || p[1].Reason != ReasonQuota {
+		t.Fatalf("problems = %+v", p)
+	}
+	if s := p[0].String(); !strings.Contains(s, "carrier cdek refuses our credentials") || !strings.Contains(s, "invalid_client") {
+		t.Errorf("problem text %q", s)
+	}
+	if got := value(t, m, "shipbridge_carrier_auth_failures_total", "cdek"); got != 2 {
+		t.Errorf("auth failures = %v", got)
+	}
+	if got := value(t, m, "shipbridge_carrier_quota_exhausted_total", "pochta"); got != 1 {
+		t.Errorf("quota failures = %v", got)
+	}
+	if got := value(t, m, "shipbridge_carrier_healthy", "cdek"); got != 0 {
+		t.Errorf("healthy after refusal = %v", got)
+	}
+	// A failed order (the carrier refused the data) says nothing about our
+	// credentials; a registered one does.
+	m.OrderOutcome("cdek", "failed")
+	if len(m.CarrierProblems()) != 2 {
+		t.Error("a failed order cleared the problem")
+	}
+	m.OrderOutcome("cdek", "registered")
+	if p := m.CarrierProblems(); len(p) != 1 || p[0].Carrier != "pochta" {
+		t.Errorf("after a registration: %+v", p)
+	}
+	if got := value(t, m, "shipbridge_carrier_healthy", "cdek"); got != 1 {
+		t.Errorf("healthy after registration = %v", got)
+	}
+}
