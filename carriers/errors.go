@@ -65,6 +65,11 @@ type Error struct {
 	Detail string
 	// HTTPStatus is the carrier's HTTP status, 0 when none was received.
 	HTTPStatus int
+	// QuotaExhausted is set (with KindTransient) when the carrier refused
+	// because our request quota for its period is spent (Почта России's
+	// daily limit): nothing works until it resets, and the operator must know.
+	// A short rate limit (HTTP 429 with a retry in seconds) is not this.
+	QuotaExhausted bool
 	// Err is the underlying cause, if any.
 	Err error
 }

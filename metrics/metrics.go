@@ -7,7 +7,6 @@ import (
 	"errors"
 	"sort"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -206,9 +205,10 @@ func (m *Metrics) CarrierProblems() []CarrierProblem {
 // TroubleReason tells whether a carrier failure needs the operator:
 // ReasonCredentials for a carriers.KindConfig error (wrong client id or
 // secret, access denied, a carrier switched off in the settings),
-// ReasonQuota when the carrier answered HTTP 429 or said that a request
-// limit or quota is exceeded (Почта России answers «Превышен лимит
-// количества запросов» once the daily quota is spent), else "".
+// ReasonQuota when the carrier said our request quota is spent
+// (carriers.Error.QuotaExhausted: Почта России's daily limit), else "". A
+// passing rate limit (HTTP 429) is an ordinary transient failure: the calls
+// are retried and nothing is wrong with the installation.
 func TroubleReason(err error) string {
 	if err == nil {
 		return ""
@@ -217,9 +217,7 @@ func TroubleReason(err error) string {
 	if !errors.As(err, &ce) {
 		return ""
 	}
-	text := strings.ToLower(ce.Code + " " + ce.Detail + " " + ce.Message)
-	if ce.HTTPStatus == 429 || strings.Contains(text, "превышен лимит") ||
-		strings.Contains(text, "limit exceeded") || strings.Contains(text, "quota") || strings.Contains(text, "квот") {
+	if ce.QuotaExhausted {
 		return ReasonQuota
 	}
 	if ce.Kind == carriers.KindConfig {

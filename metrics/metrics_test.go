@@ -46,8 +46,8 @@ func TestTroubleReason(t *testing.T) {
 		{&carriers.Error{Kind: carriers.KindConfig, Carrier: "cdek", HTTPStatus: 401, Code: "invalid_client"}, ReasonCredentials},
 		{fmt.Errorf("wrapped: %w", &carriers.Error{Kind: carriers.KindConfig, Carrier: "cdek", HTTPStatus: 403}), ReasonCredentials},
 		{&carriers.Error{Kind: carriers.KindTransient, Carrier: "cdek", HTTPStatus: 503}, ""},
-		{&carriers.Error{Kind: carriers.KindTransient, Carrier: "cdek", HTTPStatus: 429}, ReasonQuota},
-		{&carriers.Error{Kind: carriers.KindConfig, Carrier: "pochta", Detail: "Ошибка авторизации: Превышен лимит количества запросов"}, ReasonQuota},
+		{&carriers.Error{Kind: carriers.KindTransient, Carrier: "cdek", HTTPStatus: 429}, ""}, // a passing rate limit
+		{&carriers.Error{Kind: carriers.KindTransient, Carrier: "pochta", QuotaExhausted: true, Detail: "Превышен лимит количества запросов"}, ReasonQuota},
 		{&carriers.Error{Kind: carriers.KindRejected, Carrier: "cdek", Code: "v2_entity_not_found"}, ""},
 	} {
 		if got := TroubleReason(tc.err); got != tc.want {
@@ -69,7 +69,7 @@ func TestCarrierHealthFollowsFailuresAndSuccess(t *testing.T) {
 	refused := &carriers.Error{Kind: carriers.KindConfig, Carrier: "cdek", HTTPStatus: 401, Code: "invalid_client", Detail: "Bad client credentials"}
 	m.CarrierFailed("cdek", refused)
 	m.CarrierFailed("cdek", refused)
-	m.CarrierFailed("pochta", &carriers.Error{Kind: carriers.KindTransient, Carrier: "pochta", HTTPStatus: 429})
+	m.CarrierFailed("pochta", &carriers.Error{Kind: carriers.KindTransient, Carrier: "pochta", QuotaExhausted: true})
 	p := m.CarrierProblems()
 	if len(p) != 2 || p[0].Carrier != "cdek" || p[0].Reason != ReasonCredentials || p[1].Reason != ReasonQuota {
 		t.Fatalf("problems = %+v", p)
