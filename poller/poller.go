@@ -35,11 +35,17 @@ type MoySklad interface {
 // StateNames are the names of the MoySklad order statuses the workflow uses.
 type StateNames struct {
 	Ready, Registered, Failed, Delete, Deleted, NotDeleted string
+	// Delivered and Returned are where tracking moves an order still in
+	// Registered; empty disables the move.
+	Delivered, Returned string
 }
 
 // AttributeNames are the names of the order attributes the workflow uses.
 type AttributeNames struct {
 	Carrier, PickupPoint, Tariff, TrackingNumber, Waybill, Error string
+	// DeliveryStatus is the string attribute tracking writes the parcel's
+	// latest status into; empty: tracking writes no attribute.
+	DeliveryStatus string
 }
 
 // Config tunes the workflow. Zero durations and counts get defaults.
@@ -80,6 +86,12 @@ type Config struct {
 	// RetryBase and RetryMax bound the backoff between retries of an order
 	// after a transient failure (defaults 30s and 30m).
 	RetryBase, RetryMax time.Duration
+	// TrackEvery is how often each live shipment is asked about
+	// (tracking.every); 0 disables tracking. See Track.
+	TrackEvery time.Duration
+	// TrackMaxAge ends the tracking of a shipment registered longer ago
+	// (tracking.max_age; 0 means 1440h).
+	TrackMaxAge time.Duration
 }
 
 // WithDefaults returns c with every zero duration and count replaced by its
