@@ -235,6 +235,12 @@ func (e *env) daemon(ctx context.Context, cfg config.Config, log *zap.Logger) er
 	if err != nil {
 		return fail(ExitUsage, err)
 	}
+	if d.tracking != nil {
+		// Tracking passes end before the next scheduled cycle.
+		if err := d.tracking.bound(cfg.Schedule); err != nil {
+			return fail(ExitUsage, err)
+		}
+	}
 	if cfg.HTTP.Listen != "" {
 		stopHTTP, err := e.serveHTTP(cfg, log, d, sched)
 		if err != nil {
