@@ -168,7 +168,9 @@ func (c Config) validate(credentials bool) error {
 		{"moysklad.attributes.tracking_number", ms.Attributes.TrackingNumber},
 		{"moysklad.attributes.waybill", ms.Attributes.Waybill},
 		{"moysklad.attributes.error", ms.Attributes.Error},
-		{"moysklad.attributes.delivery_status", ms.Attributes.DeliveryStatus},
+	}
+	if c.Tracking.Every > 0 {
+		attrs = append(attrs, struct{ key, value string }{"moysklad.attributes.delivery_status", ms.Attributes.DeliveryStatus})
 	}
 	seen = map[string]string{}
 	for _, a := range attrs {
