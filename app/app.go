@@ -278,7 +278,8 @@ func (e *env) onceCommand() *cobra.Command {
 		Use:   "once",
 		Short: "Run exactly one poll cycle and exit",
 		Long: "Run exactly one poll cycle, bounded by `once_timeout`, and exit. The exit status is 0 when\n" +
-			"the cycle ran, whatever happened to single orders, and non-zero when it could not run.",
+			"the cycle ran, whatever happened to single orders, and non-zero when it could not run.\n" +
+			"After the cycle, a tracking pass runs when one is due (the store remembers the last one).",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, log, err := e.setup()
