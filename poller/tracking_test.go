@@ -704,3 +704,88 @@ func TestResolveTrackingNamesWhatIsMissing(t *testing.T) {
 		t.Errorf("returned disabled: %v", err)
 	}
 }
+
+func TestTrackingMoySkladUnavailableStopsThePassAndSavesNothing(t *testing.T) {
+	e := newTrackEnv(t)
+	id, ref := e.shipment("F-1", time.Hour)
+	e.tracker.set(ref, carriers.TrackDelivered, "DELIVERED", "Вручен", at)
+	e.track()
+	if e.order(id).StateName != sDelivered {
+		t.Fatal("setup: the first pass did not move the order")
+	}
+
+	// A second shipment, and MoySklad failing every request after the
+	// metadata read.
+	id2, ref2 := e.shipment("F-2", time.Hour)
+	e.tracker.set(ref2, carriers.TrackInTransit, "IN_TRANSIT", "В пути", at)
+	e.clock.Advance(61 * time.Minute)
+	e.wrapMS = func(ms MoySklad) MoySklad { return &failingWrites{MoySklad: ms, srv: e.ms} }
+	e.restart()
+	_, err := e.p.Track(context.Background(), TrackOptions{})
+	if err == nil {
+		t.Fatal("the pass did not report MoySklad's outage")
+	}
+	if rec := e.record(id2); rec.Delivery != (store.Delivery{}) || len(e.events(id2, "tracking")) != 0 {
+		t.Errorf("saved without the write: %+v", rec.Delivery)
+	}
+	if due, _ := e.p.TrackingDue(); !due {
+		t.Error("a failed pass counted as done")
+	}
+	// MoySklad is back: the next pass writes it.
+	e.wrapMS = nil
+	e.restart()
+	e.clock.Advance(5 * time.Minute)
+	if rep := e.track(); rep.Writes != 1 || e.order(id2).Attr(aDeliveryStatus) != "В пути, 03.12.2026 14:05" {
+		t.Errorf("after the outage: %+v, %q", rep, e.order(id2).Attr(aDeliveryStatus))
+	}
+	if n := len(e.events(id2, "tracking")); n != 1 {
+		t.Errorf("%d tracking events", n)
+	}
+}
+
+// failingWrites makes the simulator answer 503 to every PUT (beyond the
+// client's retries).
+type failingWrites struct {
+	MoySklad
+	srv *moyskladtest.Server
+}
+
+func (f *failingWrites) UpdateOrder(ctx context.Context, id string, u moysklad.OrderUpdate) (moysklad.Order, error) {
+	f.srv.FailNext(100, 503)
+	defer f.srv.FailNext(0, 0)
+	return f.MoySklad.UpdateOrder(ctx, id, u)
+}
+
+func TestTrackingRefusedWriteWaitsForTheNextTurn(t *testing.T) {
+	e := newTrackEnv(t)
+	id, ref := e.shipment("G-1", time.Hour)
+	e.tracker.set(ref, carriers.TrackInTransit, "IN_TRANSIT", "В пути", at)
+	e.wrapMS = func(ms MoySklad) MoySklad { return &refusingWrites{MoySklad: ms} }
+	e.restart()
+	rep := e.track()
+	if rep.Writes != 1 || !rep.Complete {
+		t.Errorf("report %+v", rep)
+	}
+	rec := e.record(id)
+	if rec.Delivery.Status != "" || !rec.Delivery.CheckedAt.Equal(e.clock.Now()) || len(e.events(id, "tracking_update_failed")) != 1 {
+		t.Errorf("record %+v, events %+v", rec.Delivery, e.events(id, "tracking_update_failed"))
+	}
+	// Not asked again within the period; after it, written.
+	e.wrapMS = nil
+	e.restart()
+	e.clock.Advance(30 * time.Minute)
+	if rep := e.track(); rep.Checked != 0 {
+		t.Errorf("asked again within every: %+v", rep)
+	}
+	e.clock.Advance(31 * time.Minute)
+	if rep := e.track(); rep.Writes != 1 || e.order(id).Attr(aDeliveryStatus) == "" {
+		t.Errorf("next turn: %+v", rep)
+	}
+}
+
+// refusingWrites answers every PUT as MoySklad refuses a bad one (400).
+type refusingWrites struct{ MoySklad }
+
+func (r *refusingWrites) UpdateOrder(context.Context, string, moysklad.OrderUpdate) (moysklad.Order, error) {
+	return moysklad.Order{}, &moysklad.Error{StatusCode: 400}
+}
