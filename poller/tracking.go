@@ -602,8 +602,8 @@ func (tp *trackPass) apply(ctx context.Context, carrier string, rec store.OrderR
 }
 
 // failed handles a MoySklad failure of one order: an order gone from
-// MoySklad keeps its new delivery status in the store only; a refusal is
-// recorded and the shipment waits for its next turn; an unavailable MoySklad
+// MoySklad, or a write MoySklad refused (never repeated unchanged), keeps its
+// new delivery status in the store and history only; an unavailable MoySklad
 // stops the pass with nothing saved, so the next pass tries again.
 func (tp *trackPass) failed(rec store.OrderRecord, next store.Delivery, err error, evlog *eventLog) error {
 	p := tp.p
@@ -626,11 +626,11 @@ func (tp *trackPass) failed(rec store.OrderRecord, next store.Delivery, err erro
 		}
 		return fmt.Errorf("MoySklad unavailable for tracking: %w", err)
 	default:
-		p.log.Error("MoySklad refused the tracking update", zap.String("order", rec.Name), zap.Error(err))
-		event("tracking_update_failed", fmt.Sprintf("Не удалось записать статус доставки в МойСклад: %v; повтор при следующей проверке", err), nil)
-		d := rec.Delivery
-		d.CheckedAt = next.CheckedAt
-		return tp.save(rec, d, "", collect()...)
+		// A refusal (4xx) is not sent again unchanged: the status is kept
+		// in the store, and the next change of it is written afresh.
+		p.log.Error("MoySklad refused the tracking update; the next status change is written again", zap.String("order", rec.Name), zap.Error(err))
+		event("tracking_update_failed", fmt.Sprintf("МойСклад не принял статус доставки (%v); он сохранён в истории, следующий статус будет записан заново", err), nil)
+		return tp.save(rec, next, "", collect()...)
 	}
 }
 

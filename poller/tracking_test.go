@@ -756,36 +756,52 @@ func (f *failingWrites) UpdateOrder(ctx context.Context, id string, u moysklad.O
 	return f.MoySklad.UpdateOrder(ctx, id, u)
 }
 
-func TestTrackingRefusedWriteWaitsForTheNextTurn(t *testing.T) {
+func TestTrackingRefusedWriteIsNotRepeated(t *testing.T) {
 	e := newTrackEnv(t)
 	id, ref := e.shipment("G-1", time.Hour)
 	e.tracker.set(ref, carriers.TrackInTransit, "IN_TRANSIT", "В пути", at)
-	e.wrapMS = func(ms MoySklad) MoySklad { return &refusingWrites{MoySklad: ms} }
+	refusing := &refusingWrites{}
+	e.wrapMS = func(ms MoySklad) MoySklad { refusing.MoySklad = ms; return refusing }
 	e.restart()
 	rep := e.track()
 	if rep.Writes != 1 || !rep.Complete {
 		t.Errorf("report %+v", rep)
 	}
 	rec := e.record(id)
-	if rec.Delivery.Status != "" || !rec.Delivery.CheckedAt.Equal(e.clock.Now()) || len(e.events(id, "tracking_update_failed")) != 1 {
+	if rec.Delivery.Status != "in_transit" || len(e.events(id, "tracking_update_failed")) != 1 || len(e.events(id, "tracking")) != 1 {
 		t.Errorf("record %+v, events %+v", rec.Delivery, e.events(id, "tracking_update_failed"))
 	}
-	// Not asked again within the period; after it, written.
+	// The same status is not sent again (a 4xx is never repeated unchanged).
+	e.clock.Advance(61 * time.Minute)
+	if rep := e.track(); rep.Checked != 1 || rep.Writes != 0 || refusing.calls() != 1 {
+		t.Errorf("same status again: %+v, %d PUTs tried", rep, refusing.calls())
+	}
+	// The next status is written afresh.
 	e.wrapMS = nil
 	e.restart()
-	e.clock.Advance(30 * time.Minute)
-	if rep := e.track(); rep.Checked != 0 {
-		t.Errorf("asked again within every: %+v", rep)
-	}
-	e.clock.Advance(31 * time.Minute)
-	if rep := e.track(); rep.Writes != 1 || e.order(id).Attr(aDeliveryStatus) == "" {
-		t.Errorf("next turn: %+v", rep)
+	e.clock.Advance(61 * time.Minute)
+	e.tracker.set(ref, carriers.TrackAtPickup, "ACCEPTED_AT_PICK_UP_POINT", "Принят в пункт выдачи", at.Add(time.Hour))
+	if rep := e.track(); rep.Writes != 1 || e.order(id).Attr(aDeliveryStatus) != "Принят в пункт выдачи, 03.12.2026 15:05" {
+		t.Errorf("next status: %+v, %q", rep, e.order(id).Attr(aDeliveryStatus))
 	}
 }
 
 // refusingWrites answers every PUT as MoySklad refuses a bad one (400).
-type refusingWrites struct{ MoySklad }
+type refusingWrites struct {
+	MoySklad
+	mu sync.Mutex
+	n  int
+}
 
 func (r *refusingWrites) UpdateOrder(context.Context, string, moysklad.OrderUpdate) (moysklad.Order, error) {
+	r.mu.Lock()
+	r.n++
+	r.mu.Unlock()
 	return moysklad.Order{}, &moysklad.Error{StatusCode: 400}
+}
+
+func (r *refusingWrites) calls() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.n
 }
