@@ -66,8 +66,9 @@ const (
 	// trackWorkers is how many orders of a batch are written at once.
 	trackWorkers = 4
 	// trackWriteTimeout bounds one order's MoySklad reads and writes, which
-	// run to completion even when the pass is stopped.
-	trackWriteTimeout = 2 * time.Minute
+	// run to completion even when the pass is stopped (within the 1 min
+	// shutdown_timeout).
+	trackWriteTimeout = 30 * time.Second
 	// deliveryStatusMax is the length of a MoySklad string attribute.
 	deliveryStatusMax = 255
 )
