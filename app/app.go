@@ -252,6 +252,12 @@ func (e *env) daemon(ctx context.Context, cfg config.Config, log *zap.Logger) er
 	if err != nil {
 		return fail(ExitUsage, err)
 	}
+	if d.tracking != nil {
+		// Tracking passes end before the next scheduled cycle.
+		if err := d.tracking.bound(cfg.Schedule); err != nil {
+			return fail(ExitUsage, err)
+		}
+	}
 	if cfg.HTTP.Listen != "" {
 		stopHTTP, err := e.serveHTTP(cfg, log, d, sched)
 		if err != nil {
@@ -290,7 +296,8 @@ func (e *env) onceCommand() *cobra.Command {
 		Short: "Run exactly one poll cycle and exit",
 		Long: "Run exactly one poll cycle, bounded by `once_timeout`, and exit. The exit status is 0 when\n" +
 			"the cycle ran, whatever happened to single orders, and non-zero when it could not run or\n" +
-			"when a carrier refused our credentials or said our request quota is exhausted (orders wait).",
+			"when a carrier refused our credentials or said our request quota is exhausted (orders wait).\n" +
+			"After the cycle, a tracking pass runs when one is due (the store remembers the last one).",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, log, err := e.setup()

@@ -51,6 +51,8 @@ func newHarness(t *testing.T) *harness {
 	}
 	return &harness{t: t, dir: dir, config: cfg, env: map[string]string{
 		"SHIPBRIDGE_STORE_PATH": filepath.Join(dir, "shipbridge.db"),
+		// Off unless a test turns it on: tracking has its own tests (tracking_test.go).
+		"SHIPBRIDGE_TRACKING_EVERY": "0",
 	}}
 }
 

@@ -99,6 +99,10 @@ func (e *env) runDemo(ctx context.Context, out io.Writer, storePath string, time
 	})
 	defer cd.Close()
 	moyskladtest.Seed(ms)
+	// Tracking's statuses and attribute, as `shipbridge setup` creates them.
+	ms.AddState(cfg.MoySklad.States.Delivered, 0x00897B)
+	ms.AddState(cfg.MoySklad.States.Returned, 0x6D4C41)
+	ms.AddAttribute(cfg.MoySklad.Attributes.DeliveryStatus, "string")
 
 	cfg.Store.Path = storePath
 	cfg.HTTP.Listen = ""

@@ -50,7 +50,7 @@ func (it metaItem) label() string {
 }
 
 // metadataItems lists the statuses and attributes of the workflow with the configured names, in
-// the order of PRODUCT.md §1.
+// the order of PRODUCT.md §1, tracking's last.
 func metadataItems(cfg config.Config) []metaItem {
 	s, a := cfg.MoySklad.States, cfg.MoySklad.Attributes
 	items := []metaItem{
@@ -76,6 +76,21 @@ func metadataItems(cfg config.Config) []metaItem {
 	if name := codAttribute(cfg); name != "" {
 		items = append(items, metaItem{attribute: true, key: "cash_on_delivery", name: name, typ: "boolean",
 			description: "Отмечено — служба доставки возьмёт с получателя то, что он ещё не оплатил. Не отмечено — ничего не берёт."})
+	}
+	// Tracking's statuses (an empty name disables the move: nothing to create) and attribute,
+	// needed only while tracking is on (tracking.every > 0).
+	if cfg.Tracking.Every <= 0 {
+		return items
+	}
+	if strings.TrimSpace(s.Delivered) != "" {
+		items = append(items, metaItem{key: "delivered", name: s.Delivered, color: 0x00897B}) // teal: delivered
+	}
+	if strings.TrimSpace(s.Returned) != "" {
+		items = append(items, metaItem{key: "returned", name: s.Returned, color: 0x6D4C41}) // brown: coming back
+	}
+	if strings.TrimSpace(a.DeliveryStatus) != "" {
+		items = append(items, metaItem{attribute: true, key: "delivery_status", name: a.DeliveryStatus, typ: "string",
+			description: "Последний статус посылки у службы доставки и его время (МСК). Заполняет shipbridge."})
 	}
 	return items
 }
@@ -105,15 +120,24 @@ func findItem(md moysklad.Metadata, it metaItem) (typ string, found bool) {
 // problems; none when the workflow can run with md.
 func resolveProblems(cfg config.Config, md moysklad.Metadata) ([]string, error) {
 	pc := pollerConfig(cfg)
-	_, err := poller.Resolve(md, pc.States, pc.Attributes)
-	if err == nil {
-		return nil, nil
+	var problems []string
+	checks := []error{nil}
+	_, checks[0] = poller.Resolve(md, pc.States, pc.Attributes)
+	if pc.TrackEvery > 0 {
+		// Tracking writes these; with tracking off they are optional.
+		checks = append(checks, poller.ResolveTracking(md, pc.States, pc.Attributes))
 	}
-	var mm *poller.MissingMetadataError
-	if errors.As(err, &mm) {
-		return mm.Problems, nil
+	for _, err := range checks {
+		if err == nil {
+			continue
+		}
+		var mm *poller.MissingMetadataError
+		if !errors.As(err, &mm) {
+			return nil, err
+		}
+		problems = append(problems, mm.Problems...)
 	}
-	return nil, err
+	return problems, nil
 }
 
 // problemFor returns the problem of problems that concerns the item, if any.

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"os"
 	"strings"
 	"testing"
 
@@ -140,4 +141,108 @@ func boolInt(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// The statuses and attribute of tracking (PRODUCT.md §1), with their default names.
+var trackingItems = []struct{ key, name, typ string }{
+	{"delivered", "Доставлен", ""},
+	{"returned", "Возврат", ""},
+	{"delivery_status", "Статус доставки", "string"},
+}
+
+func TestSetupCreatesTrackingStatusesAndAttributeThenCheckPasses(t *testing.T) {
+	h := newHarness(t).validBare(seedExcept(nil, nil))
+	h.env["SHIPBRIDGE_TRACKING_EVERY"] = "1h"
+	ctx := context.Background()
+
+	// Before: check names each missing tracking item as a problem, with the fix.
+	code, out, _ := h.main(ctx, "check")
+	if code != ExitFailure || strings.Count(out, "✗") != 3 {
+		t.Fatalf("check before setup: exit %d, want 3 problems:\n%s", code, out)
+	}
+	for _, it := range trackingItems {
+		if _, ok := lineWith(out, "✗", it.name, "moysklad."); !ok {
+			t.Errorf("check does not name %q:\n%s", it.name, out)
+		}
+	}
+
+	code, out, errOut := h.main(ctx, "setup")
+	if code != 0 {
+		t.Fatalf("setup: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	if strings.Count(out, "+ ") != 3 || !strings.Contains(out, "✓ created 3; every status and attribute is in place") {
+		t.Errorf("setup output:\n%s", out)
+	}
+	md := h.metadata()
+	for _, it := range trackingItems {
+		if it.typ == "" {
+			st, ok := md.StateByName(it.name)
+			if !ok || st.StateType != moysklad.StateRegular {
+				t.Errorf("status %q: found %v, type %q", it.name, ok, st.StateType)
+			}
+			continue
+		}
+		def, ok := md.AttributeByName(it.name)
+		if !ok || def.Type != it.typ {
+			t.Errorf("attribute %q: found %v, type %q, want %q", it.name, ok, def.Type, it.typ)
+		}
+	}
+	if code, out, errOut := h.main(ctx, "check"); code != 0 || strings.Contains(out, "✗") || strings.Contains(out, "!") {
+		t.Fatalf("check after setup: exit %d\n%s\n%s", code, out, errOut)
+	} else {
+		for _, it := range trackingItems {
+			if _, ok := lineWith(out, "✓", it.name, "exists"); !ok {
+				t.Errorf("check does not confirm %q:\n%s", it.name, out)
+			}
+		}
+	}
+	// Again: nothing is created.
+	if code, out, _ := h.main(ctx, "setup"); code != 0 || strings.Contains(out, "+ ") {
+		t.Errorf("second setup: exit %d\n%s", code, out)
+	}
+}
+
+func TestSetupSkipsADisabledMoveAndTrackingOff(t *testing.T) {
+	h := newHarness(t).validBare(seedExcept(nil, nil))
+	h.env["SHIPBRIDGE_TRACKING_EVERY"] = "1h"
+	ctx := context.Background()
+	// An empty name disables the move: nothing to create, nothing to check.
+	if err := os.WriteFile(h.config, []byte("moysklad:\n  states:\n    returned: \"\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := h.main(ctx, "setup")
+	if code != 0 || strings.Count(out, "+ ") != 2 || strings.Contains(out, "Возврат") {
+		t.Fatalf("setup: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if _, ok := h.metadata().StateByName("Возврат"); ok {
+		t.Error("a disabled status was created")
+	}
+	if code, out, errOut := h.main(ctx, "check"); code != 0 || strings.Contains(out, "Возврат") {
+		t.Errorf("check: exit %d\n%s\n%s", code, out, errOut)
+	}
+
+	// Tracking off: its statuses and attribute are neither created nor required.
+	h2 := newHarness(t).validBare(seedExcept(nil, nil))
+	code, out, errOut = h2.main(ctx, "setup")
+	if code != 0 || strings.Contains(out, "+ ") || strings.Contains(out, "Доставлен") {
+		t.Errorf("setup with tracking off: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if code, out, _ := h2.main(ctx, "check"); code != 0 || strings.Contains(out, "Статус доставки") {
+		t.Errorf("check with tracking off: exit %d\n%s", code, out)
+	}
+}
+
+func TestCheckRefusesAWrongTypeOfDeliveryStatus(t *testing.T) {
+	h := newHarness(t).validBare(func(ms *moyskladtest.Server) {
+		seedExcept(nil, nil)(ms)
+		ms.AddState("Доставлен", 0)
+		ms.AddState("Возврат", 0)
+		ms.AddAttribute("Статус доставки", "long")
+	})
+	h.env["SHIPBRIDGE_TRACKING_EVERY"] = "1h"
+	code, out, _ := h.main(context.Background(), "check")
+	line, ok := lineWith(out, "✗", "Статус доставки", "has type long")
+	if code != ExitFailure || !ok || !strings.Contains(line, "SHIPBRIDGE_MOYSKLAD_ATTRIBUTES_DELIVERY_STATUS") {
+		t.Errorf("exit %d, no ✗ line with the fix:\n%s", code, out)
+	}
 }

@@ -23,6 +23,8 @@ type deps struct {
 	carriers *carriers.Registry
 	poller   *poller.Poller
 	cycler   Cycler
+	// tracking runs the tracking pass after each cycle; nil when tracking is disabled.
+	tracking *trackingCycler
 }
 
 // build opens the store and builds the API clients, the carriers and the
@@ -45,7 +47,12 @@ func build(cfg config.Config, log *zap.Logger, now func() time.Time, userAgent s
 	p := poller.New(pollerConfig(cfg), poller.Deps{
 		MoySklad: ms, Carriers: reg, Store: st, Logger: log.Named("poller"), Now: now, Observer: m,
 	})
-	return &deps{store: st, metrics: m, moysklad: ms, carriers: reg, poller: p, cycler: p}, nil
+	d := &deps{store: st, metrics: m, moysklad: ms, carriers: reg, poller: p, cycler: p}
+	if cfg.Tracking.Every > 0 {
+		d.tracking = newTrackingCycler(p, log.Named("tracking"), now, cfg.MoySklad.Window)
+		d.cycler = d.tracking
+	}
+	return d, nil
 }
 
 // close releases what build acquired.
@@ -117,9 +124,12 @@ func pollerConfig(cfg config.Config) poller.Config {
 	}
 	return poller.Config{
 		States: poller.StateNames{Ready: s.Ready, Registered: s.Registered, Failed: s.Failed,
-			Delete: s.Delete, Deleted: s.Deleted, NotDeleted: s.NotDeleted},
+			Delete: s.Delete, Deleted: s.Deleted, NotDeleted: s.NotDeleted, Delivered: s.Delivered, Returned: s.Returned},
 		Attributes: poller.AttributeNames{Carrier: a.Carrier, PickupPoint: a.PickupPoint, Tariff: a.Tariff,
-			TrackingNumber: a.TrackingNumber, Waybill: a.Waybill, Error: a.Error, CashOnDelivery: codAttribute(cfg)},
+			TrackingNumber: a.TrackingNumber, Waybill: a.Waybill, Error: a.Error, CashOnDelivery: codAttribute(cfg),
+			DeliveryStatus: a.DeliveryStatus},
+		TrackEvery:    cfg.Tracking.Every,
+		TrackMaxAge:   cfg.Tracking.MaxAge,
 		Workers:       cfg.Workers,
 		Overlap:       cfg.Overlap,
 		SweepEvery:    cfg.SweepEvery,

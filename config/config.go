@@ -56,6 +56,7 @@ type Config struct {
 	HTTP     HTTP     `mapstructure:"http"`
 	MoySklad MoySklad `mapstructure:"moysklad"`
 	Carriers Carriers `mapstructure:"carriers"`
+	Tracking Tracking `mapstructure:"tracking"`
 
 	// File is the configuration file that was read, or "" when only defaults and the environment
 	// were used. It is not a configuration key.
@@ -107,6 +108,9 @@ type States struct {
 	Delete     string `mapstructure:"delete"`
 	Deleted    string `mapstructure:"deleted"`
 	NotDeleted string `mapstructure:"not_deleted"`
+	// Delivered and Returned are set by tracking; empty disables the move.
+	Delivered string `mapstructure:"delivered"`
+	Returned  string `mapstructure:"returned"`
 }
 
 // Attributes are the names of the customerorder custom attributes (PRODUCT.md §1).
@@ -120,6 +124,16 @@ type Attributes struct {
 	// CashOnDelivery names the boolean attribute that marks an order to be paid on delivery; used
 	// only by carriers whose cash_on_delivery is "attribute".
 	CashOnDelivery string `mapstructure:"cash_on_delivery"`
+	// DeliveryStatus is the string attribute tracking writes the parcel's status into.
+	DeliveryStatus string `mapstructure:"delivery_status"`
+}
+
+// Tracking configures the following of registered parcels (PRODUCT.md rule 13).
+type Tracking struct {
+	// Every is how often each live shipment is asked about; 0 disables tracking.
+	Every time.Duration `mapstructure:"every"`
+	// MaxAge ends the tracking of shipments registered longer ago.
+	MaxAge time.Duration `mapstructure:"max_age"`
 }
 
 // Carriers holds the configuration of every supported carrier.
@@ -219,6 +233,8 @@ func Default() Config {
 				Delete:     "Удалить заказ на доставку",
 				Deleted:    "Заказ на доставку удален",
 				NotDeleted: "Заказ на доставку НЕ удален",
+				Delivered:  "Доставлен",
+				Returned:   "Возврат",
 			},
 			Attributes: Attributes{
 				Carrier:        "Служба доставки",
@@ -228,6 +244,7 @@ func Default() Config {
 				Waybill:        "Накладная",
 				Error:          "Ошибка доставки",
 				CashOnDelivery: "Наложенный платёж",
+				DeliveryStatus: "Статус доставки",
 			},
 		},
 		Carriers: Carriers{CDEK: CDEK{
@@ -243,6 +260,7 @@ func Default() Config {
 			CashOnDelivery: "auto",
 			PrintCopies:    2,
 		}},
+		Tracking: Tracking{Every: time.Hour, MaxAge: 1440 * time.Hour},
 	}
 }
 

@@ -150,6 +150,17 @@ func (c Config) validate(credentials bool) error {
 		}
 		seen[name] = s.key
 	}
+	for _, s := range []struct{ key, value string }{{"moysklad.states.delivered", ms.States.Delivered}, {"moysklad.states.returned", ms.States.Returned}} {
+		name := strings.ToLower(strings.TrimSpace(s.value))
+		if name == "" {
+			continue // empty: tracking never moves an order there
+		}
+		if other, dup := seen[name]; dup {
+			ch.add(s.key, "must differ from %s (both are %q): every status of the workflow needs its own name", other, s.value)
+			continue
+		}
+		seen[name] = s.key
+	}
 	attrs := []struct{ key, value string }{
 		{"moysklad.attributes.carrier", ms.Attributes.Carrier},
 		{"moysklad.attributes.pickup_point", ms.Attributes.PickupPoint},
@@ -157,6 +168,9 @@ func (c Config) validate(credentials bool) error {
 		{"moysklad.attributes.tracking_number", ms.Attributes.TrackingNumber},
 		{"moysklad.attributes.waybill", ms.Attributes.Waybill},
 		{"moysklad.attributes.error", ms.Attributes.Error},
+	}
+	if c.Tracking.Every > 0 {
+		attrs = append(attrs, struct{ key, value string }{"moysklad.attributes.delivery_status", ms.Attributes.DeliveryStatus})
 	}
 	seen = map[string]string{}
 	for _, a := range attrs {
@@ -169,6 +183,13 @@ func (c Config) validate(credentials bool) error {
 			continue
 		}
 		seen[name] = a.key
+	}
+
+	if c.Tracking.Every < 0 {
+		ch.add("tracking.every", "must not be negative (0 disables tracking), got %s", c.Tracking.Every)
+	}
+	if c.Tracking.Every > 0 && c.Tracking.MaxAge <= 0 {
+		ch.add("tracking.max_age", "must be a positive duration such as 1440h, got %s", c.Tracking.MaxAge)
 	}
 
 	cd := c.Carriers.CDEK

@@ -37,6 +37,8 @@ type Metrics struct {
 	// troubleMu guards trouble: each unhealthy carrier's reason.
 	troubleMu sync.Mutex
 	trouble   map[string]CarrierProblem
+	tracked         *prometheus.CounterVec
+	trackChanges    *prometheus.CounterVec
 }
 
 // New creates the metrics in their own registry, with the Go and process
@@ -58,7 +60,7 @@ func New() *Metrics {
 			Name: "shipbridge_last_cycle_failed", Help: "1 when the last cycle failed for infrastructure reasons, else 0.",
 		}),
 		orders: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "shipbridge_orders_total", Help: "Order outcomes, by carrier and outcome (registered, failed, deleted, not_deleted, ignored, waiting).",
+			Name: "shipbridge_orders_total", Help: "Order outcomes, by carrier and outcome (registered, failed, deleted, not_deleted, ignored, waiting; delivered, returned by tracking).",
 		}, []string{"carrier", "outcome"}),
 		apiCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "shipbridge_api_requests_total", Help: "HTTP requests to external APIs, by system, endpoint and status code (0: no response).",
@@ -73,6 +75,12 @@ func New() *Metrics {
 		rateLimitWaitS: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "shipbridge_rate_limit_wait_seconds_total", Help: "Time spent waiting for the MoySklad rate limiter.",
 		}),
+		tracked: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "shipbridge_tracked_shipments_total", Help: "Shipments a carrier answered about in tracking passes, by carrier and parcel status.",
+		}, []string{"carrier", "status"}),
+		trackChanges: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "shipbridge_tracking_changes_total", Help: "Parcel status changes seen by tracking, by carrier and new status.",
+		}, []string{"carrier", "status"}),
 	}
 	m.carrierHealthy = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "shipbridge_carrier_healthy",
@@ -87,6 +95,7 @@ func New() *Metrics {
 		Help: "Carrier calls refused because the request quota or rate limit is exhausted, by carrier.",
 	}, []string{"carrier"})
 	m.trouble = map[string]CarrierProblem{}
+	m.Registry.MustRegister(m.tracked, m.trackChanges)
 	m.Registry.MustRegister(m.cycles, m.cycleDuration, m.lastSuccess, m.lastCycleFailed, m.orders, m.apiCalls, m.apiDuration,
 		m.rateLimitWaits, m.rateLimitWaitS, m.carrierHealthy, m.carrierAuth, m.carrierQuota,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -224,6 +233,15 @@ func TroubleReason(err error) string {
 		return ReasonCredentials
 	}
 	return ""
+}
+
+// ShipmentTracked counts one shipment a tracking pass asked its carrier
+// about, and its status change (poller.TrackingObserver).
+func (m *Metrics) ShipmentTracked(carrier, status string, changed bool) {
+	m.tracked.WithLabelValues(carrier, status).Inc()
+	if changed {
+		m.trackChanges.WithLabelValues(carrier, status).Inc()
+	}
 }
 
 // API returns an observer of one external system's HTTP requests.

@@ -35,6 +35,9 @@ type MoySklad interface {
 // StateNames are the names of the MoySklad order statuses the workflow uses.
 type StateNames struct {
 	Ready, Registered, Failed, Delete, Deleted, NotDeleted string
+	// Delivered and Returned are where tracking moves an order still in
+	// Registered; empty disables the move.
+	Delivered, Returned string
 }
 
 // AttributeNames are the names of the order attributes the workflow uses.
@@ -44,6 +47,9 @@ type AttributeNames struct {
 	// paid on delivery; set it only when a carrier's cash_on_delivery is
 	// "attribute" (then the attribute is required).
 	CashOnDelivery string
+	// DeliveryStatus is the string attribute tracking writes the parcel's
+	// latest status into; empty: tracking writes no attribute.
+	DeliveryStatus string
 }
 
 // Config tunes the workflow. Zero durations and counts get defaults.
@@ -84,6 +90,12 @@ type Config struct {
 	// RetryBase and RetryMax bound the backoff between retries of an order
 	// after a transient failure (defaults 30s and 30m).
 	RetryBase, RetryMax time.Duration
+	// TrackEvery is how often each live shipment is asked about
+	// (tracking.every); 0 disables tracking. See Track.
+	TrackEvery time.Duration
+	// TrackMaxAge ends the tracking of a shipment registered longer ago
+	// (tracking.max_age; 0 means 1440h).
+	TrackMaxAge time.Duration
 }
 
 // WithDefaults returns c with every zero duration and count replaced by its
