@@ -217,13 +217,64 @@ func (c *Client) GetOrder(ctx context.Context, id string) (Order, error) {
 }
 
 // OrderMetadata returns the order statuses and custom attribute definitions.
+// When the metadata gives the attributes as a collection reference (the
+// official schema's DocumentMetadata.attributes), as a collection with
+// fewer rows than its size, or not at all, the full list is read from
+// GET /entity/customerorder/metadata/attributes (OrderAttributes).
 func (c *Client) OrderMetadata(ctx context.Context) (Metadata, error) {
 	var md Metadata
 	if err := c.do(ctx, request{method: "GET", path: "/entity/customerorder/metadata", idempotent: true}, &md); err != nil {
 		return Metadata{}, err
 	}
+	if !md.AttributesComplete() {
+		defs, err := c.OrderAttributes(ctx)
+		if err != nil {
+			return Metadata{}, err
+		}
+		md.Attributes = defs
+	}
 	md.fillIDs()
 	return md, nil
+}
+
+// attributesPageLimit is the page size of …/metadata/attributes (the
+// documented maximum; no expand is involved).
+const attributesPageLimit = 1000
+
+// maxAttributePages bounds the paging of a misbehaving answer.
+const maxAttributePages = 100
+
+// OrderAttributes reads every custom attribute definition of customer
+// orders from GET /entity/customerorder/metadata/attributes, page by page
+// (schema AttributeMetaInfoList: {"meta":{…},"rows":[…]}). The doc
+// example's list meta has no size; then a short page ends the list.
+func (c *Client) OrderAttributes(ctx context.Context) ([]AttributeDef, error) {
+	defs := []AttributeDef{}
+	for offset, pages := 0, 0; ; pages++ {
+		if pages == maxAttributePages {
+			return nil, fmt.Errorf("moysklad: GET /entity/customerorder/metadata/attributes: more than %d pages", maxAttributePages)
+		}
+		var page struct {
+			Meta Meta           `json:"meta"`
+			Rows []AttributeDef `json:"rows"`
+		}
+		q := encodeQuery(queryParam{"limit", strconv.Itoa(attributesPageLimit)}, queryParam{"offset", strconv.Itoa(offset)})
+		if err := c.do(ctx, request{method: "GET", path: "/entity/customerorder/metadata/attributes", query: q, idempotent: true}, &page); err != nil {
+			return nil, err
+		}
+		defs = append(defs, page.Rows...)
+		offset += len(page.Rows)
+		switch {
+		case len(page.Rows) == 0:
+			return defs, nil
+		case page.Meta.Size > 0:
+			if offset >= page.Meta.Size {
+				return defs, nil
+			}
+		case len(page.Rows) < attributesPageLimit:
+			return defs, nil
+		}
+	}
 }
 
 // Default state types of MoySklad.

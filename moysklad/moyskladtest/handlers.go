@@ -141,12 +141,7 @@ func (s *Server) route(r *http.Request) reply {
 	case len(seg) == 4 && seg[2] == "metadata" && seg[3] == "attributes":
 		switch r.Method {
 		case http.MethodGet:
-			rows := make([]attrDefJSON, 0, len(s.attrs))
-			for _, a := range s.attrs {
-				rows = append(rows, s.attrDefJSON(a))
-			}
-			return jsonReply(200, map[string]any{"meta": metaJSON{Href: s.base + "/entity/customerorder/metadata/attributes",
-				Type: "attributemetadata", MediaType: "application/json", Size: intp(len(rows)), Limit: intp(1000), Offset: intp(0)}, "rows": rows})
+			return s.listAttributes(q)
 		case http.MethodPost:
 			return s.createAttributes(r)
 		}
@@ -277,6 +272,24 @@ func (s *Server) listOrders(q url.Values) reply {
 		"context": map[string]any{"employee": metaOnly{metaJSON{Href: s.base + "/context/employee", Type: "employee", MediaType: "application/json"}}},
 		"meta":    s.collectionMeta("/entity/customerorder", "customerorder", q, size, limit, offset),
 		"rows":    page,
+	})
+}
+
+// listAttributes answers GET …/customerorder/metadata/attributes: schema
+// AttributeMetaInfoList ({"meta":{…,"size","limit","offset"},"rows":[…]}),
+// paged by limit (1–1000, default 1000) and offset like every list.
+func (s *Server) listAttributes(q url.Values) reply {
+	limit, offset, _, bad := paging(q)
+	if bad != nil {
+		return *bad
+	}
+	rows := []attrDefJSON{}
+	for i := offset; i < len(s.attrs) && i < offset+limit; i++ {
+		rows = append(rows, s.attrDefJSON(s.attrs[i]))
+	}
+	return jsonReply(200, map[string]any{
+		"meta": s.collectionMeta("/entity/customerorder/metadata/attributes", "attributemetadata", q, len(s.attrs), limit, offset),
+		"rows": rows,
 	})
 }
 

@@ -359,10 +359,12 @@ func (d *data) metadataJSON() map[string]any {
 	for _, st := range d.states {
 		states = append(states, d.stateJSON(st))
 	}
-	attrs := make([]attrDefJSON, 0, len(d.attrs))
-	for _, a := range d.attrs {
-		attrs = append(attrs, d.attrDefJSON(a))
-	}
+	// Attributes as the official schema has them (DocumentMetadata.attributes
+	// is an AttributeMetaInfoList) and as the schema's own fixture
+	// tests/fixtures/document_metadata.json shows: a collection reference
+	// with size and no rows; the rows are at …/metadata/attributes.
+	attrs := metaOnly{metaJSON{Href: d.base + "/entity/customerorder/metadata/attributes", Type: "attributemetadata",
+		MediaType: "application/json", Size: intp(len(d.attrs)), Limit: intp(1000), Offset: intp(0)}}
 	return map[string]any{
 		"meta":         metaJSON{Href: d.base + "/entity/customerorder/metadata", MediaType: "application/json"},
 		"attributes":   attrs,

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -175,8 +176,39 @@ func TestSeedAndMetadataShape(t *testing.T) {
 	if err := json.Unmarshal(b, &md); err != nil {
 		t.Fatal(err)
 	}
-	if len(md.States) != 7 || len(md.Attributes) != 6 {
-		t.Fatalf("%d states, %d attributes", len(md.States), len(md.Attributes))
+	// The official schema's shape (DocumentMetadata.attributes is an
+	// AttributeMetaInfoList, as in the schema's fixture
+	// document_metadata.json): a collection reference with size, no rows.
+	if len(md.States) != 7 || md.Attributes != nil || md.AttributesCollection == nil || md.AttributesCollection.Size != 6 ||
+		md.AttributesCollection.Type != "attributemetadata" || md.AttributesComplete() ||
+		!strings.HasSuffix(md.AttributesCollection.Href, "/entity/customerorder/metadata/attributes") {
+		t.Fatalf("%d states, attributes %+v collection %+v", len(md.States), md.Attributes, md.AttributesCollection)
+	}
+	// The rows are at …/metadata/attributes, paged.
+	var all []moysklad.AttributeDef
+	for off := 0; ; off += 4 {
+		resp, b := raw(t, s, "GET", "/entity/customerorder/metadata/attributes", fmt.Sprintf("limit=4&offset=%d", off), s.Token(), nil)
+		var page struct {
+			Meta moysklad.Meta
+			Rows []moysklad.AttributeDef
+		}
+		if resp.StatusCode != 200 || json.Unmarshal(b, &page) != nil || page.Meta.Size != 6 || page.Meta.Limit != 4 || page.Meta.Offset != off {
+			t.Fatalf("page at %d: %d %s", off, resp.StatusCode, b)
+		}
+		if (off == 0) != (page.Meta.NextHref != "") {
+			t.Errorf("page at %d: nextHref %q", off, page.Meta.NextHref)
+		}
+		all = append(all, page.Rows...)
+		if len(page.Rows) < 4 {
+			break
+		}
+	}
+	if resp, _ := raw(t, s, "GET", "/entity/customerorder/metadata/attributes", "limit=1001", s.Token(), nil); resp.StatusCode != 400 {
+		t.Errorf("limit 1001: %d", resp.StatusCode)
+	}
+	md.Attributes = all
+	if len(md.Attributes) != 6 {
+		t.Fatalf("%d attributes listed", len(md.Attributes))
 	}
 	for _, ds := range DefaultStates {
 		st, ok := md.StateByName(ds.Name)
