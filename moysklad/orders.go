@@ -84,6 +84,7 @@ type positionList struct {
 // and is returned.
 func (c *Client) ListOrdersPages(ctx context.Context, q ListOrdersQuery, fn func([]Order) error) error {
 	seen := map[string]bool{}
+	wr := c.newWeightResolver()
 	return c.listPages(ctx, q, func(page []Order) error {
 		rows := make([]Order, 0, len(page))
 		for _, o := range page {
@@ -92,6 +93,9 @@ func (c *Client) ListOrdersPages(ctx context.Context, q ListOrdersQuery, fn func
 			}
 			seen[o.ID] = true
 			if err := c.completePositions(ctx, &o); err != nil {
+				return err
+			}
+			if err := wr.resolveOrder(ctx, &o); err != nil {
 				return err
 			}
 			rows = append(rows, o)
@@ -156,8 +160,12 @@ func (c *Client) ListOrders(ctx context.Context, q ListOrdersQuery) ([]Order, er
 	if err != nil {
 		return nil, err
 	}
+	wr := c.newWeightResolver()
 	for i := range out {
 		if err := c.completePositions(ctx, &out[i]); err != nil {
+			return nil, err
+		}
+		if err := wr.resolveOrder(ctx, &out[i]); err != nil {
 			return nil, err
 		}
 	}
@@ -203,7 +211,8 @@ func positionsExpanded(ps []Position) bool {
 	return true
 }
 
-// GetOrder returns one order with its agent, state and positions expanded.
+// GetOrder returns one order with its agent, state and positions expanded,
+// each position's Assortment.Weight being the effective unit weight.
 func (c *Client) GetOrder(ctx context.Context, id string) (Order, error) {
 	var o Order
 	q := encodeQuery(queryParam{"expand", orderExpand})
@@ -211,6 +220,9 @@ func (c *Client) GetOrder(ctx context.Context, id string) (Order, error) {
 		return Order{}, err
 	}
 	if err := c.completePositions(ctx, &o); err != nil {
+		return Order{}, err
+	}
+	if err := c.newWeightResolver().resolveOrder(ctx, &o); err != nil {
 		return Order{}, err
 	}
 	return o, nil
@@ -432,7 +444,8 @@ func (u OrderUpdate) MarshalJSON() ([]byte, error) {
 }
 
 // UpdateOrder changes an order's state and attributes in ONE partial PUT and
-// returns the order as MoySklad stored it. Repeating the same PUT is
+// returns the order as MoySklad stored it (its assortment weights as
+// MoySklad sent them, not resolved). Repeating the same PUT is
 // harmless, so it is retried on 5xx and network errors.
 func (c *Client) UpdateOrder(ctx context.Context, id string, u OrderUpdate) (Order, error) {
 	if u.State == nil && len(u.Attributes) == 0 {

@@ -60,6 +60,13 @@ type simProduct struct {
 	id, typ, name, code, article string
 	weight, volume               float64
 	created                      time.Time
+	productID                    string         // a variant's product
+	components                   []simComponent // a bundle's components
+}
+
+type simComponent struct {
+	id, productID string
+	quantity      float64
 }
 
 type simPosition struct {
@@ -221,12 +228,27 @@ func (s *Server) AddCounterparty(c CounterpartySeed) string {
 
 // ProductSeed describes an assortment item to add. Type is product (default),
 // service, variant or bundle.
+//
+// As in MoySklad, a variant has no weight or volume of its own (leave them
+// 0) and belongs to a product (ProductID, required); a service has no
+// weight; a bundle has its own weight (0: none) and 1–50 Components, each a
+// product, service or variant.
 type ProductSeed struct {
 	Name, Code, Article, Type string
 	Weight, Volume            float64
+	ProductID                 string
+	Components                []ComponentSeed
 }
 
-// AddProduct adds an assortment item and returns its id.
+// ComponentSeed is one component of a seeded bundle.
+type ComponentSeed struct {
+	ProductID string
+	Quantity  float64
+}
+
+// AddProduct adds an assortment item and returns its id. It panics on a
+// seed MoySklad could not hold (a test bug): a variant with a weight or
+// without a product, a bundle without components or containing a bundle.
 func (s *Server) AddProduct(p ProductSeed) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -235,6 +257,34 @@ func (s *Server) AddProduct(p ProductSeed) string {
 	}
 	pr := &simProduct{id: s.newID(), typ: p.Type, name: p.Name, code: p.Code, article: p.Article,
 		weight: p.Weight, volume: p.Volume, created: s.stamp()}
+	switch p.Type {
+	case "product":
+	case "service":
+		if p.Weight != 0 || p.Volume != 0 {
+			panic("moyskladtest: a service has no weight or volume")
+		}
+	case "variant":
+		if p.Weight != 0 || p.Volume != 0 {
+			panic("moyskladtest: a variant has no weight or volume of its own; set its product's")
+		}
+		if parent := s.products[p.ProductID]; parent == nil || parent.typ != "product" {
+			panic("moyskladtest: a variant needs the id of a product, got " + p.ProductID)
+		}
+		pr.productID = p.ProductID
+	case "bundle":
+		if len(p.Components) == 0 || len(p.Components) > 50 {
+			panic("moyskladtest: a bundle has 1–50 components")
+		}
+		for _, c := range p.Components {
+			cp := s.products[c.ProductID]
+			if cp == nil || cp.typ == "bundle" || c.Quantity <= 0 {
+				panic("moyskladtest: bad bundle component " + c.ProductID)
+			}
+			pr.components = append(pr.components, simComponent{id: s.newID(), productID: c.ProductID, quantity: c.Quantity})
+		}
+	default:
+		panic("moyskladtest: unknown assortment type " + p.Type)
+	}
 	s.products[pr.id] = pr
 	return pr.id
 }

@@ -99,17 +99,26 @@ func (s *Server) route(r *http.Request) reply {
 		}
 		return jsonReply(200, s.counterpartyJSON(c))
 	case "product", "service", "variant", "bundle":
-		if len(seg) != 3 {
-			return notFoundPath(p)
-		}
 		if !get {
 			return methodNotAllowed()
 		}
-		pr := s.products[seg[2]]
-		if pr == nil || pr.typ != typ {
-			return notFoundObj(typ, seg[2])
+		if len(seg) < 3 {
+			return notFoundPath(p)
 		}
-		return jsonReply(200, s.productJSON(pr))
+		pr := s.products[seg[2]]
+		switch {
+		case len(seg) == 3:
+			if pr == nil || pr.typ != typ {
+				return notFoundObj(typ, seg[2])
+			}
+			return jsonReply(200, s.productJSON(pr, parseExpand(q.Get("expand"))))
+		case len(seg) == 4 && typ == "bundle" && seg[3] == "components":
+			if pr == nil || pr.typ != typ {
+				return notFoundObj(typ, seg[2])
+			}
+			return s.listComponents(pr, q)
+		}
+		return notFoundPath(p)
 	default:
 		return notFoundPath(p)
 	}
@@ -174,6 +183,13 @@ func (s *Server) route(r *http.Request) reply {
 	return notFoundPath(p)
 }
 
+// maxExpandDepth is MoySklad's "Максимальный уровень вложенности expand: 3"
+// (doc _general.md, «Замена ссылок объектами с помощью expand»). What the
+// service does with a deeper path is not documented; the simulator expands
+// it down to the third level and no further, so a client relying on a
+// fourth level gets references, as it would if the service ignored it.
+const maxExpandDepth = 3
+
 func parseExpand(v string) expandSet {
 	ex := expandSet{}
 	for _, f := range strings.Split(v, ",") {
@@ -181,9 +197,12 @@ func parseExpand(v string) expandSet {
 		if f == "" {
 			continue
 		}
-		ex[f] = true
-		if i := strings.IndexByte(f, '.'); i > 0 {
-			ex[f[:i]] = true
+		parts := strings.Split(f, ".")
+		if len(parts) > maxExpandDepth {
+			parts = parts[:maxExpandDepth]
+		}
+		for i := 1; i <= len(parts); i++ {
+			ex[strings.Join(parts[:i], ".")] = true
 		}
 	}
 	return ex
@@ -275,6 +294,28 @@ func (s *Server) listOrders(q url.Values) reply {
 	})
 }
 
+// listComponents answers GET /entity/bundle/{id}/components: schema
+// BundleComponentList, paged; expand=assortment only with limit ≤ 100.
+func (s *Server) listComponents(b *simProduct, q url.Values) reply {
+	limit, offset, expandOK, bad := paging(q)
+	if bad != nil {
+		return *bad
+	}
+	ex := expandSet{}
+	if expandOK {
+		ex = parseExpand(q.Get("expand"))
+	}
+	rows := []componentJSON{}
+	for i := offset; i < len(b.components) && i < offset+limit; i++ {
+		rows = append(rows, s.componentJSON(b, i, ex["assortment"]))
+	}
+	return jsonReply(200, map[string]any{
+		"context": map[string]any{"employee": metaOnly{metaJSON{Href: s.base + "/context/employee", Type: "employee", MediaType: "application/json"}}},
+		"meta":    s.collectionMeta("/entity/bundle/"+b.id+"/components", "bundlecomponent", q, len(b.components), limit, offset),
+		"rows":    rows,
+	})
+}
+
 // listAttributes answers GET …/customerorder/metadata/attributes: schema
 // AttributeMetaInfoList ({"meta":{…,"size","limit","offset"},"rows":[…]}),
 // paged by limit (1–1000, default 1000) and offset like every list.
@@ -304,7 +345,7 @@ func (s *Server) listPositions(ord *simOrder, q url.Values) reply {
 	}
 	rows := []positionJSON{}
 	for i := offset; i < len(ord.positions) && i < offset+limit; i++ {
-		rows = append(rows, s.positionJSON(ord, ord.positions[i], ex["assortment"]))
+		rows = append(rows, s.positionJSON(ord, ord.positions[i], ex))
 	}
 	m := s.collectionMeta("/entity/customerorder/"+ord.id+"/positions", "customerorderposition", q, len(ord.positions), limit, offset)
 	m.MetadataHref = s.base + "/entity/customerorder/metadata"
