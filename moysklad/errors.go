@@ -26,6 +26,11 @@ const (
 	CodeUnknownAttribute = 14003 // attribute id points nowhere
 	CodeAttributeNoValue = 14009 // attribute value missing
 	CodeFileTooLarge     = 14005 // file attribute over 10 MB
+	// CodeFileNotUpdatable: «обновление дополнительных полей типа 'Файл' не
+	// поддерживается» — a file attribute that holds a file is not
+	// overwritten; it must be cleared ("file": null) first. UpdateOrder and
+	// UpdateOrders do that by themselves.
+	CodeFileNotUpdatable = 14001
 )
 
 // APIError is one entry of MoySklad's {"errors":[…]} body.

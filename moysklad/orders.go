@@ -4,11 +4,14 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
+
+	"go.uber.org/zap"
 )
 
 const (
@@ -447,16 +450,67 @@ func (u OrderUpdate) MarshalJSON() ([]byte, error) {
 // returns the order as MoySklad stored it (its assortment weights as
 // MoySklad sent them, not resolved). Repeating the same PUT is
 // harmless, so it is retried on 5xx and network errors.
+//
+// When MoySklad refuses to overwrite a file attribute that already holds a
+// file (error 14001), UpdateOrder clears the file attributes the update
+// sets (one PUT of "file": null) and sends the update again: the new file
+// replaces the old one instead of the whole update being refused.
 func (c *Client) UpdateOrder(ctx context.Context, id string, u OrderUpdate) (Order, error) {
 	if u.State == nil && len(u.Attributes) == 0 {
 		return Order{}, fmt.Errorf("moysklad: update of order %s changes nothing", id)
 	}
+	o, err := c.putOrder(ctx, id, u, true)
+	if err == nil || !isFileRefusal(err) {
+		return o, err
+	}
+	clear, ok := u.fileClears()
+	if !ok {
+		return Order{}, err
+	}
+	// MoySklad does not overwrite a file attribute that holds a file
+	// (14001): clear the file attributes being set, then send the whole
+	// update again. Nothing of the update is lost: if the second PUT
+	// fails, the caller still holds it and a repetition succeeds (the
+	// attributes are empty by then).
+	c.log.Info("moysklad refused to overwrite a file attribute; clearing it first",
+		zap.String("order", id), zap.Int("files", len(clear.Attributes)))
+	if _, cerr := c.putOrder(ctx, id, clear, false); cerr != nil {
+		return Order{}, fmt.Errorf("moysklad: clear file attributes of order %s before replacing them: %w", id, cerr)
+	}
+	return c.putOrder(ctx, id, u, true)
+}
+
+// putOrder sends one partial PUT; expand asks for the order expanded in
+// the answer.
+func (c *Client) putOrder(ctx context.Context, id string, u OrderUpdate, expand bool) (Order, error) {
 	var o Order
-	q := encodeQuery(queryParam{"expand", orderExpand})
+	q := ""
+	if expand {
+		q = encodeQuery(queryParam{"expand", orderExpand})
+	}
 	if err := c.do(ctx, request{method: "PUT", path: "/entity/customerorder/" + url.PathEscape(id), query: q, body: u, idempotent: true}, &o); err != nil {
 		return Order{}, err
 	}
 	return o, nil
+}
+
+// isFileRefusal reports whether err is MoySklad's refusal to overwrite a
+// file attribute (14001).
+func isFileRefusal(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.HasCode(CodeFileNotUpdatable)
+}
+
+// fileClears returns an update that clears every file attribute u sets a
+// file on; ok is false when u sets none.
+func (u OrderUpdate) fileClears() (OrderUpdate, bool) {
+	var clear OrderUpdate
+	for _, a := range u.Attributes {
+		if a.File != nil && !a.Clear {
+			clear.Attributes = append(clear.Attributes, ClearFileValue(a.Meta))
+		}
+	}
+	return clear, len(clear.Attributes) > 0
 }
 
 // Ping makes one cheap authenticated read (the current employee).

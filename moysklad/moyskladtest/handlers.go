@@ -719,6 +719,13 @@ func (s *Server) attrUpdate(ord *simOrder, item any) (func(), *reply) {
 		if len(data) > maxFileSize {
 			return fail(apiErr(http.StatusBadRequest, 14005, "Ошибка сохранения дополнительного поля типа 'Файл': размер файла превышает максимально допустимый (10 мб)", "file"))
 		}
+		// A file attribute that already holds a file is not overwritten:
+		// error 14001 «обновление дополнительных полей типа 'Файл' не
+		// поддерживается» — «Поле типа файл обновить нельзя» (doc
+		// _errors.md). Clearing it ("file": null) first is allowed.
+		if _, held := ord.attrs[a.id].(*simFile); held {
+			return fail(apiErr(http.StatusBadRequest, moysklad.CodeFileNotUpdatable, "Ошибка сохранения дополнительного поля: обновление дополнительных полей типа 'Файл' не поддерживается", "file"))
+		}
 		return func() { ord.attrs[a.id] = s.storeFile(name, data) }, nil
 	}
 	v, has := obj["value"]
@@ -809,5 +816,5 @@ func (s *Server) attrUpdate(ord *simOrder, item any) (func(), *reply) {
 		}
 		return fail(apiErr(http.StatusBadRequest, 14004, "Ошибка сохранения дополнительного поля: для объекта типа 'пользовательский справочник' необходимо указать поле meta или name", "value"))
 	}
-	return fail(apiErr(http.StatusBadRequest, 14001, "Ошибка сохранения дополнительного поля: тип '"+a.typ+"' не поддерживается симулятором", "value"))
+	return fail(apiErr(http.StatusBadRequest, 0, "Ошибка сохранения дополнительного поля: тип '"+a.typ+"' не поддерживается симулятором", "value"))
 }
