@@ -94,11 +94,10 @@ func TestAssortmentSeedsMoySkladCannotHold(t *testing.T) {
 	variant := s.AddProduct(ProductSeed{Name: "V", Type: "variant", ProductID: prod})
 	bundle := s.AddProduct(ProductSeed{Name: "B", Type: "bundle", Components: []ComponentSeed{{ProductID: prod, Quantity: 1}}})
 	for name, seed := range map[string]ProductSeed{
-		"variant with weight":  {Name: "V2", Type: "variant", ProductID: prod, Weight: 1},
-		"variant of a variant": {Name: "V3", Type: "variant", ProductID: variant},
-		"service with weight":  {Name: "S", Type: "service", Weight: 1},
-		"empty bundle":         {Name: "B2", Type: "bundle"},
-		"bundle in a bundle":   {Name: "B3", Type: "bundle", Components: []ComponentSeed{{ProductID: bundle, Quantity: 1}}},
+		"variant with weight and product": {Name: "V2", Type: "variant", ProductID: prod, Weight: 1},
+		"variant of a variant":            {Name: "V3", Type: "variant", ProductID: variant},
+		"bundle in a bundle":              {Name: "B3", Type: "bundle", Components: []ComponentSeed{{ProductID: bundle, Quantity: 1}}},
+		"unknown type":                    {Name: "X", Type: "kit"},
 	} {
 		func() {
 			defer func() {
@@ -108,5 +107,26 @@ func TestAssortmentSeedsMoySkladCannotHold(t *testing.T) {
 			}()
 			s.AddProduct(seed)
 		}()
+	}
+}
+
+// Older seeds (a variant or bundle with just a weight) still give
+// MoySklad's shapes, weighing what the seed said.
+func TestLegacyAssortmentSeeds(t *testing.T) {
+	s := NewServer(Options{})
+	defer s.Close()
+	v := s.AddProduct(ProductSeed{Name: "V", Type: "variant", Weight: 1.5})
+	b := s.AddProduct(ProductSeed{Name: "B", Type: "bundle", Weight: 2})
+	svc := s.AddProduct(ProductSeed{Name: "S", Type: "service", Weight: 3})
+	vj := getJSON(t, s, "/entity/variant/"+v, "expand=product")
+	if _, has := vj["weight"]; has || obj(vj["product"])["weight"] != 1.5 {
+		t.Errorf("variant %v", vj)
+	}
+	bj := getJSON(t, s, "/entity/bundle/"+b, "")
+	if bj["weight"] != 2.0 || obj(obj(bj["components"])["meta"])["size"] != 1.0 {
+		t.Errorf("bundle %v", bj)
+	}
+	if sj := getJSON(t, s, "/entity/service/"+svc, ""); sj["weight"] != nil {
+		t.Errorf("service %v", sj)
 	}
 }
