@@ -114,6 +114,9 @@ type Config struct {
 	Sleep func(ctx context.Context, d time.Duration) error
 	// Rand returns a number in [0,1) for jitter (default math/rand/v2).
 	Rand func() float64
+	// BulkMaxBytes bounds the body of one UpdateOrders request (default
+	// DefaultBulkMaxBytes, at most 9 MiB: MoySklad refuses bodies over 10 MB).
+	BulkMaxBytes int
 	// WindowMargin pads each rate window (default 1 ms, for the server's
 	// millisecond rounding); see windowLimiter for why no more is needed.
 	WindowMargin time.Duration
@@ -136,8 +139,10 @@ type Client struct {
 	window    time.Duration
 	perWindow int // requests per window (the client's own limiter)
 	weight    int // units one request costs
-	limiter   *windowLimiter
-	sem       chan struct{}
+	// bulkMaxBytes bounds one bulk request body.
+	bulkMaxBytes int
+	limiter      *windowLimiter
+	sem          chan struct{}
 
 	requests        atomic.Int64
 	rateLimitWaits  atomic.Int64
@@ -168,6 +173,10 @@ func New(cfg Config) (*Client, error) {
 	if cfg.MaxParallel <= 0 {
 		cfg.MaxParallel = 4
 	}
+	if cfg.BulkMaxBytes <= 0 {
+		cfg.BulkMaxBytes = DefaultBulkMaxBytes
+	}
+	cfg.BulkMaxBytes = min(cfg.BulkMaxBytes, 9<<20)
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{Transport: NewTransport()}
 	}
@@ -207,7 +216,7 @@ func New(cfg Config) (*Client, error) {
 		base: u.String(), basePath: u.Path, token: cfg.Token, ua: cfg.UserAgent, hc: cfg.HTTPClient,
 		log: cfg.Logger, obs: cfg.Observer, sleep: cfg.Sleep, rnd: cfg.Rand,
 		retries: cfg.MaxRetries, baseDelay: cfg.RetryBaseDelay, maxDelay: cfg.RetryMaxDelay,
-		window: cfg.Window, perWindow: cfg.RequestsPerWindow, weight: cfg.RequestWeight,
+		window: cfg.Window, perWindow: cfg.RequestsPerWindow, weight: cfg.RequestWeight, bulkMaxBytes: cfg.BulkMaxBytes,
 		sem: make(chan struct{}, cfg.MaxParallel),
 	}
 	c.limiter = newWindowLimiter(cfg.RequestsPerWindow, cfg.Window, cfg.WindowMargin, cfg.Now, cfg.Sleep)
@@ -265,6 +274,11 @@ type request struct {
 	path   string // relative to base, starting with "/"
 	query  string // already encoded
 	body   any
+	// raw, when set, is the already encoded body (body is then ignored).
+	raw []byte
+	// keepErrorBody keeps a non-2xx answer's body in the *Error (for
+	// bulk answers, whose per-element results may come with a 4xx).
+	keepErrorBody bool
 	// idempotent requests are retried on 5xx and network errors; others only
 	// when MoySklad certainly did not process them (429).
 	idempotent bool
@@ -272,8 +286,8 @@ type request struct {
 
 // do performs a call with retries and decodes a 2xx JSON answer into out.
 func (c *Client) do(ctx context.Context, r request, out any) error {
-	var payload []byte
-	if r.body != nil {
+	payload := r.raw
+	if payload == nil && r.body != nil {
 		b, err := json.Marshal(r.body)
 		if err != nil {
 			return fmt.Errorf("moysklad: encode %s %s: %w", r.method, r.path, err)
@@ -448,6 +462,9 @@ func stripURL(err error) error {
 
 func (c *Client) decodeError(r request, resp *http.Response, data []byte) error {
 	e := &Error{StatusCode: resp.StatusCode, Method: r.method, Path: r.path}
+	if r.keepErrorBody {
+		e.body = data
+	}
 	if len(bytes.TrimSpace(data)) > 0 {
 		var body struct {
 			Errors []APIError `json:"errors"`

@@ -52,6 +52,9 @@ type Error struct {
 	Path string
 	// RetryAfter is the pause MoySklad asked for (429), zero when none was given.
 	RetryAfter time.Duration
+
+	// body is the raw answer, kept only for bulk requests.
+	body []byte
 }
 
 // Error describes the failure in English for the operator.

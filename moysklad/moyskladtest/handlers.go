@@ -124,10 +124,13 @@ func (s *Server) route(r *http.Request) reply {
 	}
 	switch {
 	case len(seg) == 2:
-		if !get {
-			return methodNotAllowed()
+		switch r.Method {
+		case http.MethodGet:
+			return s.listOrders(q)
+		case http.MethodPost:
+			return s.postOrders(r, q)
 		}
-		return s.listOrders(q)
+		return methodNotAllowed()
 	case len(seg) == 3 && seg[2] == "metadata":
 		if !get {
 			return methodNotAllowed()
@@ -356,18 +359,22 @@ func (s *Server) listPositions(ord *simOrder, q url.Values) reply {
 	})
 }
 
-// readJSON decodes a request body that must be a JSON object or array.
-func readJSON(r *http.Request) (any, *reply) {
+// readJSON decodes a request body that must be a JSON object or array
+// (at most 20 MB, doc _restrictions.md).
+func readJSON(r *http.Request) (any, *reply) { return readJSONLimit(r, 20<<20) }
+
+// readJSONLimit is readJSON with a body limit; over it: 413, error 1044.
+func readJSONLimit(r *http.Request, limit int64) (any, *reply) {
 	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(strings.ToLower(ct), "application/json") {
 		rep := apiErr(http.StatusUnsupportedMediaType, 1037, "Неверный тип содержимого запроса: "+ct, "")
 		return nil, &rep
 	}
-	b, err := io.ReadAll(io.LimitReader(r.Body, 21<<20))
+	b, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
 	if err != nil {
 		rep := apiErr(http.StatusBadRequest, 2001, "Ошибка формата: входящий запрос не соответствует формату JSON", "")
 		return nil, &rep
 	}
-	if len(b) > 20<<20 {
+	if int64(len(b)) > limit {
 		rep := apiErr(http.StatusRequestEntityTooLarge, 1044, "Превышен максимальный размер запроса", "")
 		return nil, &rep
 	}
@@ -596,6 +603,20 @@ func (s *Server) putOrder(r *http.Request, ord *simOrder, q url.Values) reply {
 	if !ok {
 		return apiErr(http.StatusBadRequest, 2000, "Ошибка формата: отсутствует начало объекта", "")
 	}
+	apply, bad := s.validateOrderUpdate(ord, m)
+	if bad != nil {
+		return *bad
+	}
+	s.applyOrderUpdate(ord, apply)
+	return jsonReply(200, s.orderJSON(ord, parseExpand(q.Get("expand")), s.opts.ExpandedPositions))
+}
+
+func ref(r reply) *reply { return &r }
+
+// validateOrderUpdate checks a partial update of ord (the body of a PUT, or
+// one element of a bulk POST) and returns the changes to apply; nothing is
+// changed before everything is valid.
+func (s *Server) validateOrderUpdate(ord *simOrder, m map[string]any) ([]func(), *reply) {
 	var apply []func()
 	for k, v := range m {
 		switch k {
@@ -606,36 +627,36 @@ func (s *Server) putOrder(r *http.Request, ord *simOrder, q url.Values) reply {
 			}
 			p, bad := s.checkMeta(v, "state", "state")
 			if bad != nil {
-				return *bad
+				return nil, bad
 			}
 			const want = "/entity/customerorder/metadata/states/"
 			id := (moysklad.Meta{Href: p}).ID()
 			if !strings.HasPrefix(p, want) {
 				if strings.Contains(p, "/metadata/states/") {
-					return apiErr(http.StatusBadRequest, 11002, "Ошибка инициализации статуса: статус с id = '"+id+"' не принадлежит данному типу документа", "state")
+					return nil, ref(apiErr(http.StatusBadRequest, 11002, "Ошибка инициализации статуса: статус с id = '"+id+"' не принадлежит данному типу документа", "state"))
 				}
-				return apiErr(http.StatusBadRequest, 1059, "Ошибка формата: неверный href для meta поля 'state'", "state")
+				return nil, ref(apiErr(http.StatusBadRequest, 1059, "Ошибка формата: неверный href для meta поля 'state'", "state"))
 			}
 			if s.stateByID(id) == nil {
-				return apiErr(http.StatusBadRequest, 1021, "Объект с типом 'state' и идентификатором '"+id+"' не найден", "state")
+				return nil, ref(apiErr(http.StatusBadRequest, 1021, "Объект с типом 'state' и идентификатором '"+id+"' не найден", "state"))
 			}
 			apply = append(apply, func() { ord.stateID = id })
 		case "attributes":
 			list, ok := v.([]any)
 			if !ok {
-				return apiErr(http.StatusBadRequest, 2016, "Ошибка формата: значение поля 'attributes' не соответствует типу Array", "attributes")
+				return nil, ref(apiErr(http.StatusBadRequest, 2016, "Ошибка формата: значение поля 'attributes' не соответствует типу Array", "attributes"))
 			}
 			for _, item := range list {
 				fn, bad := s.attrUpdate(ord, item)
 				if bad != nil {
-					return *bad
+					return nil, bad
 				}
 				apply = append(apply, fn)
 			}
 		case "name", "description", "externalCode", "shipmentAddress":
 			sv, ok := v.(string)
 			if !ok {
-				return apiErr(http.StatusBadRequest, 2016, "Ошибка формата: значение поля '"+k+"' не соответствует типу String", k)
+				return nil, ref(apiErr(http.StatusBadRequest, 2016, "Ошибка формата: значение поля '"+k+"' не соответствует типу String", k))
 			}
 			switch k {
 			case "name":
@@ -650,22 +671,25 @@ func (s *Server) putOrder(r *http.Request, ord *simOrder, q url.Values) reply {
 		case "positions", "files":
 			// Real MoySklad replaces the whole collection; shipbridge must
 			// never do that, so the simulator refuses it loudly.
-			return apiErr(http.StatusBadRequest, 1007, "Неизвестное поле: "+k+" (симулятор не поддерживает замену коллекции в PUT)", k)
+			return nil, ref(apiErr(http.StatusBadRequest, 1007, "Неизвестное поле: "+k+" (симулятор не поддерживает замену коллекции в PUT)", k))
 		default:
 			if !orderFieldsKnown[k] {
-				return apiErr(http.StatusBadRequest, 1007, "Неизвестное поле: "+k, k)
+				return nil, ref(apiErr(http.StatusBadRequest, 1007, "Неизвестное поле: "+k, k))
 			}
 			// Known fields the simulator does not model are accepted and ignored.
 		}
 	}
+	return apply, nil
+}
+
+// applyOrderUpdate applies validated changes and counts the write.
+func (s *Server) applyOrderUpdate(ord *simOrder, apply []func()) {
 	for _, fn := range apply {
 		fn()
 	}
-	now := s.stamp()
-	ord.updated = now
+	ord.updated = s.stamp()
 	s.putsTotal[ord.id]++
 	s.putTimes[ord.id] = append(s.putTimes[ord.id], time.Now())
-	return jsonReply(200, s.orderJSON(ord, parseExpand(q.Get("expand")), s.opts.ExpandedPositions))
 }
 
 // attrUpdate validates one attribute value of a PUT and returns the change.
@@ -817,4 +841,96 @@ func (s *Server) attrUpdate(ord *simOrder, item any) (func(), *reply) {
 		return fail(apiErr(http.StatusBadRequest, 14004, "Ошибка сохранения дополнительного поля: для объекта типа 'пользовательский справочник' необходимо указать поле meta или name", "value"))
 	}
 	return fail(apiErr(http.StatusBadRequest, 0, "Ошибка сохранения дополнительного поля: тип '"+a.typ+"' не поддерживается симулятором", "value"))
+}
+
+// Bulk limits of POST /entity/customerorder with an array: at most 1,000
+// elements (doc _restrictions.md «не более 1000 элементов … ошибка со
+// статусом 413»; error 2007) and a body of at most 10 MB (error 1044
+// «Максимальный размер запроса 10 МБ», doc _errors.md; _restrictions.md
+// says 20 MB, the simulator enforces the stricter figure).
+const (
+	maxBulkItems = 1000
+	maxBulkBody  = 10 << 20
+)
+
+// postOrders answers POST /entity/customerorder. An array is a bulk
+// create-or-update (doc _customerOrder.md «Массовое создание и обновление»,
+// _general.md «Создание и обновление нескольких объектов»: elements with a
+// meta are updates). The answer is 200 with one element per request
+// element, in order (schema customerorders-batch.yaml: an array of
+// BatchResponseEntity, each the stored order or an error object
+// {"errors":[…]} without meta, schema error.yaml). Every element is
+// validated like a single PUT and applied on its own: a refused element
+// changes nothing, the others are stored (partial success). The whole
+// request weighs what one request weighs.
+func (s *Server) postOrders(r *http.Request, q url.Values) reply {
+	body, bad := readJSONLimit(r, maxBulkBody)
+	if bad != nil {
+		return *bad
+	}
+	list, isArray := body.([]any)
+	if !isArray {
+		// A single object creates an order, which the simulator does not model.
+		return s.createOrderRefusal(body.(map[string]any))
+	}
+	if len(list) > maxBulkItems {
+		return apiErr(http.StatusRequestEntityTooLarge, 2007, "Ошибка формата: слишком большое число вложенных объектов", "")
+	}
+	if len(list) == 0 {
+		return jsonReply(200, []any{})
+	}
+	ex := parseExpand(q.Get("expand"))
+	out := make([]any, 0, len(list))
+	for _, item := range list {
+		out = append(out, s.bulkElement(item, ex))
+	}
+	return jsonReply(200, out)
+}
+
+// bulkElement validates and applies one element of a bulk POST and returns
+// its answer element.
+func (s *Server) bulkElement(item any, ex expandSet) any {
+	errOf := func(rep reply) any {
+		var v any
+		_ = json.Unmarshal(rep.body, &v)
+		return v
+	}
+	m, ok := item.(map[string]any)
+	if !ok {
+		return errOf(apiErr(http.StatusBadRequest, 2000, "Ошибка формата: отсутствует начало объекта", ""))
+	}
+	if _, has := m["meta"]; !has {
+		return errOf(s.createOrderRefusal(m))
+	}
+	p, bad := s.checkMeta(m, "meta", "customerorder")
+	if bad != nil {
+		return errOf(*bad)
+	}
+	const prefix = "/entity/customerorder/"
+	id := strings.TrimPrefix(p, prefix)
+	if !strings.HasPrefix(p, prefix) || strings.Contains(id, "/") {
+		return errOf(apiErr(http.StatusBadRequest, 1059, "Ошибка формата: неверный href для meta поля 'meta'", "meta"))
+	}
+	ord := s.orders[id]
+	if ord == nil {
+		return errOf(notFoundObj("customerorder", id))
+	}
+	apply, bad := s.validateOrderUpdate(ord, m)
+	if bad != nil {
+		return errOf(*bad)
+	}
+	s.applyOrderUpdate(ord, apply)
+	return s.orderJSON(ord, ex, s.opts.ExpandedPositions)
+}
+
+// createOrderRefusal answers an attempt to create an order: MoySklad
+// requires organization and agent (3000); with them, the simulator says it
+// does not create orders.
+func (s *Server) createOrderRefusal(m map[string]any) reply {
+	for _, f := range []string{"organization", "agent"} {
+		if _, ok := m[f]; !ok {
+			return apiErr(http.StatusBadRequest, 3000, "Ошибка сохранения объекта: поле '"+f+"' не может быть пустым или отсутствовать", f)
+		}
+	}
+	return apiErr(http.StatusBadRequest, 0, "Создание заказов через API симулятором не поддерживается", "")
 }
