@@ -1,8 +1,3 @@
-// Package moysklad is a focused client of the MoySklad JSON API 1.2 for the
-// customer-order workflow of shipbridge: listing and reading orders, reading
-// and creating order statuses and custom attributes, and changing an order's
-// status and attributes with one partial PUT. It keeps within MoySklad's rate
-// and concurrency limits and retries only what may be retried.
 package moysklad
 
 import (
