@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -131,6 +132,13 @@ func (e *echoBulk) handler(t *testing.T) http.HandlerFunc {
 	}
 }
 
+// seen returns copies of the recorded sizes and element counts.
+func (e *echoBulk) seen() (sizes, items []int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]int(nil), e.sizes...), append([]int(nil), e.items...)
+}
+
 func echoClient(t *testing.T, e *echoBulk, mod func(*moysklad.Config)) *moysklad.Client {
 	t.Helper()
 	srv := httptest.NewServer(e.handler(t))
@@ -169,8 +177,8 @@ func TestUpdateOrdersSplitsAt1000(t *testing.T) {
 			t.Fatalf("result %d: %+v", i, r)
 		}
 	}
-	if fmt.Sprint(e.items) != "[1000 1000 500]" {
-		t.Errorf("requests carried %v updates", e.items)
+	if _, items := e.seen(); fmt.Sprint(items) != "[1000 1000 500]" {
+		t.Errorf("requests carried %v updates", items)
 	}
 }
 
@@ -205,14 +213,15 @@ func TestUpdateOrdersSplitsByBodySize(t *testing.T) {
 		}
 	}
 	total := 0
-	for i, n := range e.sizes {
+	sizes, items := e.seen()
+	for i, n := range sizes {
 		if n > bound {
 			t.Errorf("request %d: %d bytes over the bound %d", i, n, bound)
 		}
-		total += e.items[i]
+		total += items[i]
 	}
-	if total != 10 || len(e.sizes) < 4 {
-		t.Errorf("%d updates in %d requests (%v)", total, len(e.sizes), e.items)
+	if total != 10 || len(sizes) < 4 {
+		t.Errorf("%d updates in %d requests (%v)", total, len(sizes), items)
 	}
 }
 
@@ -258,8 +267,8 @@ func TestUpdateOrdersAnswerLost(t *testing.T) {
 					t.Fatalf("result %d: %+v, want %v", i, r, want)
 				}
 			}
-			if len(e.items) != 2 {
-				t.Errorf("requests %v: the lost one was repeated or the call went on", e.items)
+			if _, items := e.seen(); len(items) != 2 {
+				t.Errorf("requests %v: the lost one was repeated or the call went on", items)
 			}
 		})
 	}
@@ -279,11 +288,10 @@ func TestUpdateOrdersMismatchedAnswer(t *testing.T) {
 // Per-element results that come with a non-2xx status are still read per
 // element; a request refused as a whole refuses its updates.
 func TestUpdateOrdersErrorStatuses(t *testing.T) {
-	calls := 0
+	var calls atomic.Int32
 	_, c := newFixtureServer(t, map[string]func(*http.Request) (int, string){
 		"POST /entity/customerorder": func(r *http.Request) (int, string) {
-			calls++
-			if calls == 1 {
+			if calls.Add(1) == 1 {
 				return 400, `[{"meta":{"href":"https://x/api/remap/1.2/entity/customerorder/` + uuidN(1) + `","type":"customerorder"},"id":"` + uuidN(1) + `","updated":"2026-12-01 10:00:00"},` +
 					`{"errors":[{"error":"Ошибка сохранения объекта: поле 'name' не может быть пустым или отсутствовать","code":3000,"parameter":"name"}]}]`
 			}
@@ -364,11 +372,11 @@ func TestUpdateOrdersEdgeCases(t *testing.T) {
 	e := &echoBulk{}
 	c := echoClient(t, e, nil)
 	res, err := c.UpdateOrders(context.Background(), nil)
-	if err != nil || len(res) != 0 || len(e.items) != 0 {
-		t.Fatalf("%v %v %v", err, res, e.items)
+	if _, items := e.seen(); err != nil || len(res) != 0 || len(items) != 0 {
+		t.Fatalf("%v %v %v", err, res, items)
 	}
 	res, err = c.UpdateOrders(context.Background(), []moysklad.BulkUpdate{{ID: uuidN(1)}})
-	if err != nil || res[0].Outcome != moysklad.BulkNotSent || len(e.items) != 0 || !strings.Contains(res[0].Err.Error(), "changes nothing") {
+	if _, items := e.seen(); err != nil || res[0].Outcome != moysklad.BulkNotSent || len(items) != 0 || !strings.Contains(res[0].Err.Error(), "changes nothing") {
 		t.Fatalf("%v %+v", err, res)
 	}
 }

@@ -91,6 +91,8 @@ func TestUpdateOrderFileClearFailure(t *testing.T) {
 	if err == nil || !errors.As(err, &e) || e.StatusCode != 403 || !strings.Contains(err.Error(), "clear file attributes") {
 		t.Fatalf("err = %v", err)
 	}
+	mu.Lock()
+	defer mu.Unlock()
 	if len(bodies) != 2 || !strings.Contains(bodies[1], `"file":null`) || strings.Contains(bodies[1], "content") {
 		t.Errorf("bodies %q", bodies)
 	}

@@ -149,6 +149,8 @@ func TestOrderAttributesPaged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	mu.Lock()
+	defer mu.Unlock()
 	if len(md.Attributes) != 2 || md.Attributes[1].Name != "a1" || strings.Join(offsets, ",") != "0,1" {
 		t.Fatalf("%+v offsets %v", md.Attributes, offsets)
 	}

@@ -14,24 +14,49 @@ import (
 )
 
 // From 2026-12-01 a user token's request costs 4 of the 45 units per 3 s
-// (doc _restrictions.md). X-RateLimit-Remaining counts units, so 3 left
+// (doc _restrictions.md). X-RateLimit-Remaining counts units, so 1 left
 // means the next request would get 429: the client must pause although
-// Remaining is not 0.
+// Remaining is not 0. Against the simulator (window of a minute, so that
+// load cannot refill the budget during the test) the 11th answer says
+// Remaining 1; the client's clock is fake, so the pause it takes before
+// the 12th request is measured, not slept.
 func TestRemainingBelowRequestWeightPauses(t *testing.T) {
-	s := moyskladtest.NewServer(moyskladtest.Options{RequestsPerWindow: 45, RequestWeight: 4, Window: 300 * time.Millisecond})
+	s := moyskladtest.NewServer(moyskladtest.Options{RequestsPerWindow: 45, RequestWeight: 4, Window: time.Minute})
 	defer s.Close()
-	// The client's own limiter is deliberately loose (100 per window), so
-	// only the headers keep it from a 429.
+	var mu sync.Mutex
+	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	var slept []time.Duration
+	// The client's own limiter is deliberately loose (1000 per window), so
+	// only the headers can make it wait.
 	c := newClient(t, s, func(cfg *moysklad.Config) {
-		cfg.RequestsPerWindow, cfg.Window, cfg.RequestWeight, cfg.MaxRetries = 100, 300*time.Millisecond, 4, -1
+		cfg.RequestsPerWindow, cfg.Window, cfg.RequestWeight, cfg.MaxRetries = 1000, time.Minute, 4, -1
+		cfg.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+		cfg.Sleep = func(ctx context.Context, d time.Duration) error {
+			mu.Lock()
+			now, slept = now.Add(d), append(slept, d)
+			mu.Unlock()
+			return ctx.Err()
+		}
 	})
-	for i := 0; i < 25; i++ {
+	for i := 0; i < 11; i++ {
 		if err := c.Ping(context.Background()); err != nil {
 			t.Fatalf("request %d: %v", i, err)
 		}
 	}
-	if s.TooManyRequests() != 0 || c.RateLimitWaits() == 0 {
-		t.Errorf("429s %d, waits %d", s.TooManyRequests(), c.RateLimitWaits())
+	if c.RateLimitWaits() != 0 {
+		t.Fatalf("waited before the budget was spent: %v", slept)
+	}
+	// The 12th waits for the reset the simulator announced (about a
+	// minute); the simulator's own clock has not moved, so it still says 429.
+	_ = c.Ping(context.Background())
+	mu.Lock()
+	defer mu.Unlock()
+	var total time.Duration
+	for _, d := range slept {
+		total += d
+	}
+	if c.RateLimitWaits() != 1 || total < 50*time.Second {
+		t.Errorf("before the 12th request: %d waits, %v", c.RateLimitWaits(), total)
 	}
 }
 

@@ -135,7 +135,7 @@ func (s *Server) route(r *http.Request) reply {
 		if !get {
 			return methodNotAllowed()
 		}
-		return jsonReply(200, s.metadataJSON())
+		return jsonReply(200, s.metadataJSON(parseExpand(q.Get("expand"))["attributes"]))
 	case len(seg) == 4 && seg[2] == "metadata" && seg[3] == "states":
 		if r.Method != http.MethodPost {
 			return methodNotAllowed()

@@ -439,7 +439,7 @@ func (d *data) orderAttrsJSON(o *simOrder) []attrValueJSON {
 	return out
 }
 
-func (d *data) metadataJSON() map[string]any {
+func (d *data) metadataJSON(expandAttributes bool) map[string]any {
 	states := make([]stateJSON, 0, len(d.states))
 	for _, st := range d.states {
 		states = append(states, d.stateJSON(st))
@@ -448,8 +448,20 @@ func (d *data) metadataJSON() map[string]any {
 	// is an AttributeMetaInfoList) and as the schema's own fixture
 	// tests/fixtures/document_metadata.json shows: a collection reference
 	// with size and no rows; the rows are at …/metadata/attributes.
-	attrs := metaOnly{metaJSON{Href: d.base + "/entity/customerorder/metadata/attributes", Type: "attributemetadata",
+	// With expand=attributes the rows come inline (the schema's fixture
+	// document_metadata_expanded.json).
+	type collection struct {
+		Meta metaJSON      `json:"meta"`
+		Rows []attrDefJSON `json:"rows,omitempty"`
+	}
+	attrs := collection{Meta: metaJSON{Href: d.base + "/entity/customerorder/metadata/attributes", Type: "attributemetadata",
 		MediaType: "application/json", Size: intp(len(d.attrs)), Limit: intp(1000), Offset: intp(0)}}
+	if expandAttributes {
+		attrs.Rows = []attrDefJSON{}
+		for _, a := range d.attrs {
+			attrs.Rows = append(attrs.Rows, d.attrDefJSON(a))
+		}
+	}
 	return map[string]any{
 		"meta":         metaJSON{Href: d.base + "/entity/customerorder/metadata", MediaType: "application/json"},
 		"attributes":   attrs,

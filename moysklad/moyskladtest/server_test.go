@@ -206,6 +206,12 @@ func TestSeedAndMetadataShape(t *testing.T) {
 	if resp, _ := raw(t, s, "GET", "/entity/customerorder/metadata/attributes", "limit=1001", s.Token(), nil); resp.StatusCode != 400 {
 		t.Errorf("limit 1001: %d", resp.StatusCode)
 	}
+	// expand=attributes gives the collection with its rows.
+	resp, b = raw(t, s, "GET", "/entity/customerorder/metadata", "expand=attributes", s.Token(), nil)
+	var mdx moysklad.Metadata
+	if resp.StatusCode != 200 || json.Unmarshal(b, &mdx) != nil || len(mdx.Attributes) != 6 || !mdx.AttributesComplete() {
+		t.Fatalf("expand=attributes: %d %s", resp.StatusCode, b)
+	}
 	md.Attributes = all
 	if len(md.Attributes) != 6 {
 		t.Fatalf("%d attributes listed", len(md.Attributes))
