@@ -1,8 +1,3 @@
-// Package moysklad is a focused client of the MoySklad JSON API 1.2 for the
-// customer-order workflow of shipbridge: listing and reading orders, reading
-// and creating order statuses and custom attributes, and changing an order's
-// status and attributes with one partial PUT. It keeps within MoySklad's rate
-// and concurrency limits and retries only what may be retried.
 package moysklad
 
 import (
@@ -78,6 +73,16 @@ type Config struct {
 	// RequestsPerWindow request starts are allowed per Window (default 11 per 3 s).
 	RequestsPerWindow int
 	Window            time.Duration
+	// RequestWeight is how many units of MoySklad's budget (45 units per
+	// 3 s) one request costs (doc _restrictions.md «Лимит запросов за
+	// 3-секундный период»): 1 for a solution token; for a user token or
+	// login/password 3 until 2026-11-30 and 4 from 2026-12-01 (hence 11
+	// requests per 3 s). 0 derives it from RequestsPerWindow as the doc's
+	// table does: 45 / RequestsPerWindow rounded down, at least 1 (11 → 4,
+	// 15 → 3, 22 → 2, 45 → 1). It is used to read X-RateLimit-Remaining:
+	// fewer units left than one request costs means the next one would get
+	// 429, so everyone pauses.
+	RequestWeight int
 	// MaxParallel requests may be in flight at once (default 4; MoySklad allows 5).
 	MaxParallel int
 	// HTTPClient defaults to a client whose Transport negotiates gzip itself
@@ -104,6 +109,9 @@ type Config struct {
 	Sleep func(ctx context.Context, d time.Duration) error
 	// Rand returns a number in [0,1) for jitter (default math/rand/v2).
 	Rand func() float64
+	// BulkMaxBytes bounds the body of one UpdateOrders request (default
+	// DefaultBulkMaxBytes, at most 9 MiB: MoySklad refuses bodies over 10 MB).
+	BulkMaxBytes int
 	// WindowMargin pads each rate window (default 1 ms, for the server's
 	// millisecond rounding); see windowLimiter for why no more is needed.
 	WindowMargin time.Duration
@@ -124,8 +132,12 @@ type Client struct {
 	baseDelay time.Duration
 	maxDelay  time.Duration
 	window    time.Duration
-	limiter   *windowLimiter
-	sem       chan struct{}
+	perWindow int // requests per window (the client's own limiter)
+	weight    int // units one request costs
+	// bulkMaxBytes bounds one bulk request body.
+	bulkMaxBytes int
+	limiter      *windowLimiter
+	sem          chan struct{}
 
 	requests        atomic.Int64
 	rateLimitWaits  atomic.Int64
@@ -150,9 +162,16 @@ func New(cfg Config) (*Client, error) {
 	if cfg.Window <= 0 {
 		cfg.Window = 3 * time.Second
 	}
+	if cfg.RequestWeight <= 0 {
+		cfg.RequestWeight = max(1, budgetUnits/cfg.RequestsPerWindow)
+	}
 	if cfg.MaxParallel <= 0 {
 		cfg.MaxParallel = 4
 	}
+	if cfg.BulkMaxBytes <= 0 {
+		cfg.BulkMaxBytes = DefaultBulkMaxBytes
+	}
+	cfg.BulkMaxBytes = min(cfg.BulkMaxBytes, 9<<20)
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{Transport: NewTransport()}
 	}
@@ -192,8 +211,8 @@ func New(cfg Config) (*Client, error) {
 		base: u.String(), basePath: u.Path, token: cfg.Token, ua: cfg.UserAgent, hc: cfg.HTTPClient,
 		log: cfg.Logger, obs: cfg.Observer, sleep: cfg.Sleep, rnd: cfg.Rand,
 		retries: cfg.MaxRetries, baseDelay: cfg.RetryBaseDelay, maxDelay: cfg.RetryMaxDelay,
-		window: cfg.Window,
-		sem:    make(chan struct{}, cfg.MaxParallel),
+		window: cfg.Window, perWindow: cfg.RequestsPerWindow, weight: cfg.RequestWeight, bulkMaxBytes: cfg.BulkMaxBytes,
+		sem: make(chan struct{}, cfg.MaxParallel),
 	}
 	c.limiter = newWindowLimiter(cfg.RequestsPerWindow, cfg.Window, cfg.WindowMargin, cfg.Now, cfg.Sleep)
 	return c, nil
@@ -250,6 +269,11 @@ type request struct {
 	path   string // relative to base, starting with "/"
 	query  string // already encoded
 	body   any
+	// raw, when set, is the already encoded body (body is then ignored).
+	raw []byte
+	// keepErrorBody keeps a non-2xx answer's body in the *Error (for
+	// bulk answers, whose per-element results may come with a 4xx).
+	keepErrorBody bool
 	// idempotent requests are retried on 5xx and network errors; others only
 	// when MoySklad certainly did not process them (429).
 	idempotent bool
@@ -257,8 +281,8 @@ type request struct {
 
 // do performs a call with retries and decodes a 2xx JSON answer into out.
 func (c *Client) do(ctx context.Context, r request, out any) error {
-	var payload []byte
-	if r.body != nil {
+	payload := r.raw
+	if payload == nil && r.body != nil {
 		b, err := json.Marshal(r.body)
 		if err != nil {
 			return fmt.Errorf("moysklad: encode %s %s: %w", r.method, r.path, err)
@@ -433,6 +457,9 @@ func stripURL(err error) error {
 
 func (c *Client) decodeError(r request, resp *http.Response, data []byte) error {
 	e := &Error{StatusCode: resp.StatusCode, Method: r.method, Path: r.path}
+	if r.keepErrorBody {
+		e.body = data
+	}
 	if len(bytes.TrimSpace(data)) > 0 {
 		var body struct {
 			Errors []APIError `json:"errors"`
@@ -478,25 +505,50 @@ func retryAfter(h http.Header) time.Duration {
 	return 0
 }
 
-// observeLimits pauses everyone when MoySklad says the budget is spent.
+// budgetUnits is MoySklad's budget per 3-second window in units (doc
+// _restrictions.md: «из "корзинки" 45 запросов … будет списываться не 1
+// запрос, а 2, 3 или 4»).
+const budgetUnits = 45
+
+// observeLimits pauses everyone when MoySklad says the budget cannot pay
+// for one more request. X-RateLimit-Remaining counts units of the budget
+// (the 45-unit bucket; a user token's request costs 4 from 2026-12-01), so
+// "Remaining 3" already means the next request gets 429. When
+// X-RateLimit-Limit × weight fits in the 45-unit budget (Limit 11 for a
+// weight of 4), the headers evidently count requests, and one costs one.
+// (Whether Remaining drops by the weight is not confirmed by MoySklad's
+// docs; both readings are handled.)
 func (c *Client) observeLimits(resp *http.Response) {
 	v := resp.Header.Get("X-RateLimit-Remaining")
 	if v == "" {
 		return
 	}
 	rem, err := strconv.Atoi(strings.TrimSpace(v))
-	if err != nil || rem > 0 {
+	if err != nil {
+		return
+	}
+	lim, _ := strconv.Atoi(strings.TrimSpace(resp.Header.Get("X-RateLimit-Limit")))
+	cost := c.weight
+	if lim > 0 && lim*cost <= budgetUnits {
+		// The headers count requests (e.g. Limit 11 for a weight of 4).
+		cost = 1
+	}
+	if rem >= cost {
 		return
 	}
 	d := retryAfter(resp.Header)
 	if d <= 0 {
-		if lim, err := strconv.Atoi(resp.Header.Get("X-RateLimit-Limit")); err == nil && lim > 0 {
-			iv := c.window
-			if ms, err := strconv.Atoi(resp.Header.Get("X-Lognex-Retry-TimeInterval")); err == nil && ms > 0 {
-				iv = time.Duration(ms) * time.Millisecond
-			}
-			d = iv / time.Duration(lim)
+		// No pause given: wait until the missing units come back, at the
+		// rate the headers (or the client's own window) describe.
+		iv := c.window
+		if ms, err := strconv.Atoi(resp.Header.Get("X-Lognex-Retry-TimeInterval")); err == nil && ms > 0 {
+			iv = time.Duration(ms) * time.Millisecond
 		}
+		perUnit := iv / time.Duration(c.perWindow*cost)
+		if lim > 0 {
+			perUnit = iv / time.Duration(lim)
+		}
+		d = perUnit * time.Duration(cost-max(rem, 0))
 	}
 	c.limiter.pause(d)
 }

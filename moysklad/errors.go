@@ -26,6 +26,11 @@ const (
 	CodeUnknownAttribute = 14003 // attribute id points nowhere
 	CodeAttributeNoValue = 14009 // attribute value missing
 	CodeFileTooLarge     = 14005 // file attribute over 10 MB
+	// CodeFileNotUpdatable: «обновление дополнительных полей типа 'Файл' не
+	// поддерживается» — a file attribute that holds a file is not
+	// overwritten; it must be cleared ("file": null) first. UpdateOrder and
+	// UpdateOrders do that by themselves.
+	CodeFileNotUpdatable = 14001
 )
 
 // APIError is one entry of MoySklad's {"errors":[…]} body.
@@ -47,6 +52,9 @@ type Error struct {
 	Path string
 	// RetryAfter is the pause MoySklad asked for (429), zero when none was given.
 	RetryAfter time.Duration
+
+	// body is the raw answer, kept only for bulk requests.
+	body []byte
 }
 
 // Error describes the failure in English for the operator.

@@ -4,11 +4,14 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
+
+	"go.uber.org/zap"
 )
 
 const (
@@ -84,6 +87,7 @@ type positionList struct {
 // and is returned.
 func (c *Client) ListOrdersPages(ctx context.Context, q ListOrdersQuery, fn func([]Order) error) error {
 	seen := map[string]bool{}
+	wr := c.newWeightResolver()
 	return c.listPages(ctx, q, func(page []Order) error {
 		rows := make([]Order, 0, len(page))
 		for _, o := range page {
@@ -92,6 +96,9 @@ func (c *Client) ListOrdersPages(ctx context.Context, q ListOrdersQuery, fn func
 			}
 			seen[o.ID] = true
 			if err := c.completePositions(ctx, &o); err != nil {
+				return err
+			}
+			if err := wr.resolveOrder(ctx, &o); err != nil {
 				return err
 			}
 			rows = append(rows, o)
@@ -156,8 +163,12 @@ func (c *Client) ListOrders(ctx context.Context, q ListOrdersQuery) ([]Order, er
 	if err != nil {
 		return nil, err
 	}
+	wr := c.newWeightResolver()
 	for i := range out {
 		if err := c.completePositions(ctx, &out[i]); err != nil {
+			return nil, err
+		}
+		if err := wr.resolveOrder(ctx, &out[i]); err != nil {
 			return nil, err
 		}
 	}
@@ -203,7 +214,8 @@ func positionsExpanded(ps []Position) bool {
 	return true
 }
 
-// GetOrder returns one order with its agent, state and positions expanded.
+// GetOrder returns one order with its agent, state and positions expanded,
+// each position's Assortment.Weight being the effective unit weight.
 func (c *Client) GetOrder(ctx context.Context, id string) (Order, error) {
 	var o Order
 	q := encodeQuery(queryParam{"expand", orderExpand})
@@ -213,17 +225,71 @@ func (c *Client) GetOrder(ctx context.Context, id string) (Order, error) {
 	if err := c.completePositions(ctx, &o); err != nil {
 		return Order{}, err
 	}
+	if err := c.newWeightResolver().resolveOrder(ctx, &o); err != nil {
+		return Order{}, err
+	}
 	return o, nil
 }
 
 // OrderMetadata returns the order statuses and custom attribute definitions.
+// When the metadata gives the attributes as a collection reference (the
+// official schema's DocumentMetadata.attributes), as a collection with
+// fewer rows than its size, or not at all, the full list is read from
+// GET /entity/customerorder/metadata/attributes (OrderAttributes).
 func (c *Client) OrderMetadata(ctx context.Context) (Metadata, error) {
 	var md Metadata
 	if err := c.do(ctx, request{method: "GET", path: "/entity/customerorder/metadata", idempotent: true}, &md); err != nil {
 		return Metadata{}, err
 	}
+	if !md.AttributesComplete() {
+		defs, err := c.OrderAttributes(ctx)
+		if err != nil {
+			return Metadata{}, err
+		}
+		md.Attributes = defs
+	}
 	md.fillIDs()
 	return md, nil
+}
+
+// attributesPageLimit is the page size of …/metadata/attributes (the
+// documented maximum; no expand is involved).
+const attributesPageLimit = 1000
+
+// maxAttributePages bounds the paging of a misbehaving answer.
+const maxAttributePages = 100
+
+// OrderAttributes reads every custom attribute definition of customer
+// orders from GET /entity/customerorder/metadata/attributes, page by page
+// (schema AttributeMetaInfoList: {"meta":{…},"rows":[…]}). The doc
+// example's list meta has no size; then a short page ends the list.
+func (c *Client) OrderAttributes(ctx context.Context) ([]AttributeDef, error) {
+	defs := []AttributeDef{}
+	for offset, pages := 0, 0; ; pages++ {
+		if pages == maxAttributePages {
+			return nil, fmt.Errorf("moysklad: GET /entity/customerorder/metadata/attributes: more than %d pages", maxAttributePages)
+		}
+		var page struct {
+			Meta Meta           `json:"meta"`
+			Rows []AttributeDef `json:"rows"`
+		}
+		q := encodeQuery(queryParam{"limit", strconv.Itoa(attributesPageLimit)}, queryParam{"offset", strconv.Itoa(offset)})
+		if err := c.do(ctx, request{method: "GET", path: "/entity/customerorder/metadata/attributes", query: q, idempotent: true}, &page); err != nil {
+			return nil, err
+		}
+		defs = append(defs, page.Rows...)
+		offset += len(page.Rows)
+		switch {
+		case len(page.Rows) == 0:
+			return defs, nil
+		case page.Meta.Size > 0:
+			if offset >= page.Meta.Size {
+				return defs, nil
+			}
+		case len(page.Rows) < attributesPageLimit:
+			return defs, nil
+		}
+	}
 }
 
 // Default state types of MoySklad.
@@ -381,18 +447,70 @@ func (u OrderUpdate) MarshalJSON() ([]byte, error) {
 }
 
 // UpdateOrder changes an order's state and attributes in ONE partial PUT and
-// returns the order as MoySklad stored it. Repeating the same PUT is
+// returns the order as MoySklad stored it (its assortment weights as
+// MoySklad sent them, not resolved). Repeating the same PUT is
 // harmless, so it is retried on 5xx and network errors.
+//
+// When MoySklad refuses to overwrite a file attribute that already holds a
+// file (error 14001), UpdateOrder clears the file attributes the update
+// sets (one PUT of "file": null) and sends the update again: the new file
+// replaces the old one instead of the whole update being refused.
 func (c *Client) UpdateOrder(ctx context.Context, id string, u OrderUpdate) (Order, error) {
 	if u.State == nil && len(u.Attributes) == 0 {
 		return Order{}, fmt.Errorf("moysklad: update of order %s changes nothing", id)
 	}
+	o, err := c.putOrder(ctx, id, u, true)
+	if err == nil || !isFileRefusal(err) {
+		return o, err
+	}
+	clear, ok := u.fileClears()
+	if !ok {
+		return Order{}, err
+	}
+	// MoySklad does not overwrite a file attribute that holds a file
+	// (14001): clear the file attributes being set, then send the whole
+	// update again. Nothing of the update is lost: if the second PUT
+	// fails, the caller still holds it and a repetition succeeds (the
+	// attributes are empty by then).
+	c.log.Info("moysklad refused to overwrite a file attribute; clearing it first",
+		zap.String("order", id), zap.Int("files", len(clear.Attributes)))
+	if _, cerr := c.putOrder(ctx, id, clear, false); cerr != nil {
+		return Order{}, fmt.Errorf("moysklad: clear file attributes of order %s before replacing them: %w", id, cerr)
+	}
+	return c.putOrder(ctx, id, u, true)
+}
+
+// putOrder sends one partial PUT; expand asks for the order expanded in
+// the answer.
+func (c *Client) putOrder(ctx context.Context, id string, u OrderUpdate, expand bool) (Order, error) {
 	var o Order
-	q := encodeQuery(queryParam{"expand", orderExpand})
+	q := ""
+	if expand {
+		q = encodeQuery(queryParam{"expand", orderExpand})
+	}
 	if err := c.do(ctx, request{method: "PUT", path: "/entity/customerorder/" + url.PathEscape(id), query: q, body: u, idempotent: true}, &o); err != nil {
 		return Order{}, err
 	}
 	return o, nil
+}
+
+// isFileRefusal reports whether err is MoySklad's refusal to overwrite a
+// file attribute (14001).
+func isFileRefusal(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.HasCode(CodeFileNotUpdatable)
+}
+
+// fileClears returns an update that clears every file attribute u sets a
+// file on; ok is false when u sets none.
+func (u OrderUpdate) fileClears() (OrderUpdate, bool) {
+	var clear OrderUpdate
+	for _, a := range u.Attributes {
+		if a.File != nil && !a.Clear {
+			clear.Attributes = append(clear.Attributes, ClearFileValue(a.Meta))
+		}
+	}
+	return clear, len(clear.Attributes) > 0
 }
 
 // Ping makes one cheap authenticated read (the current employee).

@@ -72,21 +72,90 @@ type AttributeDef struct {
 
 // Metadata is the answer of GET /entity/customerorder/metadata: the order
 // statuses and custom attribute definitions of the account.
+//
+// The official schema (DocumentMetadata) gives attributes as an
+// AttributeMetaInfoList: a collection reference {"meta":{…,"size":N}},
+// with "rows" only when expanded; the customerorder doc page shows an
+// inline array. All three shapes decode; Client.OrderMetadata completes a
+// reference or a short collection from /metadata/attributes, so that
+// Attributes is always the full list there.
 type Metadata struct {
 	Meta       Meta           `json:"meta"`
 	States     []State        `json:"states"`
 	Attributes []AttributeDef `json:"attributes"`
+	// AttributesCollection is the collection meta when the answer gave
+	// the attributes as a collection (reference or with rows); nil for an
+	// inline array or no attributes field.
+	AttributesCollection *Meta `json:"-"`
+
+	attrShape attrShape
 }
 
-// UnmarshalJSON decodes the metadata and fills ids missing from the body
-// from the hrefs.
+// attrShape records how the attributes arrived.
+type attrShape int
+
+const (
+	attrsAbsent     attrShape = iota // no "attributes" field (or null)
+	attrsInline                      // an array: the doc page's example
+	attrsCollection                  // {"meta":…} with or without "rows": the schema
+)
+
+// AttributesComplete reports whether Attributes is known to be the full
+// list: an inline array, or a collection whose rows cover its size.
+func (md Metadata) AttributesComplete() bool {
+	switch md.attrShape {
+	case attrsInline:
+		return true
+	case attrsCollection:
+		return md.Attributes != nil && md.AttributesCollection != nil && len(md.Attributes) >= md.AttributesCollection.Size
+	}
+	return false
+}
+
+// decodeAttributeDefs reads "attributes" in any of its three shapes.
+func decodeAttributeDefs(raw json.RawMessage) ([]AttributeDef, *Meta, attrShape, error) {
+	v := bytes.TrimSpace(raw)
+	if len(v) == 0 || bytes.Equal(v, []byte("null")) {
+		return nil, nil, attrsAbsent, nil
+	}
+	switch v[0] {
+	case '[':
+		var defs []AttributeDef
+		if err := json.Unmarshal(v, &defs); err != nil {
+			return nil, nil, attrsAbsent, err
+		}
+		return defs, nil, attrsInline, nil
+	case '{':
+		var coll struct {
+			Meta Meta           `json:"meta"`
+			Rows []AttributeDef `json:"rows"`
+		}
+		if err := json.Unmarshal(v, &coll); err != nil {
+			return nil, nil, attrsAbsent, err
+		}
+		m := coll.Meta
+		return coll.Rows, &m, attrsCollection, nil
+	}
+	return nil, nil, attrsAbsent, fmt.Errorf("moysklad: metadata attributes: neither an array nor a collection: %.40q", v)
+}
+
+// UnmarshalJSON decodes the metadata (attributes as an inline array, a
+// collection reference or a collection with rows) and fills ids missing
+// from the body from the hrefs.
 func (md *Metadata) UnmarshalJSON(b []byte) error {
-	type plain Metadata
-	var p plain
-	if err := json.Unmarshal(b, &p); err != nil {
+	var w struct {
+		Meta       Meta            `json:"meta"`
+		States     []State         `json:"states"`
+		Attributes json.RawMessage `json:"attributes"`
+	}
+	if err := json.Unmarshal(b, &w); err != nil {
 		return err
 	}
-	*md = Metadata(p)
+	defs, coll, shape, err := decodeAttributeDefs(w.Attributes)
+	if err != nil {
+		return err
+	}
+	*md = Metadata{Meta: w.Meta, States: w.States, Attributes: defs, AttributesCollection: coll, attrShape: shape}
 	md.fillIDs()
 	return nil
 }
@@ -263,8 +332,16 @@ type Counterparty struct {
 	ActualAddress string `json:"actualAddress,omitempty"`
 }
 
-// Assortment is the product, service, bundle or variant of a position
-// (Meta.Type tells which). Weight and Volume are in the account's units.
+// Assortment is the product, service, bundle, variant or consignment of a
+// position (Meta.Type, also Type(), tells which). Weight and Volume are in
+// the account's units.
+//
+// In orders returned by ListOrders, ListOrdersPages and GetOrder, Weight is
+// the effective weight of one unit (PRODUCT.md rule 12): a product's own;
+// a variant's product's (variants have no weight field); a bundle's own,
+// else Σ component weight × component quantity; a consignment's
+// assortment's; 0 for a service. Elsewhere it is the weight field as
+// MoySklad sent it.
 type Assortment struct {
 	Meta    Meta    `json:"meta"`
 	ID      string  `json:"id,omitempty"`
@@ -273,9 +350,42 @@ type Assortment struct {
 	Article string  `json:"article,omitempty"`
 	Weight  float64 `json:"weight,omitempty"`
 	Volume  float64 `json:"volume,omitempty"`
+	// Product is a variant's product: a meta reference, or the product
+	// when expanded (schema Variant.product).
+	Product *Assortment `json:"product,omitempty"`
+	// Components is a bundle's components collection (schema
+	// Bundle.components, a BundleComponentList); rows only when present.
+	Components *BundleComponents `json:"components,omitempty"`
+	// Of is a consignment's assortment (schema Consignment.assortment).
+	Of *Assortment `json:"assortment,omitempty"`
 }
 
-// Position is a line of a customer order. Price is in kopecks per unit.
+// Type returns the assortment type: product, service, variant, bundle or
+// consignment. A service position is not goods (e.g. «Доставка»).
+func (a Assortment) Type() string { return a.Meta.Type }
+
+// expanded reports whether the assortment carries its fields, not just a
+// reference (every assortment entity has a name).
+func (a Assortment) expanded() bool { return a.Name != "" }
+
+// BundleComponents is the components collection of a bundle.
+type BundleComponents struct {
+	Meta Meta              `json:"meta"`
+	Rows []BundleComponent `json:"rows,omitempty"`
+}
+
+// BundleComponent is one component of a bundle: Quantity units of Assortment
+// (a product, service or variant; never a bundle).
+type BundleComponent struct {
+	Meta       Meta       `json:"meta"`
+	ID         string     `json:"id,omitempty"`
+	Quantity   float64    `json:"quantity"`
+	Assortment Assortment `json:"assortment"`
+}
+
+// Position is a line of a customer order (schema CustomerOrderPosition).
+// Price is in kopecks per unit before Discount (percent; negative is a
+// markup); VAT is the rate in percent, meaningful when VATEnabled.
 type Position struct {
 	Meta       Meta       `json:"meta"`
 	ID         string     `json:"id,omitempty"`

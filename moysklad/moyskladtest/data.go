@@ -60,6 +60,13 @@ type simProduct struct {
 	id, typ, name, code, article string
 	weight, volume               float64
 	created                      time.Time
+	productID                    string         // a variant's product
+	components                   []simComponent // a bundle's components
+}
+
+type simComponent struct {
+	id, productID string
+	quantity      float64
 }
 
 type simPosition struct {
@@ -221,20 +228,76 @@ func (s *Server) AddCounterparty(c CounterpartySeed) string {
 
 // ProductSeed describes an assortment item to add. Type is product (default),
 // service, variant or bundle.
+//
+// As in MoySklad, a variant has no weight or volume of its own and belongs
+// to a product (ProductID); a service has no weight; a bundle has its own
+// weight (0: none) and 1–50 Components, each a product, service or
+// variant. For seeds written before variants and bundles were modelled:
+// a variant without ProductID gets a product of its own (same name,
+// carrying Weight and Volume), and a bundle without Components gets one
+// component, a product of the same name weighing Weight — the rendered
+// entities keep MoySklad's shapes either way. A service's Weight is
+// ignored (MoySklad has no such field).
 type ProductSeed struct {
 	Name, Code, Article, Type string
 	Weight, Volume            float64
+	ProductID                 string
+	Components                []ComponentSeed
 }
 
-// AddProduct adds an assortment item and returns its id.
+// ComponentSeed is one component of a seeded bundle.
+type ComponentSeed struct {
+	ProductID string
+	Quantity  float64
+}
+
+// AddProduct adds an assortment item and returns its id. It panics on a
+// seed MoySklad could not hold (a test bug): a variant with its own weight
+// and a product, a variant of something other than a product, a bundle
+// with more than 50 components or containing a bundle, an unknown type.
 func (s *Server) AddProduct(p ProductSeed) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.addProductLocked(p)
+}
+
+func (s *Server) addProductLocked(p ProductSeed) string {
 	if p.Type == "" {
 		p.Type = "product"
 	}
 	pr := &simProduct{id: s.newID(), typ: p.Type, name: p.Name, code: p.Code, article: p.Article,
 		weight: p.Weight, volume: p.Volume, created: s.stamp()}
+	switch p.Type {
+	case "product":
+	case "service":
+		pr.weight, pr.volume = 0, 0
+	case "variant":
+		if p.ProductID == "" {
+			p.ProductID = s.addProductLocked(ProductSeed{Name: p.Name, Code: p.Code, Article: p.Article, Weight: p.Weight, Volume: p.Volume})
+		} else if p.Weight != 0 || p.Volume != 0 {
+			panic("moyskladtest: a variant has no weight or volume of its own; set its product's")
+		}
+		if parent := s.products[p.ProductID]; parent == nil || parent.typ != "product" {
+			panic("moyskladtest: a variant needs the id of a product, got " + p.ProductID)
+		}
+		pr.weight, pr.volume, pr.productID = 0, 0, p.ProductID
+	case "bundle":
+		if len(p.Components) == 0 {
+			p.Components = []ComponentSeed{{ProductID: s.addProductLocked(ProductSeed{Name: p.Name, Weight: p.Weight}), Quantity: 1}}
+		}
+		if len(p.Components) > 50 {
+			panic("moyskladtest: a bundle has 1–50 components")
+		}
+		for _, c := range p.Components {
+			cp := s.products[c.ProductID]
+			if cp == nil || cp.typ == "bundle" || c.Quantity <= 0 {
+				panic("moyskladtest: bad bundle component " + c.ProductID)
+			}
+			pr.components = append(pr.components, simComponent{id: s.newID(), productID: c.ProductID, quantity: c.Quantity})
+		}
+	default:
+		panic("moyskladtest: unknown assortment type " + p.Type)
+	}
 	s.products[pr.id] = pr
 	return pr.id
 }

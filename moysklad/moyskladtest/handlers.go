@@ -99,31 +99,43 @@ func (s *Server) route(r *http.Request) reply {
 		}
 		return jsonReply(200, s.counterpartyJSON(c))
 	case "product", "service", "variant", "bundle":
-		if len(seg) != 3 {
-			return notFoundPath(p)
-		}
 		if !get {
 			return methodNotAllowed()
 		}
-		pr := s.products[seg[2]]
-		if pr == nil || pr.typ != typ {
-			return notFoundObj(typ, seg[2])
+		if len(seg) < 3 {
+			return notFoundPath(p)
 		}
-		return jsonReply(200, s.productJSON(pr))
+		pr := s.products[seg[2]]
+		switch {
+		case len(seg) == 3:
+			if pr == nil || pr.typ != typ {
+				return notFoundObj(typ, seg[2])
+			}
+			return jsonReply(200, s.productJSON(pr, parseExpand(q.Get("expand"))))
+		case len(seg) == 4 && typ == "bundle" && seg[3] == "components":
+			if pr == nil || pr.typ != typ {
+				return notFoundObj(typ, seg[2])
+			}
+			return s.listComponents(pr, q)
+		}
+		return notFoundPath(p)
 	default:
 		return notFoundPath(p)
 	}
 	switch {
 	case len(seg) == 2:
-		if !get {
-			return methodNotAllowed()
+		switch r.Method {
+		case http.MethodGet:
+			return s.listOrders(q)
+		case http.MethodPost:
+			return s.postOrders(r, q)
 		}
-		return s.listOrders(q)
+		return methodNotAllowed()
 	case len(seg) == 3 && seg[2] == "metadata":
 		if !get {
 			return methodNotAllowed()
 		}
-		return jsonReply(200, s.metadataJSON())
+		return jsonReply(200, s.metadataJSON(parseExpand(q.Get("expand"))["attributes"]))
 	case len(seg) == 4 && seg[2] == "metadata" && seg[3] == "states":
 		if r.Method != http.MethodPost {
 			return methodNotAllowed()
@@ -141,12 +153,7 @@ func (s *Server) route(r *http.Request) reply {
 	case len(seg) == 4 && seg[2] == "metadata" && seg[3] == "attributes":
 		switch r.Method {
 		case http.MethodGet:
-			rows := make([]attrDefJSON, 0, len(s.attrs))
-			for _, a := range s.attrs {
-				rows = append(rows, s.attrDefJSON(a))
-			}
-			return jsonReply(200, map[string]any{"meta": metaJSON{Href: s.base + "/entity/customerorder/metadata/attributes",
-				Type: "attributemetadata", MediaType: "application/json", Size: intp(len(rows)), Limit: intp(1000), Offset: intp(0)}, "rows": rows})
+			return s.listAttributes(q)
 		case http.MethodPost:
 			return s.createAttributes(r)
 		}
@@ -179,6 +186,13 @@ func (s *Server) route(r *http.Request) reply {
 	return notFoundPath(p)
 }
 
+// maxExpandDepth is MoySklad's "Максимальный уровень вложенности expand: 3"
+// (doc _general.md, «Замена ссылок объектами с помощью expand»). What the
+// service does with a deeper path is not documented; the simulator expands
+// it down to the third level and no further, so a client relying on a
+// fourth level gets references, as it would if the service ignored it.
+const maxExpandDepth = 3
+
 func parseExpand(v string) expandSet {
 	ex := expandSet{}
 	for _, f := range strings.Split(v, ",") {
@@ -186,9 +200,12 @@ func parseExpand(v string) expandSet {
 		if f == "" {
 			continue
 		}
-		ex[f] = true
-		if i := strings.IndexByte(f, '.'); i > 0 {
-			ex[f[:i]] = true
+		parts := strings.Split(f, ".")
+		if len(parts) > maxExpandDepth {
+			parts = parts[:maxExpandDepth]
+		}
+		for i := 1; i <= len(parts); i++ {
+			ex[strings.Join(parts[:i], ".")] = true
 		}
 	}
 	return ex
@@ -280,6 +297,46 @@ func (s *Server) listOrders(q url.Values) reply {
 	})
 }
 
+// listComponents answers GET /entity/bundle/{id}/components: schema
+// BundleComponentList, paged; expand=assortment only with limit ≤ 100.
+func (s *Server) listComponents(b *simProduct, q url.Values) reply {
+	limit, offset, expandOK, bad := paging(q)
+	if bad != nil {
+		return *bad
+	}
+	ex := expandSet{}
+	if expandOK {
+		ex = parseExpand(q.Get("expand"))
+	}
+	rows := []componentJSON{}
+	for i := offset; i < len(b.components) && i < offset+limit; i++ {
+		rows = append(rows, s.componentJSON(b, i, ex["assortment"]))
+	}
+	return jsonReply(200, map[string]any{
+		"context": map[string]any{"employee": metaOnly{metaJSON{Href: s.base + "/context/employee", Type: "employee", MediaType: "application/json"}}},
+		"meta":    s.collectionMeta("/entity/bundle/"+b.id+"/components", "bundlecomponent", q, len(b.components), limit, offset),
+		"rows":    rows,
+	})
+}
+
+// listAttributes answers GET …/customerorder/metadata/attributes: schema
+// AttributeMetaInfoList ({"meta":{…,"size","limit","offset"},"rows":[…]}),
+// paged by limit (1–1000, default 1000) and offset like every list.
+func (s *Server) listAttributes(q url.Values) reply {
+	limit, offset, _, bad := paging(q)
+	if bad != nil {
+		return *bad
+	}
+	rows := []attrDefJSON{}
+	for i := offset; i < len(s.attrs) && i < offset+limit; i++ {
+		rows = append(rows, s.attrDefJSON(s.attrs[i]))
+	}
+	return jsonReply(200, map[string]any{
+		"meta": s.collectionMeta("/entity/customerorder/metadata/attributes", "attributemetadata", q, len(s.attrs), limit, offset),
+		"rows": rows,
+	})
+}
+
 func (s *Server) listPositions(ord *simOrder, q url.Values) reply {
 	limit, offset, expandOK, bad := paging(q)
 	if bad != nil {
@@ -291,7 +348,7 @@ func (s *Server) listPositions(ord *simOrder, q url.Values) reply {
 	}
 	rows := []positionJSON{}
 	for i := offset; i < len(ord.positions) && i < offset+limit; i++ {
-		rows = append(rows, s.positionJSON(ord, ord.positions[i], ex["assortment"]))
+		rows = append(rows, s.positionJSON(ord, ord.positions[i], ex))
 	}
 	m := s.collectionMeta("/entity/customerorder/"+ord.id+"/positions", "customerorderposition", q, len(ord.positions), limit, offset)
 	m.MetadataHref = s.base + "/entity/customerorder/metadata"
@@ -302,18 +359,22 @@ func (s *Server) listPositions(ord *simOrder, q url.Values) reply {
 	})
 }
 
-// readJSON decodes a request body that must be a JSON object or array.
-func readJSON(r *http.Request) (any, *reply) {
+// readJSON decodes a request body that must be a JSON object or array
+// (at most 20 MB, doc _restrictions.md).
+func readJSON(r *http.Request) (any, *reply) { return readJSONLimit(r, 20<<20) }
+
+// readJSONLimit is readJSON with a body limit; over it: 413, error 1044.
+func readJSONLimit(r *http.Request, limit int64) (any, *reply) {
 	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(strings.ToLower(ct), "application/json") {
 		rep := apiErr(http.StatusUnsupportedMediaType, 1037, "Неверный тип содержимого запроса: "+ct, "")
 		return nil, &rep
 	}
-	b, err := io.ReadAll(io.LimitReader(r.Body, 21<<20))
+	b, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
 	if err != nil {
 		rep := apiErr(http.StatusBadRequest, 2001, "Ошибка формата: входящий запрос не соответствует формату JSON", "")
 		return nil, &rep
 	}
-	if len(b) > 20<<20 {
+	if int64(len(b)) > limit {
 		rep := apiErr(http.StatusRequestEntityTooLarge, 1044, "Превышен максимальный размер запроса", "")
 		return nil, &rep
 	}
@@ -542,6 +603,20 @@ func (s *Server) putOrder(r *http.Request, ord *simOrder, q url.Values) reply {
 	if !ok {
 		return apiErr(http.StatusBadRequest, 2000, "Ошибка формата: отсутствует начало объекта", "")
 	}
+	apply, bad := s.validateOrderUpdate(ord, m)
+	if bad != nil {
+		return *bad
+	}
+	s.applyOrderUpdate(ord, apply)
+	return jsonReply(200, s.orderJSON(ord, parseExpand(q.Get("expand")), s.opts.ExpandedPositions))
+}
+
+func ref(r reply) *reply { return &r }
+
+// validateOrderUpdate checks a partial update of ord (the body of a PUT, or
+// one element of a bulk POST) and returns the changes to apply; nothing is
+// changed before everything is valid.
+func (s *Server) validateOrderUpdate(ord *simOrder, m map[string]any) ([]func(), *reply) {
 	var apply []func()
 	for k, v := range m {
 		switch k {
@@ -552,36 +627,36 @@ func (s *Server) putOrder(r *http.Request, ord *simOrder, q url.Values) reply {
 			}
 			p, bad := s.checkMeta(v, "state", "state")
 			if bad != nil {
-				return *bad
+				return nil, bad
 			}
 			const want = "/entity/customerorder/metadata/states/"
 			id := (moysklad.Meta{Href: p}).ID()
 			if !strings.HasPrefix(p, want) {
 				if strings.Contains(p, "/metadata/states/") {
-					return apiErr(http.StatusBadRequest, 11002, "Ошибка инициализации статуса: статус с id = '"+id+"' не принадлежит данному типу документа", "state")
+					return nil, ref(apiErr(http.StatusBadRequest, 11002, "Ошибка инициализации статуса: статус с id = '"+id+"' не принадлежит данному типу документа", "state"))
 				}
-				return apiErr(http.StatusBadRequest, 1059, "Ошибка формата: неверный href для meta поля 'state'", "state")
+				return nil, ref(apiErr(http.StatusBadRequest, 1059, "Ошибка формата: неверный href для meta поля 'state'", "state"))
 			}
 			if s.stateByID(id) == nil {
-				return apiErr(http.StatusBadRequest, 1021, "Объект с типом 'state' и идентификатором '"+id+"' не найден", "state")
+				return nil, ref(apiErr(http.StatusBadRequest, 1021, "Объект с типом 'state' и идентификатором '"+id+"' не найден", "state"))
 			}
 			apply = append(apply, func() { ord.stateID = id })
 		case "attributes":
 			list, ok := v.([]any)
 			if !ok {
-				return apiErr(http.StatusBadRequest, 2016, "Ошибка формата: значение поля 'attributes' не соответствует типу Array", "attributes")
+				return nil, ref(apiErr(http.StatusBadRequest, 2016, "Ошибка формата: значение поля 'attributes' не соответствует типу Array", "attributes"))
 			}
 			for _, item := range list {
 				fn, bad := s.attrUpdate(ord, item)
 				if bad != nil {
-					return *bad
+					return nil, bad
 				}
 				apply = append(apply, fn)
 			}
 		case "name", "description", "externalCode", "shipmentAddress":
 			sv, ok := v.(string)
 			if !ok {
-				return apiErr(http.StatusBadRequest, 2016, "Ошибка формата: значение поля '"+k+"' не соответствует типу String", k)
+				return nil, ref(apiErr(http.StatusBadRequest, 2016, "Ошибка формата: значение поля '"+k+"' не соответствует типу String", k))
 			}
 			switch k {
 			case "name":
@@ -596,22 +671,25 @@ func (s *Server) putOrder(r *http.Request, ord *simOrder, q url.Values) reply {
 		case "positions", "files":
 			// Real MoySklad replaces the whole collection; shipbridge must
 			// never do that, so the simulator refuses it loudly.
-			return apiErr(http.StatusBadRequest, 1007, "Неизвестное поле: "+k+" (симулятор не поддерживает замену коллекции в PUT)", k)
+			return nil, ref(apiErr(http.StatusBadRequest, 1007, "Неизвестное поле: "+k+" (симулятор не поддерживает замену коллекции в PUT)", k))
 		default:
 			if !orderFieldsKnown[k] {
-				return apiErr(http.StatusBadRequest, 1007, "Неизвестное поле: "+k, k)
+				return nil, ref(apiErr(http.StatusBadRequest, 1007, "Неизвестное поле: "+k, k))
 			}
 			// Known fields the simulator does not model are accepted and ignored.
 		}
 	}
+	return apply, nil
+}
+
+// applyOrderUpdate applies validated changes and counts the write.
+func (s *Server) applyOrderUpdate(ord *simOrder, apply []func()) {
 	for _, fn := range apply {
 		fn()
 	}
-	now := s.stamp()
-	ord.updated = now
+	ord.updated = s.stamp()
 	s.putsTotal[ord.id]++
 	s.putTimes[ord.id] = append(s.putTimes[ord.id], time.Now())
-	return jsonReply(200, s.orderJSON(ord, parseExpand(q.Get("expand")), s.opts.ExpandedPositions))
 }
 
 // attrUpdate validates one attribute value of a PUT and returns the change.
@@ -664,6 +742,13 @@ func (s *Server) attrUpdate(ord *simOrder, item any) (func(), *reply) {
 		}
 		if len(data) > maxFileSize {
 			return fail(apiErr(http.StatusBadRequest, 14005, "Ошибка сохранения дополнительного поля типа 'Файл': размер файла превышает максимально допустимый (10 мб)", "file"))
+		}
+		// A file attribute that already holds a file is not overwritten:
+		// error 14001 «обновление дополнительных полей типа 'Файл' не
+		// поддерживается» — «Поле типа файл обновить нельзя» (doc
+		// _errors.md). Clearing it ("file": null) first is allowed.
+		if _, held := ord.attrs[a.id].(*simFile); held {
+			return fail(apiErr(http.StatusBadRequest, moysklad.CodeFileNotUpdatable, "Ошибка сохранения дополнительного поля: обновление дополнительных полей типа 'Файл' не поддерживается", "file"))
 		}
 		return func() { ord.attrs[a.id] = s.storeFile(name, data) }, nil
 	}
@@ -755,5 +840,97 @@ func (s *Server) attrUpdate(ord *simOrder, item any) (func(), *reply) {
 		}
 		return fail(apiErr(http.StatusBadRequest, 14004, "Ошибка сохранения дополнительного поля: для объекта типа 'пользовательский справочник' необходимо указать поле meta или name", "value"))
 	}
-	return fail(apiErr(http.StatusBadRequest, 14001, "Ошибка сохранения дополнительного поля: тип '"+a.typ+"' не поддерживается симулятором", "value"))
+	return fail(apiErr(http.StatusBadRequest, 0, "Ошибка сохранения дополнительного поля: тип '"+a.typ+"' не поддерживается симулятором", "value"))
+}
+
+// Bulk limits of POST /entity/customerorder with an array: at most 1,000
+// elements (doc _restrictions.md «не более 1000 элементов … ошибка со
+// статусом 413»; error 2007) and a body of at most 10 MB (error 1044
+// «Максимальный размер запроса 10 МБ», doc _errors.md; _restrictions.md
+// says 20 MB, the simulator enforces the stricter figure).
+const (
+	maxBulkItems = 1000
+	maxBulkBody  = 10 << 20
+)
+
+// postOrders answers POST /entity/customerorder. An array is a bulk
+// create-or-update (doc _customerOrder.md «Массовое создание и обновление»,
+// _general.md «Создание и обновление нескольких объектов»: elements with a
+// meta are updates). The answer is 200 with one element per request
+// element, in order (schema customerorders-batch.yaml: an array of
+// BatchResponseEntity, each the stored order or an error object
+// {"errors":[…]} without meta, schema error.yaml). Every element is
+// validated like a single PUT and applied on its own: a refused element
+// changes nothing, the others are stored (partial success). The whole
+// request weighs what one request weighs.
+func (s *Server) postOrders(r *http.Request, q url.Values) reply {
+	body, bad := readJSONLimit(r, maxBulkBody)
+	if bad != nil {
+		return *bad
+	}
+	list, isArray := body.([]any)
+	if !isArray {
+		// A single object creates an order, which the simulator does not model.
+		return s.createOrderRefusal(body.(map[string]any))
+	}
+	if len(list) > maxBulkItems {
+		return apiErr(http.StatusRequestEntityTooLarge, 2007, "Ошибка формата: слишком большое число вложенных объектов", "")
+	}
+	if len(list) == 0 {
+		return jsonReply(200, []any{})
+	}
+	ex := parseExpand(q.Get("expand"))
+	out := make([]any, 0, len(list))
+	for _, item := range list {
+		out = append(out, s.bulkElement(item, ex))
+	}
+	return jsonReply(200, out)
+}
+
+// bulkElement validates and applies one element of a bulk POST and returns
+// its answer element.
+func (s *Server) bulkElement(item any, ex expandSet) any {
+	errOf := func(rep reply) any {
+		var v any
+		_ = json.Unmarshal(rep.body, &v)
+		return v
+	}
+	m, ok := item.(map[string]any)
+	if !ok {
+		return errOf(apiErr(http.StatusBadRequest, 2000, "Ошибка формата: отсутствует начало объекта", ""))
+	}
+	if _, has := m["meta"]; !has {
+		return errOf(s.createOrderRefusal(m))
+	}
+	p, bad := s.checkMeta(m, "meta", "customerorder")
+	if bad != nil {
+		return errOf(*bad)
+	}
+	const prefix = "/entity/customerorder/"
+	id := strings.TrimPrefix(p, prefix)
+	if !strings.HasPrefix(p, prefix) || strings.Contains(id, "/") {
+		return errOf(apiErr(http.StatusBadRequest, 1059, "Ошибка формата: неверный href для meta поля 'meta'", "meta"))
+	}
+	ord := s.orders[id]
+	if ord == nil {
+		return errOf(notFoundObj("customerorder", id))
+	}
+	apply, bad := s.validateOrderUpdate(ord, m)
+	if bad != nil {
+		return errOf(*bad)
+	}
+	s.applyOrderUpdate(ord, apply)
+	return s.orderJSON(ord, ex, s.opts.ExpandedPositions)
+}
+
+// createOrderRefusal answers an attempt to create an order: MoySklad
+// requires organization and agent (3000); with them, the simulator says it
+// does not create orders.
+func (s *Server) createOrderRefusal(m map[string]any) reply {
+	for _, f := range []string{"organization", "agent"} {
+		if _, ok := m[f]; !ok {
+			return apiErr(http.StatusBadRequest, 3000, "Ошибка сохранения объекта: поле '"+f+"' не может быть пустым или отсутствовать", f)
+		}
+	}
+	return apiErr(http.StatusBadRequest, 0, "Создание заказов через API симулятором не поддерживается", "")
 }

@@ -1,6 +1,7 @@
 package moyskladtest
 
 import (
+	"strings"
 	"time"
 
 	"github.com/shipbridge/shipbridge/moysklad"
@@ -148,29 +149,99 @@ func (d *data) counterpartyJSON(c *simCounterparty) counterpartyJSON {
 		ActualAddress: c.actualAddress, Tags: []string{}}
 }
 
+// productJSON is an assortment entity. Sources: schema Product / Bundle
+// (own "weight", "volume"), schema Variant (no weight or volume; "product"
+// is a meta reference, the product itself when expanded) and Service (no
+// weight), as in the schema's fixtures product.json, variant.json,
+// bundle.json; a bundle's "components" is a BundleComponentList reference
+// {"meta":{…,"size"}} with rows only when expanded (doc _bundle.md: the
+// field is a MetaArray with +Expand).
 type productJSON struct {
-	Meta         metaJSON `json:"meta"`
-	ID           string   `json:"id"`
-	AccountID    string   `json:"accountId"`
-	Shared       bool     `json:"shared"`
-	Version      int      `json:"version"`
-	Updated      string   `json:"updated"`
-	Name         string   `json:"name"`
-	Code         string   `json:"code,omitempty"`
-	ExternalCode string   `json:"externalCode"`
-	Archived     bool     `json:"archived"`
-	PathName     string   `json:"pathName"`
-	Article      string   `json:"article,omitempty"`
-	Weight       float64  `json:"weight"`
-	Volume       float64  `json:"volume"`
+	Meta         metaJSON        `json:"meta"`
+	ID           string          `json:"id"`
+	AccountID    string          `json:"accountId"`
+	Shared       bool            `json:"shared"`
+	Version      int             `json:"version"`
+	Updated      string          `json:"updated"`
+	Name         string          `json:"name"`
+	Code         string          `json:"code,omitempty"`
+	ExternalCode string          `json:"externalCode"`
+	Archived     bool            `json:"archived"`
+	PathName     string          `json:"pathName,omitempty"`
+	Article      string          `json:"article,omitempty"`
+	Weight       *float64        `json:"weight,omitempty"`
+	Volume       *float64        `json:"volume,omitempty"`
+	Product      any             `json:"product,omitempty"`
+	Components   *componentsJSON `json:"components,omitempty"`
+}
+
+type componentsJSON struct {
+	Meta metaJSON        `json:"meta"`
+	Rows []componentJSON `json:"rows,omitempty"`
+}
+
+// componentJSON is a BundleComponent (schema bundleComponent.yaml, fixture
+// bundle_component.json).
+type componentJSON struct {
+	Meta       metaJSON `json:"meta"`
+	ID         string   `json:"id"`
+	AccountID  string   `json:"accountId"`
+	Assortment any      `json:"assortment"`
+	Quantity   float64  `json:"quantity"`
 }
 
 var uiPathOf = map[string]string{"product": "good", "service": "good", "variant": "feature", "bundle": "bundle"}
 
-func (d *data) productJSON(p *simProduct) productJSON {
-	return productJSON{Meta: d.entityMeta(p.typ, p.id, uiPathOf[p.typ]), ID: p.id, AccountID: d.accountID,
+func fp(f float64) *float64 { return &f }
+
+// assortmentRef is the meta-only reference to an assortment entity.
+func (d *data) assortmentRef(p *simProduct) metaOnly {
+	return metaOnly{d.entityMeta(p.typ, p.id, uiPathOf[p.typ])}
+}
+
+// productJSON renders an assortment entity; ex holds the expand paths
+// relative to it ("product", "components", "components.assortment").
+func (d *data) productJSON(p *simProduct, ex expandSet) productJSON {
+	j := productJSON{Meta: d.entityMeta(p.typ, p.id, uiPathOf[p.typ]), ID: p.id, AccountID: d.accountID,
 		Updated: fmtTime(p.created), Name: p.name, Code: p.code, ExternalCode: "pr-" + p.id[:8],
-		Article: p.article, Weight: p.weight, Volume: p.volume}
+		Article: p.article}
+	switch p.typ {
+	case "product", "bundle":
+		j.Weight, j.Volume = fp(p.weight), fp(p.volume)
+	}
+	if p.typ == "variant" {
+		parent := d.products[p.productID]
+		if ex["product"] {
+			j.Product = d.productJSON(parent, expandSet{})
+		} else {
+			j.Product = d.assortmentRef(parent)
+		}
+	}
+	if p.typ == "bundle" {
+		j.Components = &componentsJSON{Meta: d.componentsMeta(p)}
+		if ex["components"] {
+			for i := range p.components {
+				j.Components.Rows = append(j.Components.Rows, d.componentJSON(p, i, ex["components.assortment"]))
+			}
+		}
+	}
+	return j
+}
+
+func (d *data) componentsMeta(p *simProduct) metaJSON {
+	return metaJSON{Href: d.base + "/entity/bundle/" + p.id + "/components", Type: "bundlecomponent",
+		MediaType: "application/json", Size: intp(len(p.components)), Limit: intp(1000), Offset: intp(0)}
+}
+
+func (d *data) componentJSON(b *simProduct, i int, expandAssortment bool) componentJSON {
+	c := b.components[i]
+	pr := d.products[c.productID]
+	var asg any = d.assortmentRef(pr)
+	if expandAssortment {
+		asg = d.productJSON(pr, expandSet{})
+	}
+	return componentJSON{Meta: metaJSON{Href: d.base + "/entity/bundle/" + b.id + "/components/" + c.id, Type: "bundlecomponent",
+		MediaType: "application/json"}, ID: c.id, AccountID: d.accountID, Assortment: asg, Quantity: c.quantity}
 }
 
 type positionJSON struct {
@@ -187,11 +258,13 @@ type positionJSON struct {
 	Reserve    float64  `json:"reserve"`
 }
 
-func (d *data) positionJSON(o *simOrder, p simPosition, expandAssortment bool) positionJSON {
+// positionJSON renders a position; ex holds the expand paths relative to
+// the position ("assortment", "assortment.product", …).
+func (d *data) positionJSON(o *simOrder, p simPosition, ex expandSet) positionJSON {
 	pr := d.products[p.productID]
-	var asg any = metaOnly{d.entityMeta(pr.typ, pr.id, uiPathOf[pr.typ])}
-	if expandAssortment {
-		asg = d.productJSON(pr)
+	var asg any = d.assortmentRef(pr)
+	if ex["assortment"] {
+		asg = d.productJSON(pr, ex.under("assortment"))
 	}
 	return positionJSON{Meta: metaJSON{Href: d.base + "/entity/customerorder/" + o.id + "/positions/" + p.id,
 		MetadataHref: d.base + "/entity/customerorder/metadata", Type: "customerorderposition", MediaType: "application/json"},
@@ -263,8 +336,20 @@ type orderJSON struct {
 	ShipmentAddressFull *addressJSON    `json:"shipmentAddressFull,omitempty"`
 }
 
-// expandSet is the parsed expand parameter.
+// expandSet is the parsed expand parameter: every requested path and its
+// prefixes ("positions.assortment" also sets "positions").
 type expandSet map[string]bool
+
+// under returns the paths below prefix, relative to it.
+func (ex expandSet) under(prefix string) expandSet {
+	out := expandSet{}
+	for k := range ex {
+		if rest, ok := strings.CutPrefix(k, prefix+"."); ok {
+			out[rest] = true
+		}
+	}
+	return out
+}
 
 func (d *data) orderJSON(o *simOrder, ex expandSet, maxPositions int) orderJSON {
 	const (
@@ -304,7 +389,7 @@ func (d *data) orderJSON(o *simOrder, ex expandSet, maxPositions int) orderJSON 
 		n := min(len(o.positions), maxPositions)
 		j.Positions.Meta.Limit = intp(maxPositions)
 		for _, p := range o.positions[:n] {
-			j.Positions.Rows = append(j.Positions.Rows, d.positionJSON(o, p, ex["positions.assortment"]))
+			j.Positions.Rows = append(j.Positions.Rows, d.positionJSON(o, p, ex.under("positions")))
 		}
 	}
 	if a := o.shipmentAddressFull; a != nil {
@@ -354,14 +439,28 @@ func (d *data) orderAttrsJSON(o *simOrder) []attrValueJSON {
 	return out
 }
 
-func (d *data) metadataJSON() map[string]any {
+func (d *data) metadataJSON(expandAttributes bool) map[string]any {
 	states := make([]stateJSON, 0, len(d.states))
 	for _, st := range d.states {
 		states = append(states, d.stateJSON(st))
 	}
-	attrs := make([]attrDefJSON, 0, len(d.attrs))
-	for _, a := range d.attrs {
-		attrs = append(attrs, d.attrDefJSON(a))
+	// Attributes as the official schema has them (DocumentMetadata.attributes
+	// is an AttributeMetaInfoList) and as the schema's own fixture
+	// tests/fixtures/document_metadata.json shows: a collection reference
+	// with size and no rows; the rows are at …/metadata/attributes.
+	// With expand=attributes the rows come inline (the schema's fixture
+	// document_metadata_expanded.json).
+	type collection struct {
+		Meta metaJSON      `json:"meta"`
+		Rows []attrDefJSON `json:"rows,omitempty"`
+	}
+	attrs := collection{Meta: metaJSON{Href: d.base + "/entity/customerorder/metadata/attributes", Type: "attributemetadata",
+		MediaType: "application/json", Size: intp(len(d.attrs)), Limit: intp(1000), Offset: intp(0)}}
+	if expandAttributes {
+		attrs.Rows = []attrDefJSON{}
+		for _, a := range d.attrs {
+			attrs.Rows = append(attrs.Rows, d.attrDefJSON(a))
+		}
 	}
 	return map[string]any{
 		"meta":         metaJSON{Href: d.base + "/entity/customerorder/metadata", MediaType: "application/json"},

@@ -32,10 +32,18 @@ const DefaultToken = "moyskladtest-token-0cbfc512618efa7d5fa306250bca064c"
 type Options struct {
 	// Token is the only bearer token accepted (default DefaultToken).
 	Token string
-	// RequestsPerWindow requests are accepted in any sliding interval of
-	// Window (default 45 per 3 s, MoySklad's documented bucket); more get 429/1049.
+	// RequestsPerWindow units of budget are available in any sliding
+	// interval of Window (default 45 per 3 s, MoySklad's documented
+	// bucket); a request that would exceed it gets 429/1049.
 	RequestsPerWindow int
 	Window            time.Duration
+	// RequestWeight is the units one request costs (default 1, a solution
+	// token; 4 models a user token from 2026-12-01: 11 requests per 3 s).
+	// Every request weighs the same, a bulk POST of 1,000 orders included
+	// (doc _restrictions.md: the weight is per HTTP request). The headers
+	// count units: X-RateLimit-Limit is RequestsPerWindow and
+	// X-RateLimit-Remaining the units left.
+	RequestWeight int
 	// MaxParallel requests may be in flight; more get 429/1073 (default 5).
 	MaxParallel int
 	// Latency, when set, is slept inside every accepted request.
@@ -56,7 +64,7 @@ type Server struct {
 
 	mu        sync.Mutex
 	rng       *rand.Rand
-	arrivals  []time.Time // accepted request arrivals inside the window
+	arrivals  []time.Time // accepted request arrivals inside the window (each costs RequestWeight)
 	inflight  int
 	maxInFl   int
 	failNext  int
@@ -84,6 +92,9 @@ func NewServer(opts Options) *Server {
 	}
 	if opts.Window <= 0 {
 		opts.Window = 3 * time.Second
+	}
+	if opts.RequestWeight <= 0 {
+		opts.RequestWeight = 1
 	}
 	if opts.MaxParallel <= 0 {
 		opts.MaxParallel = 5
@@ -368,11 +379,13 @@ func (s *Server) authorized(r *http.Request) bool {
 	return len(h) > len(p) && strings.EqualFold(h[:len(p)], p) && h[len(p):] == s.opts.Token
 }
 
-// admitLocked applies the sliding window: at most RequestsPerWindow accepted
-// arrivals in any interval of Window. It returns the rate-limit headers.
+// admitLocked applies the sliding window: at most RequestsPerWindow units
+// (RequestWeight per accepted arrival) in any interval of Window. It
+// returns the rate-limit headers, in units.
 func (s *Server) admitLocked(now time.Time) (http.Header, bool) {
 	w := s.opts.Window
 	n := s.opts.RequestsPerWindow
+	wt := s.opts.RequestWeight
 	cut := 0
 	for cut < len(s.arrivals) && now.Sub(s.arrivals[cut]) >= w {
 		cut++
@@ -381,20 +394,32 @@ func (s *Server) admitLocked(now time.Time) (http.Header, bool) {
 	h := http.Header{}
 	h.Set("X-RateLimit-Limit", strconv.Itoa(n))
 	h.Set("X-Lognex-Retry-TimeInterval", strconv.FormatInt(w.Milliseconds(), 10))
+	// untilFree is the time until one more request fits: until enough of
+	// the oldest arrivals leave the window.
 	untilFree := func() string {
-		d := s.arrivals[0].Add(w).Sub(now)
-		return strconv.FormatInt(int64((d+time.Millisecond-1)/time.Millisecond), 10)
+		used := len(s.arrivals) * wt
+		for _, a := range s.arrivals {
+			if used+wt <= n {
+				break
+			}
+			used -= wt
+			if used+wt <= n {
+				d := a.Add(w).Sub(now)
+				return strconv.FormatInt(int64((d+time.Millisecond-1)/time.Millisecond), 10)
+			}
+		}
+		return "0"
 	}
-	if len(s.arrivals) >= n {
-		h.Set("X-RateLimit-Remaining", "0")
+	if (len(s.arrivals)+1)*wt > n {
+		h.Set("X-RateLimit-Remaining", strconv.Itoa(max(0, n-len(s.arrivals)*wt)))
 		h.Set("X-Lognex-Retry-After", untilFree())
 		h.Set("X-Lognex-Reset", untilFree())
 		return h, false
 	}
 	s.arrivals = append(s.arrivals, now)
-	rem := n - len(s.arrivals)
+	rem := n - len(s.arrivals)*wt
 	h.Set("X-RateLimit-Remaining", strconv.Itoa(rem))
-	if rem == 0 {
+	if rem < wt {
 		h.Set("X-Lognex-Retry-After", untilFree())
 		h.Set("X-Lognex-Reset", untilFree())
 	} else {

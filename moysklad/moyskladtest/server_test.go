@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -68,7 +69,8 @@ func decodeErr(t *testing.T, b []byte) moysklad.APIError {
 }
 
 func TestAdmissionRefusals(t *testing.T) {
-	s := NewServer(Options{RequestsPerWindow: 3, Window: 400 * time.Millisecond})
+	// A window long enough that a loaded machine still sends 4 requests in it.
+	s := NewServer(Options{RequestsPerWindow: 3, Window: 2 * time.Second})
 	defer s.Close()
 
 	// No gzip: 415 with an empty body.
@@ -110,7 +112,7 @@ func TestAdmissionRefusals(t *testing.T) {
 		if got, want := resp.Header.Get("X-RateLimit-Remaining"), []string{"2", "1", "0"}[i]; got != want {
 			t.Errorf("request %d: remaining %s, want %s", i, got, want)
 		}
-		if resp.Header.Get("X-RateLimit-Limit") != "3" || resp.Header.Get("X-Lognex-Retry-TimeInterval") != "400" {
+		if resp.Header.Get("X-RateLimit-Limit") != "3" || resp.Header.Get("X-Lognex-Retry-TimeInterval") != "2000" {
 			t.Errorf("headers %v", resp.Header)
 		}
 	}
@@ -125,7 +127,7 @@ func TestAdmissionRefusals(t *testing.T) {
 	if s.TooManyRequests() != 1 {
 		t.Errorf("429 count %d", s.TooManyRequests())
 	}
-	time.Sleep(410 * time.Millisecond)
+	time.Sleep(2010 * time.Millisecond)
 	if resp, _ = raw(t, s, "GET", "/context/employee", "", s.Token(), nil); resp.StatusCode != 200 {
 		t.Errorf("after the window: %d", resp.StatusCode)
 	}
@@ -175,8 +177,45 @@ func TestSeedAndMetadataShape(t *testing.T) {
 	if err := json.Unmarshal(b, &md); err != nil {
 		t.Fatal(err)
 	}
-	if len(md.States) != 7 || len(md.Attributes) != 6 {
-		t.Fatalf("%d states, %d attributes", len(md.States), len(md.Attributes))
+	// The official schema's shape (DocumentMetadata.attributes is an
+	// AttributeMetaInfoList, as in the schema's fixture
+	// document_metadata.json): a collection reference with size, no rows.
+	if len(md.States) != 7 || md.Attributes != nil || md.AttributesCollection == nil || md.AttributesCollection.Size != 6 ||
+		md.AttributesCollection.Type != "attributemetadata" || md.AttributesComplete() ||
+		!strings.HasSuffix(md.AttributesCollection.Href, "/entity/customerorder/metadata/attributes") {
+		t.Fatalf("%d states, attributes %+v collection %+v", len(md.States), md.Attributes, md.AttributesCollection)
+	}
+	// The rows are at …/metadata/attributes, paged.
+	var all []moysklad.AttributeDef
+	for off := 0; ; off += 4 {
+		resp, b := raw(t, s, "GET", "/entity/customerorder/metadata/attributes", fmt.Sprintf("limit=4&offset=%d", off), s.Token(), nil)
+		var page struct {
+			Meta moysklad.Meta
+			Rows []moysklad.AttributeDef
+		}
+		if resp.StatusCode != 200 || json.Unmarshal(b, &page) != nil || page.Meta.Size != 6 || page.Meta.Limit != 4 || page.Meta.Offset != off {
+			t.Fatalf("page at %d: %d %s", off, resp.StatusCode, b)
+		}
+		if (off == 0) != (page.Meta.NextHref != "") {
+			t.Errorf("page at %d: nextHref %q", off, page.Meta.NextHref)
+		}
+		all = append(all, page.Rows...)
+		if len(page.Rows) < 4 {
+			break
+		}
+	}
+	if resp, _ := raw(t, s, "GET", "/entity/customerorder/metadata/attributes", "limit=1001", s.Token(), nil); resp.StatusCode != 400 {
+		t.Errorf("limit 1001: %d", resp.StatusCode)
+	}
+	// expand=attributes gives the collection with its rows.
+	resp, b = raw(t, s, "GET", "/entity/customerorder/metadata", "expand=attributes", s.Token(), nil)
+	var mdx moysklad.Metadata
+	if resp.StatusCode != 200 || json.Unmarshal(b, &mdx) != nil || len(mdx.Attributes) != 6 || !mdx.AttributesComplete() {
+		t.Fatalf("expand=attributes: %d %s", resp.StatusCode, b)
+	}
+	md.Attributes = all
+	if len(md.Attributes) != 6 {
+		t.Fatalf("%d attributes listed", len(md.Attributes))
 	}
 	for _, ds := range DefaultStates {
 		st, ok := md.StateByName(ds.Name)
