@@ -358,6 +358,10 @@ type Assortment struct {
 	Components *BundleComponents `json:"components,omitempty"`
 	// Of is a consignment's assortment (schema Consignment.assortment).
 	Of *Assortment `json:"assortment,omitempty"`
+	// WeightUnknown is set, with Weight 0, when the client could not learn
+	// the effective weight because MoySklad refused a lookup for good (not
+	// part of the API's JSON).
+	WeightUnknown string `json:"-"`
 }
 
 // Type returns the assortment type: product, service, variant, bundle or

@@ -46,6 +46,16 @@ func (r *weightResolver) resolveOrder(ctx context.Context, o *Order) error {
 	for i := range o.Positions {
 		a := &o.Positions[i].Assortment
 		w, err := r.weightOf(ctx, *a, 0)
+		var refused *Error
+		if errors.As(err, &refused) && refused.StatusCode >= 400 && refused.StatusCode < 500 && refused.StatusCode != 429 {
+			// MoySklad refuses the lookup for good (a product deleted or
+			// hidden from this token): the position's weight is unknown,
+			// which the workflow reports on this order alone, instead of
+			// failing the whole listing every cycle.
+			a.Weight = 0
+			a.WeightUnknown = fmt.Sprintf("%s %s: %v", a.Type(), a.Meta.ID(), err)
+			continue
+		}
 		if err != nil {
 			return fmt.Errorf("moysklad: order %s: weight of %s %s: %w", o.Name, a.Type(), a.Meta.ID(), err)
 		}

@@ -189,20 +189,34 @@ func TestEffectiveWeightsFromSchemaFixtures(t *testing.T) {
 	}
 }
 
-// A lookup that fails is an error, never a weight of 0.
-func TestEffectiveWeightLookupFailureIsAnError(t *testing.T) {
+// A lookup MoySklad refuses for good (403, 404) leaves that position's
+// weight unknown — never a silent weight — and does not fail the order or
+// the listing; a lookup that fails for now (5xx) is an error.
+func TestEffectiveWeightLookupFailure(t *testing.T) {
 	order := `{"meta":{"href":"https://api.moysklad.ru/api/remap/1.2/entity/customerorder/22591b08-2859-11f1-0a83-1f2500000247","type":"customerorder"},
 	"name":"00001","positions":{"meta":{"size":1},"rows":[{"quantity":1,"price":100,"assortment":{"meta":{"href":"https://api.moysklad.ru/api/remap/1.2/entity/variant/c52d1e78-26b4-11f1-0a83-1f25000001bf","type":"variant"},"name":"v"}}]}}`
+	status := 403
 	_, c := newFixtureServer(t, map[string]func(*http.Request) (int, string){
 		"GET /entity/customerorder/22591b08-2859-11f1-0a83-1f2500000247": fixed(order),
 		// The variant came without its product reference and cannot be read.
 		"GET /entity/variant/c52d1e78-26b4-11f1-0a83-1f25000001bf": func(*http.Request) (int, string) {
-			return 403, `{"errors":[{"error":"Доступ запрещен","code":1016}]}`
+			if status == 403 {
+				return 403, `{"errors":[{"error":"Доступ запрещен","code":1016}]}`
+			}
+			return status, `{"errors":[{"error":"Внутренняя ошибка","code":1000}]}`
 		},
 	})
-	_, err := c.GetOrder(context.Background(), "22591b08-2859-11f1-0a83-1f2500000247")
+	o, err := c.GetOrder(context.Background(), "22591b08-2859-11f1-0a83-1f2500000247")
+	if err != nil {
+		t.Fatalf("a refused lookup failed the order: %v", err)
+	}
+	if a := o.Positions[0].Assortment; a.Weight != 0 || !strings.Contains(a.WeightUnknown, "variant") {
+		t.Fatalf("assortment = %+v", a)
+	}
+	status = 500
+	_, err = c.GetOrder(context.Background(), "22591b08-2859-11f1-0a83-1f2500000247")
 	var e *moysklad.Error
-	if err == nil || !strings.Contains(err.Error(), "weight of variant") || !errors.As(err, &e) || e.StatusCode != 403 {
+	if err == nil || !strings.Contains(err.Error(), "weight of variant") || !errors.As(err, &e) || e.StatusCode != 500 {
 		t.Fatalf("err = %v", err)
 	}
 }

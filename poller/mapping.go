@@ -384,7 +384,11 @@ func mapGoods(o moysklad.Order, p carriers.Profile, problems *problemList) order
 		if w := a.Weight * unitFactor; w > 0 && !math.IsInf(w, 0) && w < math.MaxInt32 {
 			item.WeightG = max(1, int(math.Round(w))) // a weight below half a gram is still a weight
 		} else {
-			unknown = append(unknown, weightless{len(g.items), weightProblem(a.Meta.Type, itemName, n+1)})
+			msg := weightProblem(a.Meta.Type, itemName, n+1)
+			if a.WeightUnknown != "" {
+				msg = fmt.Sprintf("Не удалось узнать вес позиции %d «%s»: МойСклад не отдаёт карточку товара (удалена или нет доступа) — проверьте товар в заказе", n+1, shortName(itemName))
+			}
+			unknown = append(unknown, weightless{len(g.items), msg})
 		}
 		g.items = append(g.items, item)
 	}
