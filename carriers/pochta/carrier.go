@@ -803,6 +803,9 @@ func (c *Carrier) Batch(ctx context.Context, reg carriers.Registration, day time
 		return reg, &carriers.Error{Kind: carriers.KindNotFound, Carrier: Name, Op: op,
 			Message: "Заказ ещё не создан в Почте России: добавить его в партию нельзя", Detail: "registration has no internal id"}
 	}
+	if now := c.cfg.Now(); c.day(day) < c.day(now) {
+		day = now // Pochta refuses a past sending date (PAST_DUE_DATE); the parcel goes today
+	}
 	date := c.day(day)
 	if o, err := c.client.GetShipmentOrder(ctx, id); err == nil && !bool(o.IsDeleted) {
 		return c.batched(reg, o, date), nil

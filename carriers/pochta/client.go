@@ -62,6 +62,12 @@ func NewClient(cfg Config) (*Client, error) {
 	}, nil
 }
 
+// String describes the client without its credentials.
+func (c *Client) String() string { return "pochta.Client{" + c.base.String() + "}" }
+
+// GoString is String, so %#v does not print the credentials either.
+func (c *Client) GoString() string { return c.String() }
+
 // call describes one API request.
 type call struct {
 	method   string

@@ -2,8 +2,11 @@ package pochta
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -13,6 +16,7 @@ import (
 
 	"github.com/shipbridge/shipbridge/carriers"
 	"github.com/shipbridge/shipbridge/carriers/pochta/pochtatest"
+	"github.com/shipbridge/shipbridge/internal/exchange"
 )
 
 func testConfig(url string) Config {
@@ -713,5 +717,61 @@ func TestConfigValidate(t *testing.T) {
 	caps, _ := reg.Capabilities(Name)
 	if caps.FinderAll == nil || caps.Batcher == nil || caps.Tracker == nil || caps.Deleter == nil || caps.Waybill == nil || caps.Checker == nil || caps.Idempotent {
 		t.Errorf("capabilities = %+v", caps)
+	}
+}
+
+func TestSecretsNeverRecorded(t *testing.T) {
+	sim, c := newSim(t, pochtatest.Options{})
+	var got []exchange.Exchange
+	var mu sync.Mutex
+	rctx := exchange.WithRecorder(ctx(t), func(e exchange.Exchange) { mu.Lock(); got = append(got, e); mu.Unlock() })
+	reg, err := c.Submit(rctx, goodShipment("S-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Batch(rctx, reg, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Waybill(rctx, reg); err != nil {
+		t.Fatal(err)
+	}
+	sim.FailNext(1, 500)
+	_, err = c.FindAll(rctx, goodShipment("S-1"))
+	key := base64.StdEncoding.EncodeToString([]byte(sim.Login() + ":" + sim.Password()))
+	texts := []string{err.Error(), fmt.Sprintf("%v %#v", c.Client(), c.Client())}
+	for _, e := range got {
+		texts = append(texts, fmt.Sprintf("%+v", e))
+	}
+	if len(got) < 5 {
+		t.Fatalf("only %d exchanges recorded", len(got))
+	}
+	for _, s := range texts {
+		for _, secret := range []string{sim.Token(), sim.Password(), key} {
+			if strings.Contains(s, secret) {
+				t.Errorf("secret %q in %s", secret, s)
+			}
+		}
+	}
+	var pdf bool
+	for _, e := range got {
+		if e.System != "pochta" {
+			t.Errorf("system %q", e.System)
+		}
+		pdf = pdf || strings.Contains(e.Response, "bytes of application/pdf")
+	}
+	if !pdf {
+		t.Error("the PDF answer should be summarised, not recorded")
+	}
+}
+
+func TestBatchPastDayGoesToday(t *testing.T) {
+	sim, c := newSim(t, pochtatest.Options{})
+	reg, _ := c.Submit(ctx(t), goodShipment("P-1"))
+	got, err := c.Batch(ctx(t), reg, time.Now().Add(-72*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := readData(got.CarrierData); d.BatchDate != c.day(time.Now()) || sim.Batches()[0].Date != d.BatchDate {
+		t.Errorf("batch date %+v / %+v", d, sim.Batches())
 	}
 }
