@@ -833,19 +833,15 @@ func (c *Carrier) Batch(ctx context.Context, reg carriers.Registration, day time
 	lk.Lock()
 	defer lk.Unlock()
 
-	batches, err := c.client.ListBatches(ctx, mailType, category)
-	if err != nil && !IsNotFound(err) {
+	open, err := c.openBatches(ctx, date, mailType, category)
+	if err != nil {
 		return reg, c.classify(op, err, reg.Number, false)
 	}
-	var open []Batch
-	for _, b := range batches {
-		if c.matchBatch(b, date, mailType, category) {
-			open = append(open, b)
-		}
-	}
-	sort.SliceStable(open, func(i, j int) bool { return batchLess(string(open[i].Name), string(open[j].Name)) })
 	for _, b := range open {
 		res, err := c.client.AddToBatch(ctx, string(b.Name), []int64{id})
+		if IsNotFound(err) {
+			continue // the batch is gone (archived meanwhile)
+		}
 		if err != nil {
 			return reg, c.classify(op, err, reg.Number, true)
 		}
@@ -879,6 +875,33 @@ func (c *Carrier) Batch(ctx context.Context, reg carriers.Registration, day time
 	name := string(res.Batches[0].Name)
 	c.log.Info("pochta batch opened", zap.String("batch", name), zap.String("date", date), zap.String("mail_type", mailType), zap.String("category", category))
 	return c.confirmBatch(ctx, reg, id, name, date), nil
+}
+
+// openBatches lists the open batches that may take an order of the day,
+// mail type and category, oldest first. Pochta filters GET /1.0/batch by
+// mailType/mailCategory, but it labels some batches COMBINED (sample
+// batch_create_200) and whether the filter sees through that label is
+// UNCONFIRMED; when the filtered list has no match, the unfiltered one is
+// searched too. A wrong guess costs one refused add (DIFFERENT_*), never a
+// wrong batch: Pochta checks the type and category itself.
+func (c *Carrier) openBatches(ctx context.Context, date, mailType, category string) ([]Batch, error) {
+	var open []Batch
+	for _, filter := range [][2]string{{mailType, category}, {"", ""}} {
+		batches, err := c.client.ListBatches(ctx, filter[0], filter[1])
+		if err != nil && !IsNotFound(err) {
+			return nil, err
+		}
+		for _, b := range batches {
+			if c.matchBatch(b, date, mailType, category) {
+				open = append(open, b)
+			}
+		}
+		if len(open) > 0 {
+			break
+		}
+	}
+	sort.SliceStable(open, func(i, j int) bool { return batchLess(string(open[i].Name), string(open[j].Name)) })
+	return open, nil
 }
 
 // batchSideRefusal: the batch, not the order, is the problem, so another

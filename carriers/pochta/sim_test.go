@@ -775,3 +775,32 @@ func TestBatchPastDayGoesToday(t *testing.T) {
 		t.Errorf("batch date %+v / %+v", d, sim.Batches())
 	}
 }
+
+func TestSimBatchListFilteredByLabel(t *testing.T) {
+	sim, c := newSim(t, pochtatest.Options{ListFiltersByLabel: true})
+	day := time.Now()
+	for _, k := range []string{"W-1", "W-2", "W-3"} {
+		reg, err := c.Submit(ctx(t), goodShipment(k))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Batch(ctx(t), reg, day); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if bs := sim.Batches(); len(bs) != 1 || len(bs[0].OrderIDs) != 3 {
+		t.Errorf("batches = %+v, want one with three orders", bs)
+	}
+	// An ORDINARY order must not end up in the declared-value batch.
+	s := goodShipment("W-4")
+	s.DeclaredValue = 0
+	reg, _ := c.Submit(ctx(t), s)
+	got, err := c.Batch(ctx(t), reg, day)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bs := sim.Batches()
+	if len(bs) != 2 || readData(got.CarrierData).Batch != bs[1].Name || bs[1].Category != CategoryOrdinary {
+		t.Errorf("batches = %+v", bs)
+	}
+}

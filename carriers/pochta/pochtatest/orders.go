@@ -524,7 +524,11 @@ func (s *Server) handleBatchList(w http.ResponseWriter, r *http.Request) {
 	defer s.mu.Unlock()
 	var names []string
 	for n, b := range s.batches {
-		if b.status == "CREATED" && (mt == "" || b.mailType == mt) && (mc == "" || b.category == mc) {
+		bt, bc := b.mailType, b.category
+		if s.opts.ListFiltersByLabel {
+			bt, bc = s.label(bt), s.label(bc)
+		}
+		if b.status == "CREATED" && (mt == "" || bt == mt) && (mc == "" || bc == mc) {
 			names = append(names, n)
 		}
 	}

@@ -111,6 +111,10 @@ type Options struct {
 	// default batches are labelled COMBINED with combined-batch-mail-types,
 	// as in sample batch_create_200.
 	PlainBatchLabels bool
+	// ListFiltersByLabel makes GET /1.0/batch filter mailType/mailCategory
+	// by the served labels (COMBINED), not by the batch's own type: one of
+	// the two behaviours the reference leaves open.
+	ListFiltersByLabel bool
 	// Latency, when set, delays every answer.
 	Latency func() time.Duration
 	// FailRate is the share of API requests answered with HTTP 500; Seed seeds it.
