@@ -155,7 +155,8 @@ func idOf(reg carriers.Registration) int64 {
 // splitName returns the recipient's surname, given name and middle name:
 // the workflow's split when it gave one, else Contact.Name split the
 // Russian way («Фамилия Имя Отчество»; anything after the third word, such
-// as «оглы», stays with the middle name).
+// as «оглы», stays with the middle name). «Имя Фамилия» and «Имя Отчество
+// Фамилия» are recognised by the usual surname and patronymic endings.
 func splitName(ct carriers.Contact) (surname, given, middle string) {
 	if s, g := strings.TrimSpace(ct.Surname), strings.TrimSpace(ct.GivenName); s != "" && g != "" {
 		return s, g, strings.TrimSpace(ct.MiddleName)
@@ -167,9 +168,38 @@ func splitName(ct carriers.Contact) (surname, given, middle string) {
 	case 1:
 		return f[0], "", ""
 	case 2:
+		if !surnameLike(f[0]) && surnameLike(f[1]) && !patronymicLike(f[0]) {
+			return f[1], f[0], "" // «Иван Иванов»
+		}
 		return f[0], f[1], ""
+	case 3:
+		if patronymicLike(f[1]) && surnameLike(f[2]) && !surnameLike(f[0]) {
+			return f[2], f[0], f[1] // «Иван Иванович Иванов»
+		}
 	}
 	return f[0], f[1], strings.Join(f[2:], " ")
+}
+
+// surnameLike: the common Russian surname endings (-ов, -ев, -ин, -ский …).
+func surnameLike(w string) bool {
+	w = strings.ToLower(w)
+	for _, suf := range []string{"ов", "ев", "ёв", "ин", "ын", "ова", "ева", "ёва", "ина", "ына", "ский", "ская", "цкий", "цкая"} {
+		if strings.HasSuffix(w, suf) && utf8.RuneCountInString(w) > utf8.RuneCountInString(suf)+1 {
+			return true
+		}
+	}
+	return false
+}
+
+// patronymicLike: -вич, -вна, -чна, -ична, оглы, кызы.
+func patronymicLike(w string) bool {
+	w = strings.ToLower(w)
+	for _, suf := range []string{"вич", "вна", "чна", "ична", "ич"} {
+		if strings.HasSuffix(w, suf) && utf8.RuneCountInString(w) > 4 {
+			return true
+		}
+	}
+	return w == "оглы" || w == "кызы"
 }
 
 // phoneDigits is the phone as Pochta stores it: digits only, with the

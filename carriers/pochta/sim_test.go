@@ -804,3 +804,26 @@ func TestSimBatchListFilteredByLabel(t *testing.T) {
 		t.Errorf("batches = %+v", bs)
 	}
 }
+
+func TestSplitName(t *testing.T) {
+	cases := []struct {
+		in      carriers.Contact
+		s, g, m string
+	}{
+		{carriers.Contact{Name: "Иванов Иван Иванович"}, "Иванов", "Иван", "Иванович"},
+		{carriers.Contact{Name: "  Иван   Иванов "}, "Иванов", "Иван", ""},
+		{carriers.Contact{Name: "Иван Иванович Иванов"}, "Иванов", "Иван", "Иванович"},
+		{carriers.Contact{Name: "Петрова Анна"}, "Петрова", "Анна", ""},
+		{carriers.Contact{Name: "Анна Петрова"}, "Петрова", "Анна", ""},
+		{carriers.Contact{Name: "Ким Ли"}, "Ким", "Ли", ""},
+		{carriers.Contact{Name: "Мамедов Ахмед Рашид оглы"}, "Мамедов", "Ахмед", "Рашид оглы"},
+		{carriers.Contact{Name: "Иванов"}, "Иванов", "", ""},
+		{carriers.Contact{Name: "Иван Иванов", Surname: "Сидоров", GivenName: "Пётр", MiddleName: "Ильич"}, "Сидоров", "Пётр", "Ильич"},
+	}
+	for _, tc := range cases {
+		s, g, m := splitName(tc.in)
+		if s != tc.s || g != tc.g || m != tc.m {
+			t.Errorf("splitName(%+v) = %q %q %q, want %q %q %q", tc.in, s, g, m, tc.s, tc.g, tc.m)
+		}
+	}
+}
