@@ -472,6 +472,27 @@ func (c *Client) CleanAddresses(ctx context.Context, addresses map[string]string
 	return decodeArray[CleanAddress](cl, res)
 }
 
+// CleanNames sends POST /1.0/clean/physical: Pochta's FIO normalisation,
+// one answer per input, matched by id ([PSDK] FullNameRequest:
+// [{"id","original-fio"}]). The adapter splits names itself; this is for
+// callers that want Pochta's opinion.
+func (c *Client) CleanNames(ctx context.Context, names map[string]string) ([]CleanName, error) {
+	type req struct {
+		ID          string `json:"id"`
+		OriginalFIO string `json:"original-fio"`
+	}
+	body := make([]req, 0, len(names))
+	for id, n := range names {
+		body = append(body, req{ID: id, OriginalFIO: n})
+	}
+	cl := call{method: http.MethodPost, endpoint: "/1.0/clean/physical", path: "/1.0/clean/physical", body: body}
+	res, err := c.do(ctx, cl)
+	if err != nil {
+		return nil, err
+	}
+	return decodeArray[CleanName](cl, res)
+}
+
 // Limit sends GET /1.0/settings/limit: the account's request quota.
 func (c *Client) Limit(ctx context.Context) (Limit, error) {
 	cl := call{method: http.MethodGet, endpoint: "/1.0/settings/limit", path: "/1.0/settings/limit"}

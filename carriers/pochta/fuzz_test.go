@@ -79,6 +79,8 @@ func fuzzOne(t *testing.T, body []byte, status int, ct string) {
 		_, _ = cl.ListBatches(ctx, "POSTAL_PARCEL", "ORDINARY")
 		_, _ = cl.CleanAddresses(ctx, map[string]string{"1": "Москва"})
 		_, _ = cl.ShippingPoints(ctx)
+		_, _ = cl.CleanNames(ctx, map[string]string{"1": "Иван"})
+		_, _ = cl.Limit(ctx)
 		_, _, _ = cl.Forms(ctx, 1, time.Now(), "PAPER")
 		reg := carriers.Registration{Reference: "1", Number: "1"}
 		s := goodShipment("1")

@@ -827,3 +827,21 @@ func TestSplitName(t *testing.T) {
 		}
 	}
 }
+
+func TestSimCleanNames(t *testing.T) {
+	_, c := newSim(t, pochtatest.Options{})
+	got, err := c.Client().CleanNames(ctx(t), map[string]string{"1": "Иван Иванович Иванов", "2": "Ким Ли"})
+	if err != nil || len(got) != 2 {
+		t.Fatalf("%+v %v", got, err)
+	}
+	by := map[string]CleanName{}
+	for _, n := range got {
+		by[string(n.ID)] = n
+	}
+	if n := by["1"]; n.Surname != "Иванов" || n.Name != "Иван" || n.MiddleName != "Иванович" || n.QualityCode != "EDITED" || n.OriginalFIO != "Иван Иванович Иванов" {
+		t.Errorf("%+v", n)
+	}
+	if n := by["2"]; n.QualityCode != "NOT_SURE" {
+		t.Errorf("%+v", n)
+	}
+}

@@ -344,3 +344,15 @@ func (p ShippingPoint) Accepts(mailType string) bool {
 
 // IsEnabled reports whether the point is enabled (absent means enabled).
 func (p ShippingPoint) IsEnabled() bool { return p.Enabled == nil || bool(*p.Enabled) }
+
+// CleanName is one answer of POST /1.0/clean/physical, Pochta's FIO
+// normalisation ([PSDK] FullName.cs; quality EDITED, CONFIRMED_MANUALLY or
+// NOT_SURE — NOT_SURE for most real names, reference §2.12 item 4).
+type CleanName struct {
+	ID          String `json:"id"`
+	OriginalFIO String `json:"original-fio"`
+	Surname     String `json:"surname"`
+	Name        String `json:"name"`
+	MiddleName  String `json:"middle-name"`
+	QualityCode String `json:"quality-code"`
+}

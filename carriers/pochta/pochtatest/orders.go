@@ -699,6 +699,59 @@ func (s *Server) clean(text string) map[string]any {
 	return m
 }
 
+// givenNames is the simulator's small dictionary of first names.
+var givenNames = map[string]bool{
+	"иван": true, "пётр": true, "петр": true, "сергей": true, "алексей": true, "ахмед": true, "дмитрий": true,
+	"анна": true, "мария": true, "елена": true, "ольга": true, "ирина": true, "марина": true, "наталья": true,
+}
+
+// handleCleanPhysical: POST /1.0/clean/physical [{"id","original-fio"}] →
+// surname, name, middle-name and quality-code ([PSDK] FullName): a word
+// from the dictionary is the name, a -вич/-вна word (or «… оглы») the
+// middle name, the rest the surname; EDITED when all is clear, else
+// NOT_SURE, which the real service answers for most names.
+func (s *Server) handleCleanPhysical(w http.ResponseWriter, r *http.Request) {
+	var in []struct {
+		ID          string `json:"id"`
+		OriginalFIO string `json:"original-fio"`
+	}
+	if err := readBody(r, &in); err != nil {
+		w.WriteHeader(http.StatusBadRequest)
+		return
+	}
+	out := []map[string]any{}
+	for _, n := range in {
+		var surname, given, middle []string
+		for _, word := range strings.Fields(n.OriginalFIO) {
+			low := strings.ToLower(word)
+			switch {
+			case givenNames[low] && len(given) == 0:
+				given = append(given, word)
+			case strings.HasSuffix(low, "вич") || strings.HasSuffix(low, "вна") || strings.HasSuffix(low, "чна") || low == "оглы" || low == "кызы":
+				middle = append(middle, word)
+			default:
+				surname = append(surname, word)
+			}
+		}
+		q := "EDITED"
+		if len(given) == 0 || len(surname) != 1 {
+			q = "NOT_SURE"
+		}
+		m := map[string]any{"id": n.ID, "original-fio": n.OriginalFIO, "quality-code": q}
+		if len(surname) > 0 {
+			m["surname"] = strings.Join(surname, " ")
+		}
+		if len(given) > 0 {
+			m["name"] = given[0]
+		}
+		if len(middle) > 0 {
+			m["middle-name"] = strings.Join(middle, " ")
+		}
+		out = append(out, m)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
 // handleLimit: GET /1.0/settings/limit ([PSDK] GetApiLimit). The request
 // itself is not counted (UNCONFIRMED).
 func (s *Server) handleLimit(w http.ResponseWriter) {

@@ -15,7 +15,8 @@
 //     /1.0/batch lists only CREATED batches; check-in (HTTP or the CheckIn
 //     hook) freezes a batch, after which deletes are refused;
 //   - forms only for batched orders;
-//   - address normalisation against a small gazetteer;
+//   - address normalisation against a small gazetteer, FIO normalisation
+//     against a small dictionary of first names;
 //   - the daily request quota (GET /1.0/settings/limit), refusing when spent;
 //   - shipping points with their enabled mail types;
 //   - fault injection: 5xx, and lost responses (processed, answer dropped).
@@ -637,6 +638,8 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 		s.handleForms(w, r, reForms.FindStringSubmatch(p)[1])
 	case p == "/1.0/clean/address" && m == http.MethodPost:
 		s.handleCleanAddress(w, r)
+	case p == "/1.0/clean/physical" && m == http.MethodPost:
+		s.handleCleanPhysical(w, r)
 	case p == "/1.0/settings/limit" && m == http.MethodGet:
 		s.handleLimit(w)
 	case p == "/1.0/user-shipping-points" && m == http.MethodGet:
