@@ -10,28 +10,32 @@ import (
 )
 
 // codeMessages are Russian texts for codes whose answer may come without a
-// description. Texts from [PSDK] Otpravka/ErrorCode.cs (spec #/enums-errors)
-// as quoted in reference §2.1, §2.6 and §2.9.
+// description: the texts of [PSDK] Otpravka/ErrorCode.cs @ 15b73589 (spec
+// #/enums-errors), except where marked.
 var codeMessages = map[string]string{
 	"EMPTY_POSTOFFICE_CODE":     "Индекс приемного почтового отделения не задан",
-	"ILLEGAL_POSTOFFICE_CODE":   "Индекс места приёма не входит в точки сдачи аккаунта Почты России",
-	"NO_AVAILABLE_POSTOFFICES":  "В аккаунте Почты России нет доступных точек сдачи",
+	"ILLEGAL_POSTOFFICE_CODE":   "Индекс приемного почтового отделения некорректен",
+	"NO_AVAILABLE_POSTOFFICES":  "Нет доступных точек сдачи",
 	"UNAVAILABLE_MAIL_TYPE":     "Тип отправления для данного направления не подключен в настройках пользователя",
-	"RESTRICTED_MAIL_CATEGORY":  "Для создания отправлений с наложенным платежом необходимо указать номер ЕСПП в настройках сервиса",
+	"RESTRICTED_MAIL_CATEGORY":  "Для создания отправлений с наложенным платежом необходимо указать номер ЕСПП в настройках сервиса. Обратитесь к вашему персональному менеджеру в Почте или напишите письмо на почтовый ящик support.otpravka@russianpost.ru",
 	"NOT_INSURED_PAYMENT":       "Наложенный платеж превышает объявленную ценность",
 	"READONLY_STATE":            "Изменения в партии недопустимы",
 	"DELIVERY_IN_PROGRESS":      "Отправление уже отправлено",
 	"ALL_SHIPMENTS_SENT":        "Все отправления уже отправлены",
 	"NOT_FOUND":                 "Отправление не найдено",
 	"PAST_DUE_DATE":             "Дата отправки просрочена",
-	"OFFLINE_BALANCE_FORBIDDEN": "Договор не допускает оплату партии без онлайн-баланса",
+	"OFFLINE_BALANCE_FORBIDDEN": "Договор не допускает оплату партии без онлайн-баланса", // shipbridge's wording: no source text
 	"BARCODE_ERROR":             "Ошибка при получении ШПИ",
 	"CODE_1372":                 "Доставка по указанному маршруту не осуществляется",
 	"ILLEGAL_INITIALS":          "ФИО некорректно",
-	"EMPTY_TELADDRESS":          "Не указан телефон получателя",
+	"EMPTY_TELADDRESS":          "Телефон получателя является обязательным для данного вида отправления",
 	"UNDEFINED":                 "Неопределенная ошибка",
-	"DIFFERENT_MAIL_TYPE":       "Тип отправления не совпадает с типом партии",
-	"DIFFERENT_MAIL_CATEGORY":   "Категория отправления не совпадает с категорией партии",
+	"DIFFERENT_MAIL_TYPE":       "Типы почтовых отправлений не совпадают",
+	"DIFFERENT_MAIL_CATEGORY":   "Категории почтовых отправления не совпадают",
+	"ACCESS_VIOLATION":          "Нарушение доступа",
+	"IMP13N_ERROR":              "Ошибка имперсонализации",
+	"TARIFF_ERROR":              "Ошибка при расчете тарифа",
+	"EMPTY_INDEX_TO":            "Почтовый индекс не указан",
 }
 
 // configCodes are refusals caused by the account's settings, not by the
@@ -44,6 +48,8 @@ var configCodes = map[string]bool{
 	"UNAVAILABLE_MAIL_TYPE":     true,
 	"RESTRICTED_MAIL_CATEGORY":  true,
 	"OFFLINE_BALANCE_FORBIDDEN": true,
+	"ACCESS_VIOLATION":          true,
+	"IMP13N_ERROR":              true,
 }
 
 // transientCodes: nothing was created and the same request may succeed

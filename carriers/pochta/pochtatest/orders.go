@@ -72,17 +72,17 @@ type code struct {
 	Details     string `json:"details,omitempty"`
 }
 
-// Texts from sample order_create_errors_200 and [PSDK] ErrorCode.cs as
-// quoted in the reference.
+// Texts from sample order_create_errors_200 and [PSDK] Otpravka/ErrorCode.cs
+// @ 15b73589 (the codes' documented texts).
 var (
 	errEmptyRegion   = code{Code: "EMPTY_REGION_TO", Description: "Регион не заполнен"}
 	errEmptyPlace    = code{Code: "EMPTY_PLACE_TO", Description: "Населенный пункт не указан"}
-	errEmptyStreet   = code{Code: "EMPTY_STREET_TO", Description: "Не задан адрес (Улица, дом, квартира)"}
+	errEmptyStreet   = code{Code: "EMPTY_STREET_TO", Description: "Не задан адрес (Улица, дом, квартира)."}
 	errEmptyMass     = code{Code: "EMPTY_MASS", Description: "Масса не указана"}
 	errRecipientName = code{Code: "ILLEGAL_RECIPIENT_NAME", Description: "Недопустимое значение поля \"Имя получателя\"."}
 	errInitials      = code{Code: "ILLEGAL_INITIALS", Description: "ФИО некорректно"}
-	errMailType      = code{Code: "UNAVAILABLE_MAIL_TYPE", Description: "Тип отправления для данного направления не подключен в настройках пользователя"}
-	errCOD           = code{Code: "RESTRICTED_MAIL_CATEGORY", Description: "Для создания отправлений с наложенным платежом необходимо указать номер ЕСПП в настройках сервиса"}
+	errMailType      = code{Code: "UNAVAILABLE_MAIL_TYPE", Description: "Тип отправления для данного направления не подключен в настройках пользователя."}
+	errCOD           = code{Code: "RESTRICTED_MAIL_CATEGORY", Description: "Для создания отправлений с наложенным платежом необходимо указать номер ЕСПП в настройках сервиса. Обратитесь к вашему персональному менеджеру в Почте или напишите письмо на почтовый ящик support.otpravka@russianpost.ru"}
 	errNotInsured    = code{Code: "NOT_INSURED_PAYMENT", Description: "Наложенный платеж превышает объявленную ценность"}
 )
 
@@ -119,7 +119,7 @@ func (s *Server) check(o *orderIn) []code {
 	case pc == "":
 		errs = append(errs, code{Code: "EMPTY_POSTOFFICE_CODE", Description: "Индекс приемного почтового отделения не задан", Details: s.allowedPostcodes()})
 	case p == nil || !p.Enabled:
-		errs = append(errs, code{Code: "ILLEGAL_POSTOFFICE_CODE", Description: "Недопустимый индекс места приема", Details: s.allowedPostcodes()})
+		errs = append(errs, code{Code: "ILLEGAL_POSTOFFICE_CODE", Description: "Индекс приемного почтового отделения некорректен", Details: s.allowedPostcodes()})
 	}
 	if p != nil && p.Enabled && !contains(p.MailTypes, o.MailType) {
 		errs = append(errs, errMailType)
@@ -145,7 +145,7 @@ func (s *Server) check(o *orderIn) []code {
 		errs = append(errs, errEmptyStreet)
 	}
 	if o.IndexTo < 100000 || o.IndexTo > 999999 {
-		errs = append(errs, code{Code: "EMPTY_INDEX_TO", Description: "Не указан индекс получателя"})
+		errs = append(errs, code{Code: "EMPTY_INDEX_TO", Description: "Почтовый индекс не указан"})
 	}
 	switch {
 	case o.Mass <= 0:
@@ -154,7 +154,7 @@ func (s *Server) check(o *orderIn) []code {
 		errs = append(errs, code{Code: "ILLEGAL_MASS_EXCESS", Description: "Вес отправления не должен превышать 20 кг"})
 	}
 	if strings.HasPrefix(o.MailCategory, "WITH_DECLARED_VALUE") && o.InsrValue <= 0 {
-		errs = append(errs, code{Code: "EMPTY_INSR_VALUE", Description: "Не указана объявленная ценность"})
+		errs = append(errs, code{Code: "EMPTY_INSR_VALUE", Description: "Объявленная сумма не указана"})
 	}
 	if o.MailCategory == "WITH_DECLARED_VALUE_AND_CASH_ON_DELIVERY" {
 		if s.opts.NoESPP {
@@ -164,7 +164,7 @@ func (s *Server) check(o *orderIn) []code {
 			errs = append(errs, errNotInsured)
 		}
 		if o.TelAddress == 0 {
-			errs = append(errs, code{Code: "EMPTY_TELADDRESS", Description: "Не указан телефон получателя"})
+			errs = append(errs, code{Code: "EMPTY_TELADDRESS", Description: "Телефон получателя является обязательным для данного вида отправления"})
 		}
 	}
 	return errs
@@ -499,9 +499,9 @@ func (s *Server) handleBatchAdd(w http.ResponseWriter, r *http.Request, name str
 			// [PSDK] AddExistingOrdersToTheBatch: an unreadable error (message "null").
 			errs = append(errs, bError{Position: i})
 		case o.req.MailType != b.mailType:
-			errs = append(errs, bError{ErrorCode: "DIFFERENT_MAIL_TYPE", ErrorDescription: "Тип отправления не совпадает с типом партии", Position: i})
+			errs = append(errs, bError{ErrorCode: "DIFFERENT_MAIL_TYPE", ErrorDescription: "Типы почтовых отправлений не совпадают", Position: i})
 		case o.req.MailCategory != b.category:
-			errs = append(errs, bError{ErrorCode: "DIFFERENT_MAIL_CATEGORY", ErrorDescription: "Категория отправления не совпадает с категорией партии", Position: i})
+			errs = append(errs, bError{ErrorCode: "DIFFERENT_MAIL_CATEGORY", ErrorDescription: "Категории почтовых отправления не совпадают", Position: i})
 		default:
 			o.batch = b.name
 			b.orderIDs = append(b.orderIDs, o.id)
