@@ -845,3 +845,25 @@ func TestSimCleanNames(t *testing.T) {
 		t.Errorf("%+v", n)
 	}
 }
+
+// The demo's free-text and structured addresses (app/demo.go seeds) go through.
+func TestSimDemoAddresses(t *testing.T) {
+	sim, c := newSim(t, pochtatest.Options{})
+	s := goodShipment("00104")
+	s.Address = &carriers.Address{Text: "630099, Новосибирск, ул. Ленина, д. 12, кв. 7"}
+	if _, err := c.Submit(ctx(t), s); err != nil {
+		t.Fatal(err)
+	}
+	s2 := goodShipment("00102")
+	s2.Address = &carriers.Address{PostalCode: "191186", City: "Санкт-Петербург", Street: "Невский проспект", House: "28", Apartment: "15"}
+	if _, err := c.Submit(ctx(t), s2); err != nil {
+		t.Fatal(err)
+	}
+	os := sim.Orders()
+	if os[0].IndexTo != 630099 || os[1].IndexTo != 191186 {
+		t.Errorf("orders = %+v", os)
+	}
+	if n := sim.Calls()["POST /1.0/clean/address"]; n != 1 {
+		t.Errorf("clean/address calls = %d, want 1 (only for the free text)", n)
+	}
+}
