@@ -8,6 +8,7 @@ import (
 
 	"github.com/shipbridge/shipbridge/carriers"
 	"github.com/shipbridge/shipbridge/carriers/cdek"
+	"github.com/shipbridge/shipbridge/carriers/pochta"
 	"github.com/shipbridge/shipbridge/config"
 	"github.com/shipbridge/shipbridge/metrics"
 	"github.com/shipbridge/shipbridge/moysklad"
@@ -109,6 +110,16 @@ func newCarriers(cfg config.Config, log *zap.Logger, now func() time.Time, m *me
 			HeightCM:       c.Package.HeightCM,
 			CashOnDelivery: c.CashOnDelivery,
 		}); err != nil {
+			return nil, err
+		}
+	}
+	if c := cfg.PochtaConfig(); c.Enabled {
+		c.Logger, c.Now, c.Observer = log.Named("pochta"), now, m.API("pochta")
+		carrier, err := pochta.New(c)
+		if err != nil {
+			return nil, fmt.Errorf("carriers.pochta: %w", err)
+		}
+		if err := reg.Register(carrier, c.Profile()); err != nil {
 			return nil, err
 		}
 	}

@@ -8,6 +8,8 @@ package config
 
 import (
 	"time"
+
+	"github.com/shipbridge/shipbridge/carriers/pochta"
 )
 
 // EnvPrefix is the prefix of every environment variable that overrides a configuration key.
@@ -138,7 +140,34 @@ type Tracking struct {
 
 // Carriers holds the configuration of every supported carrier.
 type Carriers struct {
-	CDEK CDEK `mapstructure:"cdek"`
+	CDEK   CDEK   `mapstructure:"cdek"`
+	Pochta Pochta `mapstructure:"pochta"`
+}
+
+// Pochta configures Почта России's «Отправка» API carrier (PRODUCT.md §2b, §4). There is no test
+// server: BaseURL is production, and tests and the demo use a simulator.
+type Pochta struct {
+	// Enabled turns the carrier on (off by default).
+	Enabled bool `mapstructure:"enabled"`
+	// Names are the values of the order's carrier attribute that select Pochta (case-insensitive).
+	Names []string `mapstructure:"names"`
+	// BaseURL is the API root, https://otpravka-api.pochta.ru.
+	BaseURL string `mapstructure:"base_url"`
+	// Token is the application token (Authorization: AccessToken …); Login and Password are the
+	// cabinet user's (X-User-Authorization: Basic …). All three are secrets.
+	Token    Secret `mapstructure:"token"`
+	Login    Secret `mapstructure:"login"`
+	Password Secret `mapstructure:"password"`
+	// PostofficeCode is the acceptance office (postoffice-code), one of the account's shipping points.
+	PostofficeCode string `mapstructure:"postoffice_code"`
+	// MailType is the mail-type of every parcel, e.g. POSTAL_PARCEL or ONLINE_PARCEL.
+	MailType string `mapstructure:"mail_type"`
+	// DeclaredValue sends the goods' value (category WITH_DECLARED_VALUE).
+	DeclaredValue bool `mapstructure:"declared_value"`
+	// CashOnDelivery is auto (collect the unpaid amount on delivery) or never.
+	CashOnDelivery string `mapstructure:"cash_on_delivery"`
+	// Package is the box of every parcel and the default weight, as for CDEK.
+	Package Package `mapstructure:"package"`
 }
 
 // CDEK configures the CDEK API v2 carrier.
@@ -259,6 +288,13 @@ func Default() Config {
 			WeightUnit:     "kg",
 			CashOnDelivery: "auto",
 			PrintCopies:    2,
+		}, Pochta: Pochta{
+			Names:          []string{"Почта России", "Почта"},
+			BaseURL:        "https://otpravka-api.pochta.ru",
+			MailType:       "POSTAL_PARCEL",
+			DeclaredValue:  true,
+			CashOnDelivery: "auto",
+			Package:        Package{LengthCM: 20, WidthCM: 15, HeightCM: 10},
 		}},
 		Tracking: Tracking{Every: time.Hour, MaxAge: 1440 * time.Hour},
 	}
@@ -290,3 +326,25 @@ func (s Secret) MarshalJSON() ([]byte, error) { return []byte(`"` + s.String() +
 
 // MarshalText encodes the redacted form, for text and YAML encoders.
 func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// PochtaConfig maps carriers.pochta.* onto the carrier package's configuration, secrets included:
+// use it only to build the carrier. Product weights are in the shop's unit,
+// carriers.cdek.weight_unit (one shop, one unit).
+func (c Config) PochtaConfig() pochta.Config {
+	p := c.Carriers.Pochta
+	cfg := pochta.DefaultConfig()
+	cfg.Enabled = p.Enabled
+	cfg.Names = p.Names
+	cfg.BaseURL = p.BaseURL
+	cfg.Token, cfg.Login, cfg.Password = p.Token.Value(), p.Login.Value(), p.Password.Value()
+	cfg.PostofficeCode = p.PostofficeCode
+	cfg.MailType = p.MailType
+	cfg.DeclaredValue = p.DeclaredValue
+	cfg.CashOnDelivery = p.CashOnDelivery
+	if u := c.Carriers.CDEK.WeightUnit; u != "" {
+		cfg.WeightUnit = u
+	}
+	cfg.Package = pochta.Package{LengthCM: p.Package.LengthCM, WidthCM: p.Package.WidthCM, HeightCM: p.Package.HeightCM,
+		DefaultWeightG: p.Package.DefaultWeightG}
+	return cfg
+}

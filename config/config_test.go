@@ -166,7 +166,7 @@ carriers:
 		// The right name at the wrong place.
 		`unknown key "cdek.client_id"; did you mean carriers.cdek.client_id?`,
 		// Nothing spelt alike: the keys of the same section.
-		`unknown key "carriers.cdek.from_location.zip"; the known keys under carriers.cdek.from_location are carriers.cdek.from_location.postal_code, carriers.cdek.from_location.city`,
+		`unknown key "carriers.cdek.from_location.zip"; the known keys under carriers.cdek.from_location are carriers.cdek.from_location.code, carriers.cdek.from_location.postal_code, carriers.cdek.from_location.city`,
 		path,
 	} {
 		if !strings.Contains(err.Error(), want) {
@@ -287,8 +287,10 @@ func TestEveryKeyHasAnEnvVariable(t *testing.T) {
 		}
 		value := "7"
 		switch f.Key {
-		case "carriers.cdek.enabled":
+		case "carriers.cdek.enabled", "carriers.pochta.declared_value":
 			value = "false"
+		case "carriers.pochta.enabled":
+			value = "true"
 		case "schedule", "log.level", "log.format":
 			value = "x7"
 		}
@@ -534,5 +536,49 @@ func TestRetryBounds(t *testing.T) {
 	err := c.ValidateWithoutCredentials()
 	if err == nil || !strings.Contains(err.Error(), "retry_max must be at least retry_base") {
 		t.Errorf("err = %v", err)
+	}
+}
+
+func TestValidatePochta(t *testing.T) {
+	c := Default()
+	c.MoySklad.Token = "t"
+	c.Carriers.CDEK.Enabled = false
+	c.Carriers.Pochta.Enabled = true
+	err := c.Validate()
+	var ve *ValidationError
+	if !errors.As(err, &ve) {
+		t.Fatalf("pochta without secrets: %v", err)
+	}
+	keys := map[string]string{}
+	for _, p := range ve.Problems {
+		keys[p.Key] = p.Message
+	}
+	for _, k := range []string{"carriers.pochta.token", "carriers.pochta.login", "carriers.pochta.password", "carriers.pochta.postoffice_code"} {
+		if !strings.Contains(keys[k], EnvName(k)) {
+			t.Errorf("%s not reported with its variable: %q", k, keys[k])
+		}
+	}
+	if _, ok := keys["carriers.cdek.enabled"]; ok {
+		t.Error("CDEK off is fine while Pochta is on")
+	}
+	if err := c.ValidateWithoutCredentials(); err != nil {
+		t.Errorf("demo without Pochta secrets: %v", err)
+	}
+	c.Carriers.Pochta.Token, c.Carriers.Pochta.Login, c.Carriers.Pochta.Password = "a", "b", "c"
+	c.Carriers.Pochta.PostofficeCode = "102961"
+	if err := c.Validate(); err != nil {
+		t.Errorf("complete pochta: %v", err)
+	}
+	c.Carriers.Pochta.PostofficeCode = "10296"
+	c.Carriers.Pochta.CashOnDelivery = "maybe"
+	err = c.Validate()
+	if err == nil || !strings.Contains(err.Error(), "carriers.pochta.postoffice_code") || !strings.Contains(err.Error(), "carriers.pochta.cash_on_delivery") {
+		t.Errorf("bad values: %v", err)
+	}
+	if pc := c.PochtaConfig(); pc.Token != "a" || pc.WeightUnit != "kg" || !pc.DeclaredValue || pc.Package.LengthCM != 20 {
+		t.Errorf("PochtaConfig = %s %+v", pc, pc.Package)
+	}
+	if strings.Contains(c.String(), "= a\n") {
+		t.Error("a pochta secret is printed")
 	}
 }

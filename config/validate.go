@@ -193,11 +193,12 @@ func (c Config) validate(credentials bool) error {
 	}
 
 	cd := c.Carriers.CDEK
-	if !cd.Enabled {
-		ch.add("carriers.cdek.enabled", "is false and no other carrier exists: set it to true")
-	} else {
+	if !cd.Enabled && !c.Carriers.Pochta.Enabled {
+		ch.add("carriers.cdek.enabled", "is false and no other carrier is enabled: set it or carriers.pochta.enabled to true")
+	} else if cd.Enabled {
 		c.validateCDEK(ch, credentials)
 	}
+	c.validatePochta(ch, credentials)
 
 	if len(ch.problems) == 0 {
 		return nil
@@ -267,4 +268,49 @@ func (c Config) validateCDEK(ch *checker, credentials bool) {
 	if cd.PrintCopies < 1 || cd.PrintCopies > 10 {
 		ch.add("carriers.cdek.print_copies", "must be between 1 and 10, got %d", cd.PrintCopies)
 	}
+}
+
+// validatePochta checks carriers.pochta.* with the carrier package's own rules (pochta.Config.Validate)
+// when it is enabled; without credentials (demo, history) the secrets may be missing.
+func (c Config) validatePochta(ch *checker, credentials bool) {
+	pc := c.Carriers.Pochta
+	if !pc.Enabled {
+		return
+	}
+	if len(pc.Names) == 0 || slices.ContainsFunc(pc.Names, func(n string) bool { return strings.TrimSpace(n) == "" }) {
+		ch.add("carriers.pochta.names", "must list the non-empty values of the carrier attribute that mean Почта России, e.g. [\"Почта России\", \"Почта\"]")
+	}
+	ch.required("carriers.pochta.base_url", pc.BaseURL)
+	ch.positive("carriers.pochta.package.length_cm", pc.Package.LengthCM)
+	ch.positive("carriers.pochta.package.width_cm", pc.Package.WidthCM)
+	ch.positive("carriers.pochta.package.height_cm", pc.Package.HeightCM)
+	pcfg := c.PochtaConfig()
+	if !credentials {
+		// Secrets may be missing; fill placeholders so only the shape of the rest is checked.
+		pcfg.Token, pcfg.Login, pcfg.Password = "x", "x", "x"
+		if strings.TrimSpace(pcfg.PostofficeCode) == "" {
+			pcfg.PostofficeCode = "000000"
+		}
+	}
+	if err := pcfg.Validate(); err != nil {
+		for _, e := range unjoin(err) {
+			msg := e.Error()
+			key, _, _ := strings.Cut(msg, " ")
+			if strings.HasPrefix(key, "carriers.pochta.") {
+				if strings.Contains(msg, " is required") {
+					msg += ": set " + EnvName(key)
+				}
+				ch.problems = append(ch.problems, Problem{Key: key, Message: msg})
+			} else {
+				ch.add("carriers.pochta", "%s", msg)
+			}
+		}
+	}
+}
+
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
 }
