@@ -170,10 +170,19 @@ func (e *env) checkMoySklad(ctx context.Context, r *checkReport, cfg config.Conf
 	}
 	var problemItems []poller.MetadataProblem
 	pc := pollerConfig(cfg)
+	resolveErrs := []error{}
 	if _, err := poller.Resolve(md, pc.States, pc.Attributes); err != nil {
+		resolveErrs = append(resolveErrs, err)
+	}
+	if cfg.Tracking.Every > 0 {
+		if err := poller.ResolveTracking(md, pc.States, pc.Attributes); err != nil {
+			resolveErrs = append(resolveErrs, err)
+		}
+	}
+	for _, err := range resolveErrs {
 		var mm *poller.MissingMetadataError
 		if errors.As(err, &mm) {
-			problemItems = mm.Items
+			problemItems = append(problemItems, mm.Items...)
 		}
 	}
 	used := map[string]bool{}

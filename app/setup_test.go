@@ -241,7 +241,7 @@ func TestCheckRefusesAWrongTypeOfDeliveryStatus(t *testing.T) {
 	})
 	h.env["SHIPBRIDGE_TRACKING_EVERY"] = "1h"
 	code, out, _ := h.main(context.Background(), "check")
-	line, ok := lineWith(out, "✗", "Статус доставки", "has type long")
+	line, ok := lineWith(out, "✗", "Статус доставки", "has the wrong type: long", "string or text")
 	if code != ExitFailure || !ok || !strings.Contains(line, "SHIPBRIDGE_MOYSKLAD_ATTRIBUTES_DELIVERY_STATUS") {
 		t.Errorf("exit %d, no ✗ line with the fix:\n%s", code, out)
 	}

@@ -35,10 +35,10 @@ type Metrics struct {
 	carrierQuota   *prometheus.CounterVec
 
 	// troubleMu guards trouble: each unhealthy carrier's reason.
-	troubleMu sync.Mutex
-	trouble   map[string]CarrierProblem
-	tracked         *prometheus.CounterVec
-	trackChanges    *prometheus.CounterVec
+	troubleMu    sync.Mutex
+	trouble      map[string]CarrierProblem
+	tracked      *prometheus.CounterVec
+	trackChanges *prometheus.CounterVec
 }
 
 // New creates the metrics in their own registry, with the Go and process
