@@ -13,7 +13,7 @@ import (
 )
 
 // newCDEKHarness runs the real cycle against both simulators.
-func newCDEKHarness(t *testing.T, opts cdektest.Options) (*harness, *cdektest.Server) {
+func newCDEKHarness(t *testing.T, opts cdektest.Options, cfg ...func(*Config)) (*harness, *cdektest.Server) {
 	t.Helper()
 	sim := cdektest.NewServer(opts)
 	t.Cleanup(sim.Close)
@@ -22,7 +22,7 @@ func newCDEKHarness(t *testing.T, opts cdektest.Options) (*harness, *cdektest.Se
 	if err != nil {
 		t.Fatal(err)
 	}
-	return newHarness(t, c), sim
+	return newHarness(t, c, cfg...), sim
 }
 
 func TestCDEKEndToEndRules(t *testing.T) {
@@ -109,7 +109,7 @@ func TestCDEKLostCreateResponse(t *testing.T) {
 }
 
 func TestCDEKOutageThenRecovery(t *testing.T) {
-	h, sim := newCDEKHarness(t, cdektest.Options{})
+	h, sim := newCDEKHarness(t, cdektest.Options{}, noQuickRetries)
 	id := h.addOrder("E-300", nil)
 	h.set(id, sReady)
 	sim.FailNext(3, 502)
@@ -161,7 +161,7 @@ func TestCDEKCrashBetweenAcceptAndWriteBack(t *testing.T) {
 	if o := h.order(id); o.StateName != sReady {
 		t.Fatalf("after the crash: %s", o.StateName)
 	}
-	if rec := h.record(id); rec.Phase != phaseSubmitting || rec.Reference != "" {
+	if rec := h.record(id); Phase(rec.Phase) != phaseSubmitting || rec.Reference != "" {
 		t.Fatalf("after the crash: phase %s, reference %q", rec.Phase, rec.Reference)
 	}
 	// A new process: fresh adapter (no memory of the create), same store.

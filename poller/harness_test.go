@@ -48,7 +48,7 @@ func newHarness(t *testing.T, c carriers.Carrier, opts ...func(*Config)) *harnes
 	h := &harness{t: t, ms: ms, carrier: c, seeded: moyskladtest.Seed(ms), dbPath: filepath.Join(t.TempDir(), "shipbridge.db")}
 	h.client = newClient(t, ms)
 	h.cfg = Config{States: testStates, Attributes: testAttrs, Workers: 4, PollInterval: 5 * time.Millisecond, FirstPollDelay: 5 * time.Millisecond,
-		SettleTimeout: 2 * time.Second, ReconcileGrace: time.Millisecond, RetryBase: time.Millisecond, RetryMax: 2 * time.Millisecond,
+		SettleTimeout: 2 * time.Second, ReconcileGrace: time.Millisecond, RetryBase: time.Millisecond, RetryMax: 2 * time.Millisecond, QuickRetry: time.Millisecond,
 		SweepEvery: time.Hour}
 	for _, o := range opts {
 		o(&h.cfg)
@@ -170,6 +170,10 @@ func (h *harness) hasEvent(id, kind string) bool {
 	}
 	return false
 }
+
+// noQuickRetries turns off the retries within a pass, for tests of what
+// an order does across cycles after a failure.
+func noQuickRetries(c *Config) { c.QuickRetries = -1 }
 
 // Status names, short.
 const (

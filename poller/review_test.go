@@ -17,11 +17,11 @@ import (
 func TestRenameWhileCreateUnconfirmed(t *testing.T) {
 	fc := newFakeCarrier()
 	fc.loseNext = 1
-	h := newHarness(t, fc)
+	h := newHarness(t, fc, noQuickRetries)
 	id := h.addOrder("R1", nil)
 	h.set(id, sReady)
 	h.cycle()
-	if rec := h.record(id); rec.Phase != phaseSubmitting || rec.Number != "R1" {
+	if rec := h.record(id); Phase(rec.Phase) != phaseSubmitting || rec.Number != "R1" {
 		t.Fatalf("after the lost answer: %s %s", rec.Phase, rec.Number)
 	}
 	if err := h.ms.UpdateOrder(id, func(e *orderEdit) { e.Name = "R1X" }); err != nil {
@@ -90,7 +90,7 @@ func TestReadyWhileDeletePending(t *testing.T) {
 func TestCarrierDisabledMidFlight(t *testing.T) {
 	fc := newFakeCarrier()
 	fc.loseNext = 1
-	h := newHarness(t, fc)
+	h := newHarness(t, fc, noQuickRetries)
 	id := h.addOrder("C1", nil)
 	h.set(id, sReady)
 	h.cycle()
