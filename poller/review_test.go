@@ -212,7 +212,7 @@ func TestUnansweredCreateIsNotResentWithinGrace(t *testing.T) {
 	if !h.hasEvent(id, "waiting") {
 		t.Error("no waiting event")
 	}
-	time.Sleep(450 * time.Millisecond)
+	h.clock.Advance(450 * time.Millisecond)
 	h.cycle()
 	h.cycle()
 	if o := h.order(id); o.StateName != sRegistered {
