@@ -22,8 +22,12 @@ func newCDEKHarness(t *testing.T, opts cdektest.Options, cfg ...func(*Config)) (
 	if err != nil {
 		t.Fatal(err)
 	}
-	return newHarnessClock(t, clock, c, cfg...), sim
+	return newHarnessClock(t, clock, c, append([]func(*Config){trustCDEKNumbers}, cfg...)...), sim
 }
+
+// trustCDEKNumbers: the CDEK client does not read the identity mark back
+// yet (Config.TrustNumberOnly).
+func trustCDEKNumbers(c *Config) { c.TrustNumberOnly = []string{"cdek"} }
 
 // newCDEKSim starts the CDEK simulator on the fake clock. Requests are
 // decided at the first status check after they were accepted, and print
@@ -211,7 +215,7 @@ func TestCDEKLostCreateThenDeleteWaitsForTheCarrier(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := newHarnessClock(t, clock, c, func(cfg *Config) { cfg.ReconcileGrace = 400 * time.Millisecond })
+	h := newHarnessClock(t, clock, c, trustCDEKNumbers, func(cfg *Config) { cfg.ReconcileGrace = 400 * time.Millisecond })
 	id := h.addOrder("E-500", nil)
 	h.set(id, sReady)
 	sim.LoseNextCreateResponse(1)

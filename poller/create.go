@@ -183,8 +183,13 @@ func (t *task) confirm(ctx context.Context) bool {
 			// lost answer earlier): adopt that shipment if it is ours.
 			if t.caps.CanFind() {
 				s, _ := t.shipment()
-				if found, ferr := t.lookup(ctx, s); ferr == nil && found != nil && found.Reference != t.rec.Reference {
-					return t.adopt(*found, evFound, "carrier_found", fmt.Sprintf("Заказ %s уже зарегистрирован в %s: %s", t.rec.Number, t.title(c), found.Reference))
+				f, ferr := t.lookup(ctx, s)
+				switch {
+				case ferr == nil && f.ours != nil && f.ours.Reference != t.rec.Reference:
+					return t.adopt(*f.ours, evFound, "carrier_found", fmt.Sprintf("Заказ %s уже зарегистрирован в %s: %s", t.rec.Number, t.title(c), f.ours.Reference))
+				case ferr == nil && f.ours == nil && f.foreign != nil && f.foreign.Reference != t.rec.Reference && t.st.Trigger == keyReady:
+					// Refused because another's shipment holds the number.
+					return t.numberTaken(*f.foreign)
 				}
 			}
 			t.rec.Reference = ""

@@ -3,17 +3,32 @@ package poller
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/shipbridge/shipbridge/carriers"
 )
 
 // delete deletes the order's shipment, if it has one.
 func (t *task) delete(ctx context.Context) {
+	var (
+		c  carriers.Carrier
+		pr carriers.Profile
+		ok bool
+	)
 	if t.phase() == phaseNone {
-		t.deleted("Заказ на доставку не был создан: удалять нечего")
-		return
+		// The store knows no shipment, but a lost or restored store does
+		// not prove that the carrier has none: ask it (deleteStep).
+		c, pr, ok = t.p.reg.Match(t.fields.Carrier)
+		if !ok && t.rec.Carrier != "" {
+			c, pr, ok = t.p.reg.Get(t.rec.Carrier)
+		}
+		if !ok {
+			t.deleted("Заказ на доставку не был создан: удалять нечего")
+			return
+		}
+	} else {
+		c, pr, ok = t.p.reg.Get(t.rec.Carrier)
 	}
-	c, pr, ok := t.p.reg.Get(t.rec.Carrier)
 	if !ok {
 		t.notDeleted(fmt.Sprintf("Служба доставки %s отключена в настройках shipbridge: удалите заказ %s в её личном кабинете", t.rec.Carrier, t.rec.Number))
 		return
@@ -33,8 +48,7 @@ func (t *task) deleteStep(ctx context.Context) bool {
 	c := t.c
 	switch t.phase() {
 	case phaseNone:
-		t.deleted("")
-		return false
+		return t.findToDelete(ctx)
 	case phaseSubmitting:
 		return t.reconcile(ctx, false)
 	case phaseAccepted:
@@ -67,6 +81,62 @@ func (t *task) deleteStep(ctx context.Context) bool {
 		return false
 	}
 	return t.move(evUnreadable, phaseNone, "phase_reset", fmt.Sprintf("Неизвестная фаза %q: заказ начат заново", t.rec.Phase), nil)
+}
+
+// maxNumbersAsked bounds the attempts whose numbers are looked up when the
+// store knows no shipment for an order to delete.
+const maxNumbersAsked = 10
+
+// findToDelete looks the order's shipment up at its carrier when the store
+// knows none (a lost or restored store, a create never confirmed): under
+// every number the order may have had (its name and the derived code, for
+// attempts 1 to a bound). Ours is adopted and then deleted; one not ours
+// is reported, never deleted; only when the carrier has nothing is the
+// order «deleted». It reports whether the lifecycle may go on.
+func (t *task) findToDelete(ctx context.Context) bool {
+	if !t.caps.CanFind() {
+		t.deleted(fmt.Sprintf("Заказ на доставку не был создан (по данным shipbridge; %s не умеет искать заказы по номеру): удалять нечего", t.title(t.c)))
+		return false
+	}
+	base, _ := t.shipment()
+	base.Number = ""
+	last := min(max(t.rec.Attempt, 1)+3, maxNumbersAsked)
+	var asked []string
+	seen := map[string]bool{}
+	for a := 1; a <= last; a++ {
+		for _, name := range []string{base.OrderName, ""} {
+			s := base
+			s.Attempt, s.OrderName = a, name
+			n := t.c.Number(s)
+			if n == "" || seen[n] {
+				continue
+			}
+			seen[n] = true
+			asked = append(asked, n)
+			s.Number = n
+			s.OrderName = base.OrderName
+			f, err := t.lookup(ctx, s)
+			if err != nil {
+				t.retryLater(err)
+				return false
+			}
+			switch {
+			case f.ours != nil:
+				t.rec.Carrier = t.c.Name()
+				t.rec.Attempt = a
+				t.rec.Number = n
+				return t.adopt(*f.ours, evFound, "carrier_found",
+					fmt.Sprintf("В shipbridge нет данных о заказе на доставку, но в %s найден наш заказ %s (%s): он будет удалён", t.title(t.c), n, f.ours.Reference))
+			case f.foreign != nil:
+				t.event("carrier_found_foreign", fmt.Sprintf("Под номером %s в %s есть заказ %s, созданный не shipbridge для этого заказа", n, t.title(t.c), f.foreign.Reference), f.foreign)
+				t.notDeleted(fmt.Sprintf("В %s есть заказ с номером %s (%s), но shipbridge не может подтвердить, что он создан для этого заказа: проверьте его в личном кабинете и при необходимости удалите вручную", t.title(t.c), n, f.foreign.Reference))
+				return false
+			}
+		}
+	}
+	t.event("carrier_not_found", fmt.Sprintf("В %s нет заказов с номерами %s", t.title(t.c), strings.Join(asked, ", ")), map[string]any{"numbers": asked})
+	t.deleted("Заказ на доставку не был создан: удалять нечего")
+	return false
 }
 
 // deletedAtCarrier records that the carrier no longer has the shipment

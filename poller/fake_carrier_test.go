@@ -30,6 +30,7 @@ type fakeCarrier struct {
 
 type fakeShipment struct {
 	ref, number, tracking string
+	mark, phone           string // identity read back, as CDEK's comment and recipient phone
 	polls                 int
 	rejected              string
 	deleted               bool
@@ -91,7 +92,7 @@ func (f *fakeCarrier) Submit(ctx context.Context, s carriers.Shipment) (carriers
 	number := f.Number(s)
 	f.creates[number]++
 	f.seq++
-	sh := &fakeShipment{ref: fmt.Sprintf("uuid-%d", f.seq), number: number}
+	sh := &fakeShipment{ref: fmt.Sprintf("uuid-%d", f.seq), number: number, mark: s.Mark, phone: s.Recipient.Phone}
 	if f.live(number) != nil {
 		sh.rejected = "error_validate_im_dep_number_has_already_had_integration"
 	} else if code := f.rejectCodes[number]; code != "" {
@@ -109,11 +110,26 @@ func (f *fakeCarrier) Submit(ctx context.Context, s carriers.Shipment) (carriers
 	if lose {
 		return carriers.Registration{}, &carriers.Error{Kind: carriers.KindAmbiguous, Carrier: "cdek", Op: "create order", Message: "нет ответа"}
 	}
-	return carriers.Registration{Number: number, Reference: sh.ref, Status: carriers.StatusPending}, nil
+	return carriers.Registration{Number: number, Reference: sh.ref, Status: carriers.StatusPending, Mark: sh.mark, RecipientPhone: sh.phone}, nil
+}
+
+// RefusesDuplicateNumber: like CDEK, a second live shipment with a number
+// is refused.
+func (f *fakeCarrier) RefusesDuplicateNumber() bool { return true }
+
+// plant adds a live, registered shipment under number that shipbridge did
+// not make (a manager's, another system's), with the given mark and phone.
+func (f *fakeCarrier) plant(number, mark, phone string) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.seq++
+	sh := &fakeShipment{ref: fmt.Sprintf("uuid-%d", f.seq), number: number, mark: mark, phone: phone, tracking: fmt.Sprintf("10%08d", f.seq)}
+	f.shipments[sh.ref] = sh
+	return sh.ref
 }
 
 func (f *fakeCarrier) reg(sh *fakeShipment) carriers.Registration {
-	r := carriers.Registration{Number: sh.number, Reference: sh.ref, TrackingNumber: sh.tracking, Status: carriers.StatusRegistered}
+	r := carriers.Registration{Number: sh.number, Reference: sh.ref, TrackingNumber: sh.tracking, Status: carriers.StatusRegistered, Mark: sh.mark, RecipientPhone: sh.phone}
 	switch {
 	case sh.deleted:
 		r.Status = carriers.StatusCancelled
@@ -138,7 +154,7 @@ func (f *fakeCarrier) Registration(ctx context.Context, ref string) (carriers.Re
 	}
 	if sh.polls < f.pendingFor {
 		sh.polls++
-		return carriers.Registration{Number: sh.number, Reference: ref, Status: carriers.StatusPending}, nil
+		return carriers.Registration{Number: sh.number, Reference: ref, Status: carriers.StatusPending, Mark: sh.mark, RecipientPhone: sh.phone}, nil
 	}
 	if sh.rejected != "" {
 		return carriers.Registration{}, &carriers.Error{Kind: carriers.KindRejected, Carrier: "cdek", Code: sh.rejected, Message: "СДЭК отклонил заказ: " + sh.rejected}

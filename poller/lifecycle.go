@@ -47,6 +47,7 @@ const (
 	evDeletingRemote Event = "deleting_remote" // the carrier reports a delete in progress
 	evStillThere     Event = "still_there"     // an unfinished delete did not happen: the shipment is live
 	evUnreadable     Event = "unreadable"      // the stored phase is unknown to this version
+	evNumberTaken    Event = "number_taken"    // a shipment not ours holds the number: next attempt's number
 )
 
 // transition is one allowed move of the lifecycle.
@@ -67,12 +68,16 @@ var lifecycle = []transition{
 	{phaseSubmitting, evFound, phaseAccepted, "lookup by number found our pending shipment"},
 	{phaseSubmitting, evFound, phaseRegistered, "lookup by number found our registered shipment"},
 	{phaseSubmitting, evNotCreated, phaseNone, "refused synchronously, or not found after the reconcile grace"},
+	{phaseSubmitting, evNumberTaken, phaseNone, "lookup found a shipment not ours under the number: the next free number is used"},
 	{phaseAccepted, evConfirmed, phaseRegistered, "the carrier confirmed the shipment"},
 	{phaseAccepted, evFound, phaseRegistered, "refused as a duplicate: our live shipment under the number is adopted"},
 	{phaseAccepted, evFound, phaseAccepted, "refused as a duplicate: our pending shipment under the number is adopted"},
 	{phaseAccepted, evRejected, phaseNone, "the carrier refused the shipment after accepting it"},
 	{phaseAccepted, evCancelled, phaseNone, "cancelled at the carrier: the number is spent, next attempt"},
 	{phaseAccepted, evReferenceLost, phaseSubmitting, "the carrier does not know the reference after the grace: look up by number"},
+	{phaseAccepted, evNumberTaken, phaseNone, "refused as a duplicate of a shipment not ours: the next free number is used"},
+	{phaseNone, evFound, phaseRegistered, "delete with no shipment in the store: lookup by the order's numbers found ours"},
+	{phaseNone, evFound, phaseAccepted, "delete with no shipment in the store: lookup found ours, still pending"},
 	{phaseRegistered, evCancelled, phaseNone, "gone at the carrier (re-assert found it deleted): next attempt"},
 	{phaseRegistered, evDeletingRemote, phaseDeleting, "re-assert found a delete in progress at the carrier"},
 	{phaseRegistered, evDelete, phaseDeleting, "intent saved, then the delete is sent"},

@@ -84,6 +84,12 @@ type Config struct {
 	// tried again within the same pass (doubled for the second); only when
 	// the cycle has the time (default 1s).
 	QuickRetry time.Duration
+	// TrustNumberOnly lists the carriers whose lookups cannot read
+	// Shipment.Mark back yet: for them a found shipment that carries no
+	// mark at all (and the same recipient phone, when known) is adopted by
+	// its number, as before marks existed. Every other found shipment is
+	// adopted only when carriers.Owns says it is the order's.
+	TrustNumberOnly []string
 	// QuickRetries is how many failed steps of one pass are retried within
 	// the pass (default 2); negative turns quick retries off.
 	QuickRetries int

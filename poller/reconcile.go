@@ -7,39 +7,102 @@ import (
 	"github.com/shipbridge/shipbridge/carriers"
 )
 
-// lookup is the one way the workflow looks a shipment up by our number:
+// found is what a lookup by number learnt.
+type found struct {
+	// ours is our live shipment under the number (carriers.Owns), nil when
+	// there is none.
+	ours *carriers.Registration
+	// foreign is a live shipment under the number that is not provably
+	// ours (made by hand, by another system, for another order); it is
+	// never adopted.
+	foreign *carriers.Registration
+}
+
+// lookup is the one way the workflow looks a shipment up by a number (s's):
 // with FinderAll when the carrier has it (every live shipment under the
-// number), else with Finder. It returns our live shipment, or nil when the
-// carrier has none under the number.
-func (t *task) lookup(ctx context.Context, s carriers.Shipment) (*carriers.Registration, error) {
-	if fa := t.caps.FinderAll; fa != nil {
-		regs, err := fa.FindAll(ctx, s)
+// number), else with Finder. A shipment is ours only when carriers.Owns
+// says so; see Config.TrustNumberOnly for carriers that cannot read the
+// mark back yet.
+func (t *task) lookup(ctx context.Context, s carriers.Shipment) (found, error) {
+	var regs []carriers.Registration
+	switch {
+	case t.caps.FinderAll != nil:
+		all, err := t.caps.FinderAll.FindAll(ctx, s)
 		if err != nil {
-			return nil, err
+			return found{}, err
 		}
-		var first *carriers.Registration
-		for i := range regs {
-			r := regs[i]
-			if r.Status == carriers.StatusCancelled || r.Status == carriers.StatusRejected {
-				continue
-			}
-			if carriers.Owns(s, r) {
-				return &r, nil
-			}
-			if first == nil {
-				first = &r
-			}
+		regs = all
+	case t.caps.Finder != nil:
+		reg, ok, err := t.caps.Finder.Find(ctx, s)
+		if err != nil {
+			return found{}, err
 		}
-		return first, nil
+		if ok {
+			regs = append(regs, reg)
+		}
 	}
-	if f := t.caps.Finder; f != nil {
-		reg, found, err := f.Find(ctx, s)
-		if err != nil || !found || reg.Status == carriers.StatusCancelled || reg.Status == carriers.StatusRejected {
-			return nil, err
+	var f found
+	for i := range regs {
+		r := regs[i]
+		if r.Status == carriers.StatusCancelled || r.Status == carriers.StatusRejected {
+			continue
 		}
-		return &reg, nil
+		switch {
+		case t.owns(s, r):
+			if f.ours == nil {
+				f.ours = &r
+			}
+		case f.foreign == nil:
+			f.foreign = &r
+		}
 	}
-	return nil, nil
+	return f, nil
+}
+
+// owns reports whether r, found by s's number, is the order's shipment.
+func (t *task) owns(s carriers.Shipment, r carriers.Registration) bool {
+	if carriers.Owns(s, r) {
+		return true
+	}
+	if r.Mark == "" && t.c != nil && t.p.trustNumberOnly(t.c.Name()) {
+		// The carrier cannot report marks yet (Config.TrustNumberOnly).
+		return r.RecipientPhone == "" || s.Recipient.Phone == "" || digitsOf(r.RecipientPhone) == digitsOf(s.Recipient.Phone)
+	}
+	return false
+}
+
+func (p *Poller) trustNumberOnly(carrier string) bool {
+	for _, c := range p.cfg.TrustNumberOnly {
+		if c == carrier {
+			return true
+		}
+	}
+	return false
+}
+
+func digitsOf(s string) string {
+	out := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		if s[i] >= '0' && s[i] <= '9' {
+			out = append(out, s[i])
+		}
+	}
+	return string(out)
+}
+
+// numberTaken handles a live shipment under the order's number that is not
+// ours: the order moves on to the next free number (the next attempt), and
+// the history says so. It is never adopted.
+func (t *task) numberTaken(other carriers.Registration) bool {
+	old := t.rec.Number
+	t.rec.Attempt++
+	t.rec.Number, t.rec.Reference, t.rec.TrackingNumber, t.rec.WaybillFor = "", "", "", ""
+	t.rec.CarrierData = nil
+	s, _ := t.shipment()
+	next := t.c.Number(s)
+	return t.move(evNumberTaken, phaseNone, "number_taken",
+		fmt.Sprintf("Номер %s в %s занят заказом %s, созданным не shipbridge для этого заказа: заказ будет оформлен под номером %s", old, t.title(t.c), other.Reference, next),
+		map[string]any{"number": old, "other": other, "next_number": next})
 }
 
 // graceOver reports whether a "not found" now proves that the last create
@@ -65,13 +128,21 @@ func (t *task) reconcile(ctx context.Context, resend bool) bool {
 		return t.move(evNotCreated, phaseNone, "carrier_not_found",
 			fmt.Sprintf("%s не умеет искать заказ по номеру; создание %s считается не выполненным", t.title(c), t.rec.Number), nil)
 	}
-	found, err := t.lookup(ctx, s)
+	f, err := t.lookup(ctx, s)
 	if err != nil {
 		t.retryLater(err)
 		return false
 	}
-	if found != nil {
-		return t.adopt(*found, evFound, "carrier_found", fmt.Sprintf("Заказ %s найден в %s: %s", t.rec.Number, t.title(c), found.Reference))
+	if f.ours != nil {
+		return t.adopt(*f.ours, evFound, "carrier_found", fmt.Sprintf("Заказ %s найден в %s: %s", t.rec.Number, t.title(c), f.ours.Reference))
+	}
+	if f.foreign != nil {
+		if resend {
+			return t.numberTaken(*f.foreign)
+		}
+		// Ours cannot hide beside a live one: a carrier that finds only
+		// one shipment per number refuses a second live one.
+		t.event("carrier_found_foreign", fmt.Sprintf("Под номером %s в %s есть заказ %s, но он не создан shipbridge для этого заказа", t.rec.Number, t.title(c), f.foreign.Reference), f.foreign)
 	}
 	t.event("carrier_not_found", fmt.Sprintf("Заказ %s не найден в %s", t.rec.Number, t.title(c)), nil)
 	if resend && !(t.st.Unanswered && !t.graceOver()) {
