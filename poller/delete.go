@@ -127,6 +127,10 @@ func (t *task) findToDelete(ctx context.Context) bool {
 				t.rec.Number = n
 				return t.adopt(*f.ours, evFound, "carrier_found",
 					fmt.Sprintf("В shipbridge нет данных о заказе на доставку, но в %s найден наш заказ %s (%s): он будет удалён", t.title(t.c), n, f.ours.Reference))
+			case f.unsure:
+				t.event("carrier_unsure", fmt.Sprintf("%s показывает по номеру %s только последний, отклонённый заказ", t.title(t.c), n), nil)
+				t.notDeleted(fmt.Sprintf("%s показывает по номеру %s только последний, отклонённый заказ: за ним может быть действующий. Проверьте заказ в личном кабинете и при необходимости удалите его вручную", t.title(t.c), n))
+				return false
 			case f.foreign != nil:
 				t.event("carrier_found_foreign", fmt.Sprintf("Под номером %s в %s есть заказ %s, созданный не shipbridge для этого заказа", n, t.title(t.c), f.foreign.Reference), f.foreign)
 				t.notDeleted(fmt.Sprintf("В %s есть заказ с номером %s (%s), но shipbridge не может подтвердить, что он создан для этого заказа: проверьте его в личном кабинете и при необходимости удалите вручную", t.title(t.c), n, f.foreign.Reference))

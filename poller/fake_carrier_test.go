@@ -171,6 +171,9 @@ func (f *fakeCarrier) seqOf(ref string) int {
 	return n
 }
 
+// Find answers like CDEK's lookup by im_number: the most recent shipment
+// under the number, whatever its state — a refused (INVALID) one may hide
+// an older live one.
 func (f *fakeCarrier) Find(ctx context.Context, s carriers.Shipment) (carriers.Registration, bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -178,11 +181,21 @@ func (f *fakeCarrier) Find(ctx context.Context, s carriers.Shipment) (carriers.R
 	if f.failAll != nil {
 		return carriers.Registration{}, false, f.failAll
 	}
-	sh := f.live(f.Number(s))
+	var sh *fakeShipment
+	for _, x := range f.shipments {
+		if x.number == f.Number(s) && (sh == nil || f.seqOf(x.ref) > f.seqOf(sh.ref)) {
+			sh = x
+		}
+	}
 	if sh == nil {
 		return carriers.Registration{}, false, nil
 	}
-	if sh.tracking == "" {
+	if sh.rejected != "" {
+		r := f.reg(sh)
+		r.Status, r.TrackingNumber = carriers.StatusRejected, ""
+		return r, true, nil
+	}
+	if sh.tracking == "" && !sh.deleted {
 		sh.tracking = fmt.Sprintf("10%08d", f.seqOf(sh.ref))
 	}
 	return f.reg(sh), true, nil

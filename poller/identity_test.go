@@ -12,9 +12,10 @@ import (
 )
 
 // A live shipment under the order's number that is not ours (no mark: made
-// by hand) makes the carrier refuse our create as a duplicate. It is never
-// adopted: the order is registered under the next free number, and the
-// history says why.
+// by hand) makes a CDEK-like carrier refuse our create as a duplicate, and
+// its lookup then shows only our refused create (the most recent). The
+// foreign shipment is never adopted: the order fails with the carrier's
+// reason.
 func TestForeignShipmentUnderNumberIsNotAdopted(t *testing.T) {
 	fc := newFakeCarrier()
 	h := newHarness(t, fc)
@@ -24,37 +25,42 @@ func TestForeignShipmentUnderNumberIsNotAdopted(t *testing.T) {
 	h.cycle()
 	o := h.order(id)
 	rec := h.record(id)
-	if o.StateName != sRegistered || rec.Number != "F1-2" || rec.Reference == foreign {
-		t.Fatalf("state %s, number %s, reference %s (foreign %s); history %s", o.StateName, rec.Number, rec.Reference, foreign, h.timeline(id))
+	if o.StateName != sFailed || rec.Reference == foreign || o.Attr("Трек-номер") != "" || !strings.Contains(o.Attr("Ошибка доставки"), "СДЭК") {
+		t.Fatalf("state %s, reference %s (foreign %s), error %q; history %s", o.StateName, rec.Reference, foreign, o.Attr("Ошибка доставки"), h.timeline(id))
 	}
-	if !h.hasEvent(id, "number_taken") {
-		t.Errorf("the history does not say the number was taken: %s", h.timeline(id))
+	if h.hasEvent(id, "carrier_found") {
+		t.Error("a shipment was adopted")
 	}
 	if fc.liveShipments()["F1"] != 1 {
 		t.Errorf("the foreign shipment was touched: %v", fc.liveShipments())
 	}
 }
 
-// The same after a lost answer (crash recovery takes the same path): the
-// lookup finds a shipment under the number that carries another order's
-// mark (same number, another order) — not ours, not adopted.
+// A create that never reached the carrier (no answer), where the lookup
+// finds a live shipment under the number carrying another order's mark
+// (same number, another order): not ours, not adopted; the order is
+// registered under the next free number, and the history says why.
 func TestLostAnswerFindsAnotherOrdersShipment(t *testing.T) {
 	fc := newFakeCarrier()
-	fc.loseNext = 1
+	fc.submitErrs = []error{&carriers.Error{Kind: carriers.KindAmbiguous, Carrier: "cdek", Op: "create order", Message: "нет ответа"}}
 	h := newHarness(t, fc)
 	id := h.addOrder("F2", nil)
-	fc.plant("F2", "shipbridge:some-other-order", "+79161234567")
+	foreign := fc.plant("F2", "shipbridge:some-other-order", "+79161234567")
 	h.set(id, sReady)
 	h.cycle()
 	rec := h.record(id)
-	if o := h.order(id); o.StateName != sRegistered || rec.Number != "F2-2" {
+	if o := h.order(id); o.StateName != sRegistered || rec.Number != "F2-2" || rec.Reference == foreign {
 		t.Fatalf("state %s number %s; history %s", o.StateName, rec.Number, h.timeline(id))
+	}
+	if !h.hasEvent(id, "number_taken") {
+		t.Errorf("the history does not say the number was taken: %s", h.timeline(id))
 	}
 }
 
 // Our mark with another recipient phone is not ours either (carriers.Owns).
 func TestMarkWithAnotherPhoneIsNotOurs(t *testing.T) {
 	fc := newFakeCarrier()
+	fc.submitErrs = []error{&carriers.Error{Kind: carriers.KindAmbiguous, Carrier: "cdek", Op: "create order", Message: "нет ответа"}}
 	h := newHarness(t, fc)
 	id := h.addOrder("F3", nil)
 	fc.plant("F3", markOf(id), "+79990000000")
@@ -245,5 +251,59 @@ func TestRetryNoteSaysItOnce(t *testing.T) {
 		if got := retryNote(in); got != want {
 			t.Errorf("retryNote(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// CDEK's lookup answers only the most recent order under a number: a
+// refused create may hide an older live one. A delete with no shipment in
+// the store does not conclude «удален» from that.
+func TestDeleteWithLostStoreDoesNotTrustAHiddenLiveOne(t *testing.T) {
+	fc := newFakeCarrier()
+	h := newHarness(t, fc)
+	id := h.addOrder("H1", nil)
+	h.set(id, sReady)
+	h.cycle() // live H1
+	h.loseStore()
+	h.set(id, sReady)
+	h.cycle() // the store knows nothing: H1 is sent again and refused as a duplicate
+	if fc.createsFor("H1") != 2 || fc.liveShipments()["H1"] != 1 {
+		t.Fatalf("creates %d, live %v", fc.createsFor("H1"), fc.liveShipments())
+	}
+	h.loseStore()
+	h.set(id, sDelete)
+	h.cycle()
+	o := h.order(id)
+	if o.StateName != sNotDeleted || !strings.Contains(o.Attr("Ошибка доставки"), "H1") {
+		t.Fatalf("state %s %q; history %s", o.StateName, o.Attr("Ошибка доставки"), h.timeline(id))
+	}
+	if fc.liveShipments()["H1"] != 1 {
+		t.Fatal("the live shipment is gone")
+	}
+}
+
+// With FinderAll (Почта-like), a foreign shipment under the number beside
+// a create that never arrived: the order moves to the next free number;
+// a lost answer beside a foreign one adopts ours.
+func TestFinderAllSeesForeignAndOurs(t *testing.T) {
+	fc := newFakeCarrier()
+	pf := newPostFake()
+	h := newHarness(t, fc)
+	withPost(h, pf)
+	pf.plant("PF-1", "", "+79990000000")
+	pf.plant("PF-2", "", "+79990000000")
+	attrs := map[string]any{"Служба доставки": "Почта России", "Код ПВЗ": "101000"}
+	a := h.addOrder("PF-1", attrs)
+	b := h.addOrder("PF-2", attrs)
+	pf.dropNext = 1 // PF-1's create never reaches Почта
+	h.set(a, sReady)
+	h.cycle()
+	if rec := h.record(a); rec.Number != "PF-1-2" || h.order(a).StateName != sRegistered {
+		t.Fatalf("PF-1: number %s state %s; history %s", rec.Number, h.order(a).StateName, h.timeline(a))
+	}
+	pf.loseNext = 1 // PF-2's create arrives, its answer is lost
+	h.set(b, sReady)
+	h.cycle()
+	if rec := h.record(b); rec.Number != "PF-2" || h.order(b).StateName != sRegistered || pf.live("PF-2") != 2 || pf.creates["PF-2"] != 1 {
+		t.Fatalf("PF-2: number %s state %s live %d creates %d; history %s", rec.Number, h.order(b).StateName, pf.live("PF-2"), pf.creates["PF-2"], h.timeline(b))
 	}
 }

@@ -24,8 +24,9 @@ type postFake struct {
 	creates   map[string]int
 	batches   map[string][]int // batch name → shipment ids
 	batchCall int
-	// loseNext creates whose answer is lost after the shipment was made.
-	loseNext int
+	// loseNext creates whose answer is lost after the shipment was made;
+	// dropNext creates lost before they reach the carrier.
+	loseNext, dropNext int
 	// seenData is the CarrierData each Batch call was handed.
 	seenData []json.RawMessage
 }
@@ -76,6 +77,10 @@ func (p *postFake) reg(sh *postShipment) carriers.Registration {
 func (p *postFake) Submit(_ context.Context, s carriers.Shipment) (carriers.Registration, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.dropNext > 0 {
+		p.dropNext--
+		return carriers.Registration{}, &carriers.Error{Kind: carriers.KindAmbiguous, Carrier: "pochta", Op: "create", Message: "Почта России не ответила"}
+	}
 	n := p.Number(s)
 	p.creates[n]++
 	p.seq++
@@ -155,4 +160,12 @@ func (p *postFake) live(number string) int {
 		}
 	}
 	return n
+}
+
+// plant adds a live shipment under number that shipbridge did not make.
+func (p *postFake) plant(number, mark, phone string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.seq++
+	p.shipments = append(p.shipments, &postShipment{id: p.seq, number: number, barcode: fmt.Sprintf("800%011d", p.seq), mark: mark, phone: phone})
 }

@@ -16,6 +16,11 @@ type found struct {
 	// ours (made by hand, by another system, for another order); it is
 	// never adopted.
 	foreign *carriers.Registration
+	// unsure is true when a carrier that answers one shipment per number
+	// (Finder, e.g. CDEK: the most recent, whatever its state) answered
+	// with a refused one: an older live shipment may hide behind it, so
+	// its "nothing live" proves nothing.
+	unsure bool
 }
 
 // lookup is the one way the workflow looks a shipment up by a number (s's):
@@ -44,6 +49,9 @@ func (t *task) lookup(ctx context.Context, s carriers.Shipment) (found, error) {
 	var f found
 	for i := range regs {
 		r := regs[i]
+		if r.Status == carriers.StatusRejected && t.caps.FinderAll == nil {
+			f.unsure = true
+		}
 		if r.Status == carriers.StatusCancelled || r.Status == carriers.StatusRejected {
 			continue
 		}
@@ -144,9 +152,22 @@ func (t *task) reconcile(ctx context.Context, resend bool) bool {
 		// one shipment per number refuses a second live one.
 		t.event("carrier_found_foreign", fmt.Sprintf("Под номером %s в %s есть заказ %s, но он не создан shipbridge для этого заказа", t.rec.Number, t.title(c), f.foreign.Reference), f.foreign)
 	}
-	t.event("carrier_not_found", fmt.Sprintf("Заказ %s не найден в %s", t.rec.Number, t.title(c)), nil)
+	t.event("carrier_not_found", fmt.Sprintf("Заказ %s не найден в %s", t.rec.Number, t.title(c)), map[string]any{"unsure": f.unsure})
 	if resend && !(t.st.Unanswered && !t.graceOver()) {
+		// A re-send under the same number: a carrier that answers one
+		// shipment per number refuses a duplicate of a hidden live one.
 		return t.submit(ctx, s)
+	}
+	if f.unsure && t.graceOver() {
+		// Not found proves nothing: do not conclude that the create made
+		// nothing.
+		msg := fmt.Sprintf("%s показывает по номеру %s только последний, отклонённый заказ: за ним может быть действующий. Проверьте заказ в личном кабинете %s", t.title(c), t.rec.Number, t.title(c))
+		if t.st.Trigger == keyDelete {
+			t.notDeleted(msg)
+			return false
+		}
+		t.retryLater(&carriers.Error{Kind: carriers.KindTransient, Carrier: c.Name(), Op: "find order", Message: msg})
+		return false
 	}
 	if !t.graceOver() {
 		// The carrier may not show a fresh order yet; ask again later.
