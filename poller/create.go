@@ -227,7 +227,6 @@ func (t *task) confirm(ctx context.Context) bool {
 // hand-over batch (a Batcher carrier), then tracking number, waybill,
 // cleared error, status registered.
 func (t *task) registered(ctx context.Context) {
-	c := t.c
 	if !t.batch(ctx) {
 		return
 	}
@@ -248,7 +247,6 @@ func (t *task) registered(ctx context.Context) {
 			return
 		}
 	}
-	_ = c
 	t.st.WriteBack = wb
 }
 

@@ -103,12 +103,10 @@ func digitsOf(s string) string {
 // the history says so. It is never adopted.
 func (t *task) numberTaken(other carriers.Registration) bool {
 	old := t.rec.Number
-	t.rec.Attempt++
-	t.rec.Number, t.rec.Reference, t.rec.TrackingNumber, t.rec.WaybillFor = "", "", "", ""
-	t.rec.CarrierData = nil
 	s, _ := t.shipment()
+	s.Number, s.Attempt = "", t.rec.Attempt+1
 	next := t.c.Number(s)
-	return t.move(evNumberTaken, phaseNone, "number_taken",
+	return t.newAttempt(evNumberTaken, "number_taken",
 		fmt.Sprintf("Номер %s в %s занят заказом %s, созданным не shipbridge для этого заказа: заказ будет оформлен под номером %s", old, t.title(t.c), other.Reference, next),
 		map[string]any{"number": old, "other": other, "next_number": next})
 }
