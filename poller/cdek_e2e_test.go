@@ -234,3 +234,25 @@ func TestCDEKLostCreateThenDeleteWaitsForTheCarrier(t *testing.T) {
 		t.Errorf("orphan at CDEK: %d live orders", n)
 	}
 }
+
+// A lost store must not turn a live CDEK shipment into «удален»: the
+// delete asks CDEK under the order's numbers and deletes what it finds.
+func TestCDEKDeleteAfterLostStore(t *testing.T) {
+	h, sim := newCDEKHarness(t, cdektest.Options{})
+	id := h.addOrder("E-800", nil)
+	h.set(id, sReady)
+	h.cycle()
+	if o := h.order(id); o.StateName != sRegistered || sim.ActiveOrdersForNumber("E-800") != 1 {
+		t.Fatalf("state %s, active %d", o.StateName, sim.ActiveOrdersForNumber("E-800"))
+	}
+	h.loseStore()
+	h.set(id, sDelete)
+	h.cycle()
+	if o := h.order(id); o.StateName != sDeleted {
+		t.Fatalf("state %s; history %s", o.StateName, h.timeline(id))
+	}
+	h.clock.Advance(time.Second) // let CDEK decide the delete
+	if n := sim.ActiveOrdersForNumber("E-800"); n != 0 {
+		t.Fatalf("%d live orders left at CDEK", n)
+	}
+}
