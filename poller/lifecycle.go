@@ -104,7 +104,8 @@ func (t *task) phase() Phase { return Phase(t.rec.Phase) }
 
 // move is the one place where an order changes phase: it checks the move
 // against the lifecycle table, records the history event (kind, msg and
-// data, with the move) and saves the record. A move the table does not
+// data, with the move; a generic "phase" event when kind is empty) and
+// saves the record. A move the table does not
 // have is refused and logged; it changes nothing. It reports whether the
 // move was made and saved.
 func (t *task) move(ev Event, to Phase, kind, msg string, data any) bool {
@@ -116,9 +117,10 @@ func (t *task) move(ev Event, to Phase, kind, msg string, data any) bool {
 		return false
 	}
 	t.rec.Phase = string(to)
-	if kind != "" {
-		t.event(kind, msg, movedData{Move: fmt.Sprintf("%s -%s-> %s", from, ev, to), Detail: data})
+	if kind == "" {
+		kind, msg = "phase", fmt.Sprintf("Этап заказа у службы доставки: %s → %s", from, to)
 	}
+	t.event(kind, msg, movedData{Move: fmt.Sprintf("%s -%s-> %s", from, ev, to), Detail: data})
 	if err := t.save(); err != nil {
 		t.p.log.Error("lifecycle: save", zap.String("order", t.o.Name), zap.Error(err))
 		t.saveErr = err
@@ -138,6 +140,9 @@ type movedData struct {
 // registration gets the next attempt's number, and nothing of the old
 // shipment is kept.
 func (t *task) newAttempt(ev Event, kind, msg string, data any) bool {
+	if !allowed(t.phase(), ev, phaseNone) {
+		return t.move(ev, phaseNone, kind, msg, data) // refused and logged; nothing changes
+	}
 	if t.rec.Number != "" {
 		t.rec.Attempt++
 	}
