@@ -162,7 +162,7 @@ func (e *env) rootCommand() *cobra.Command {
 	root.PersistentFlags().StringVar(&e.configPath, "config", "",
 		"configuration file (default ./config.yaml, then /etc/shipbridge/config.yaml; optional unless given)")
 	root.AddCommand(e.versionCommand(), e.runCommand(), e.onceCommand(),
-		e.checkCommand(), e.setupCommand(), e.historyCommand(), e.demoCommand())
+		e.checkCommand(), e.setupCommand(), e.historyCommand(), e.retryCommand(), e.demoCommand())
 	return root
 }
 
@@ -319,6 +319,7 @@ func (e *env) onceCommand() *cobra.Command {
 			defer cancel()
 			err = sched.RunNow(ctx)
 			logCycleProgress(log, d.poller.Progress())
+			logWaiting(log, d.poller.Progress(), e.now())
 			if err != nil {
 				return fail(ExitFailure, fmt.Errorf("cycle: %w", explainMetadata(err)))
 			}

@@ -109,6 +109,10 @@ func newCarriers(cfg config.Config, log *zap.Logger, now func() time.Time, m *me
 			WidthCM:        c.Package.WidthCM,
 			HeightCM:       c.Package.HeightCM,
 			CashOnDelivery: c.CashOnDelivery,
+			// CDEK decides most creates within 0.3–3 s and recommends a
+			// first GET after 2–3 s; its client times out after 30 s, so
+			// a "not found" is trusted 45 s after a create with no answer.
+			Timings: carriers.Timings{FirstPollDelay: 2 * time.Second, ReconcileGrace: 45 * time.Second},
 		}); err != nil {
 			return nil, err
 		}

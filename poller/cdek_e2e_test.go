@@ -13,16 +13,35 @@ import (
 )
 
 // newCDEKHarness runs the real cycle against both simulators.
-func newCDEKHarness(t *testing.T, opts cdektest.Options) (*harness, *cdektest.Server) {
+func newCDEKHarness(t *testing.T, opts cdektest.Options, cfg ...func(*Config)) (*harness, *cdektest.Server) {
 	t.Helper()
-	sim := cdektest.NewServer(opts)
-	t.Cleanup(sim.Close)
-	c, err := cdek.New(cdek.Config{BaseURL: sim.URL(), ClientID: sim.ClientID(), ClientSecret: sim.ClientSecret(),
+	clock := newFakeClock()
+	sim := newCDEKSim(t, clock, opts)
+	c, err := cdek.New(cdek.Config{BaseURL: sim.URL(), ClientID: sim.ClientID(), ClientSecret: sim.ClientSecret(), Now: clock.Now,
 		ShipmentPoint: "MSK65", PollInterval: 5 * time.Millisecond, Sender: cdek.Sender{Name: "ИП Петров", Phone: "+79990000000"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return newHarness(t, c), sim
+	return newHarnessClock(t, clock, c, cfg...), sim
+}
+
+
+// newCDEKSim starts the CDEK simulator on the fake clock. Requests are
+// decided at the first status check after they were accepted, and print
+// forms are ready at once: the CDEK client waits for deletes and print
+// forms on a real timer, which does not move the fake clock.
+func newCDEKSim(t *testing.T, clock *fakeClock, opts cdektest.Options) *cdektest.Server {
+	t.Helper()
+	opts.Now = clock.Now
+	if opts.PrintDelay == nil {
+		opts.PrintDelay = func() time.Duration { return 0 }
+	}
+	if opts.SettleDelay == nil {
+		opts.SettleDelay = func() time.Duration { return 0 }
+	}
+	sim := cdektest.NewServer(opts)
+	t.Cleanup(sim.Close)
+	return sim
 }
 
 func TestCDEKEndToEndRules(t *testing.T) {
@@ -109,7 +128,7 @@ func TestCDEKLostCreateResponse(t *testing.T) {
 }
 
 func TestCDEKOutageThenRecovery(t *testing.T) {
-	h, sim := newCDEKHarness(t, cdektest.Options{})
+	h, sim := newCDEKHarness(t, cdektest.Options{}, noQuickRetries)
 	id := h.addOrder("E-300", nil)
 	h.set(id, sReady)
 	// An outage, not a blip: reads are retried inside the call (three
@@ -164,7 +183,7 @@ func TestCDEKCrashBetweenAcceptAndWriteBack(t *testing.T) {
 	if o := h.order(id); o.StateName != sReady {
 		t.Fatalf("after the crash: %s", o.StateName)
 	}
-	if rec := h.record(id); rec.Phase != phaseSubmitting || rec.Reference != "" {
+	if rec := h.record(id); Phase(rec.Phase) != phaseSubmitting || rec.Reference != "" {
 		t.Fatalf("after the crash: phase %s, reference %q", rec.Phase, rec.Reference)
 	}
 	// A new process: fresh adapter (no memory of the create), same store.
@@ -189,30 +208,51 @@ func TestCDEKCrashBetweenAcceptAndWriteBack(t *testing.T) {
 }
 
 func TestCDEKLostCreateThenDeleteWaitsForTheCarrier(t *testing.T) {
-	sim := cdektest.NewServer(cdektest.Options{NotFoundWindow: 150 * time.Millisecond})
-	t.Cleanup(sim.Close)
-	c, err := cdek.New(cdek.Config{BaseURL: sim.URL(), ClientID: sim.ClientID(), ClientSecret: sim.ClientSecret(),
+	clock := newFakeClock()
+	sim := newCDEKSim(t, clock, cdektest.Options{NotFoundWindow: 150 * time.Millisecond})
+	c, err := cdek.New(cdek.Config{BaseURL: sim.URL(), ClientID: sim.ClientID(), ClientSecret: sim.ClientSecret(), Now: clock.Now,
 		ShipmentPoint: "MSK65", PollInterval: 5 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := newHarness(t, c, func(cfg *Config) { cfg.ReconcileGrace = 400 * time.Millisecond })
+	h := newHarnessClock(t, clock, c, func(cfg *Config) { cfg.ReconcileGrace = 400 * time.Millisecond })
 	id := h.addOrder("E-500", nil)
 	h.set(id, sReady)
 	sim.LoseNextCreateResponse(1)
 	h.cycle() // the create reached CDEK, its answer did not reach us
 	h.set(id, sDelete)
 	h.cycle() // CDEK does not show the fresh order yet: shipbridge must not trust that
-	deadline := time.Now().Add(5 * time.Second)
-	for h.order(id).StateName != sDeleted && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
+	for i := 0; i < 100 && h.order(id).StateName != sDeleted; i++ {
+		h.clock.Advance(50 * time.Millisecond)
 		h.cycle()
 	}
 	if o := h.order(id); o.StateName != sDeleted {
 		t.Fatalf("state %s; history %+v", o.StateName, h.history(id))
 	}
-	time.Sleep(100 * time.Millisecond) // let CDEK decide anything still pending
+	h.clock.Advance(100 * time.Millisecond) // let CDEK decide anything still pending
 	if n := sim.ActiveOrdersForNumber("E-500"); n != 0 {
 		t.Errorf("orphan at CDEK: %d live orders", n)
+	}
+}
+
+// A lost store must not turn a live CDEK shipment into «удален»: the
+// delete asks CDEK under the order's numbers and deletes what it finds.
+func TestCDEKDeleteAfterLostStore(t *testing.T) {
+	h, sim := newCDEKHarness(t, cdektest.Options{})
+	id := h.addOrder("E-800", nil)
+	h.set(id, sReady)
+	h.cycle()
+	if o := h.order(id); o.StateName != sRegistered || sim.ActiveOrdersForNumber("E-800") != 1 {
+		t.Fatalf("state %s, active %d", o.StateName, sim.ActiveOrdersForNumber("E-800"))
+	}
+	h.loseStore()
+	h.set(id, sDelete)
+	h.cycle()
+	if o := h.order(id); o.StateName != sDeleted {
+		t.Fatalf("state %s; history %s", o.StateName, h.timeline(id))
+	}
+	h.clock.Advance(time.Second) // let CDEK decide the delete
+	if n := sim.ActiveOrdersForNumber("E-800"); n != 0 {
+		t.Fatalf("%d live orders left at CDEK", n)
 	}
 }

@@ -30,6 +30,7 @@ type fakeCarrier struct {
 
 type fakeShipment struct {
 	ref, number, tracking string
+	mark, phone           string // identity read back, as CDEK's comment and recipient phone
 	polls                 int
 	rejected              string
 	deleted               bool
@@ -91,7 +92,7 @@ func (f *fakeCarrier) Submit(ctx context.Context, s carriers.Shipment) (carriers
 	number := f.Number(s)
 	f.creates[number]++
 	f.seq++
-	sh := &fakeShipment{ref: fmt.Sprintf("uuid-%d", f.seq), number: number}
+	sh := &fakeShipment{ref: fmt.Sprintf("uuid-%d", f.seq), number: number, mark: s.Mark, phone: s.Recipient.Phone}
 	if f.live(number) != nil {
 		sh.rejected = "error_validate_im_dep_number_has_already_had_integration"
 	} else if code := f.rejectCodes[number]; code != "" {
@@ -109,11 +110,26 @@ func (f *fakeCarrier) Submit(ctx context.Context, s carriers.Shipment) (carriers
 	if lose {
 		return carriers.Registration{}, &carriers.Error{Kind: carriers.KindAmbiguous, Carrier: "cdek", Op: "create order", Message: "нет ответа"}
 	}
-	return carriers.Registration{Number: number, Reference: sh.ref, Status: carriers.StatusPending}, nil
+	return carriers.Registration{Number: number, Reference: sh.ref, Status: carriers.StatusPending, Mark: sh.mark, RecipientPhone: sh.phone}, nil
+}
+
+// RefusesDuplicateNumber: like CDEK, a second live shipment with a number
+// is refused.
+func (f *fakeCarrier) RefusesDuplicateNumber() bool { return true }
+
+// plant adds a live, registered shipment under number that shipbridge did
+// not make (a manager's, another system's), with the given mark and phone.
+func (f *fakeCarrier) plant(number, mark, phone string) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.seq++
+	sh := &fakeShipment{ref: fmt.Sprintf("uuid-%d", f.seq), number: number, mark: mark, phone: phone, tracking: fmt.Sprintf("10%08d", f.seq)}
+	f.shipments[sh.ref] = sh
+	return sh.ref
 }
 
 func (f *fakeCarrier) reg(sh *fakeShipment) carriers.Registration {
-	r := carriers.Registration{Number: sh.number, Reference: sh.ref, TrackingNumber: sh.tracking, Status: carriers.StatusRegistered}
+	r := carriers.Registration{Number: sh.number, Reference: sh.ref, TrackingNumber: sh.tracking, Status: carriers.StatusRegistered, Mark: sh.mark, RecipientPhone: sh.phone}
 	switch {
 	case sh.deleted:
 		r.Status = carriers.StatusCancelled
@@ -138,7 +154,7 @@ func (f *fakeCarrier) Registration(ctx context.Context, ref string) (carriers.Re
 	}
 	if sh.polls < f.pendingFor {
 		sh.polls++
-		return carriers.Registration{Number: sh.number, Reference: ref, Status: carriers.StatusPending}, nil
+		return carriers.Registration{Number: sh.number, Reference: ref, Status: carriers.StatusPending, Mark: sh.mark, RecipientPhone: sh.phone}, nil
 	}
 	if sh.rejected != "" {
 		return carriers.Registration{}, &carriers.Error{Kind: carriers.KindRejected, Carrier: "cdek", Code: sh.rejected, Message: "СДЭК отклонил заказ: " + sh.rejected}
@@ -155,6 +171,9 @@ func (f *fakeCarrier) seqOf(ref string) int {
 	return n
 }
 
+// Find answers like CDEK's lookup by im_number: the most recent shipment
+// under the number, whatever its state — a refused (INVALID) one may hide
+// an older live one.
 func (f *fakeCarrier) Find(ctx context.Context, s carriers.Shipment) (carriers.Registration, bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -162,11 +181,21 @@ func (f *fakeCarrier) Find(ctx context.Context, s carriers.Shipment) (carriers.R
 	if f.failAll != nil {
 		return carriers.Registration{}, false, f.failAll
 	}
-	sh := f.live(f.Number(s))
+	var sh *fakeShipment
+	for _, x := range f.shipments {
+		if x.number == f.Number(s) && (sh == nil || f.seqOf(x.ref) > f.seqOf(sh.ref)) {
+			sh = x
+		}
+	}
 	if sh == nil {
 		return carriers.Registration{}, false, nil
 	}
-	if sh.tracking == "" {
+	if sh.rejected != "" {
+		r := f.reg(sh)
+		r.Status, r.TrackingNumber = carriers.StatusRejected, ""
+		return r, true, nil
+	}
+	if sh.tracking == "" && !sh.deleted {
 		sh.tracking = fmt.Sprintf("10%08d", f.seqOf(sh.ref))
 	}
 	return f.reg(sh), true, nil

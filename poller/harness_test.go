@@ -39,16 +39,33 @@ type harness struct {
 	noCarriers bool
 	// wrapMS, when set, stands between the poller and the MoySklad client.
 	wrapMS func(MoySklad) MoySklad
+	// clock drives the poller, the MoySklad simulator's data and, where a
+	// test wires it, the carrier and its simulator.
+	clock *fakeClock
+	// extra are carriers registered besides carrier, with their profiles.
+	extra []extraCarrier
+}
+
+type extraCarrier struct {
+	c  carriers.Carrier
+	pr carriers.Profile
 }
 
 func newHarness(t *testing.T, c carriers.Carrier, opts ...func(*Config)) *harness {
 	t.Helper()
-	ms := moyskladtest.NewServer(moyskladtest.Options{RequestsPerWindow: 1000, Window: time.Second})
+	return newHarnessClock(t, newFakeClock(), c, opts...)
+}
+
+// newHarnessClock is newHarness on a given clock (shared with a carrier
+// simulator).
+func newHarnessClock(t *testing.T, clock *fakeClock, c carriers.Carrier, opts ...func(*Config)) *harness {
+	t.Helper()
+	ms := moyskladtest.NewServer(moyskladtest.Options{RequestsPerWindow: 1000, Window: time.Second, Now: clock.stamps()})
 	t.Cleanup(ms.Close)
-	h := &harness{t: t, ms: ms, carrier: c, seeded: moyskladtest.Seed(ms), dbPath: filepath.Join(t.TempDir(), "shipbridge.db")}
+	h := &harness{t: t, ms: ms, carrier: c, seeded: moyskladtest.Seed(ms), dbPath: filepath.Join(t.TempDir(), "shipbridge.db"), clock: clock}
 	h.client = newClient(t, ms)
 	h.cfg = Config{States: testStates, Attributes: testAttrs, Workers: 4, PollInterval: 5 * time.Millisecond, FirstPollDelay: 5 * time.Millisecond,
-		SettleTimeout: 2 * time.Second, ReconcileGrace: time.Millisecond, RetryBase: time.Millisecond, RetryMax: 2 * time.Millisecond,
+		SettleTimeout: 2 * time.Second, ReconcileGrace: time.Millisecond, RetryBase: time.Millisecond, RetryMax: 2 * time.Millisecond, QuickRetry: time.Millisecond,
 		SweepEvery: time.Hour}
 	for _, o := range opts {
 		o(&h.cfg)
@@ -83,12 +100,17 @@ func (h *harness) start() {
 		if err := reg.Register(h.carrier, carriers.Profile{Names: []string{"СДЭК", "CDEK"}, WeightUnit: "kg", LengthCM: 20, WidthCM: 15, HeightCM: 10, CashOnDelivery: "auto"}); err != nil {
 			h.t.Fatal(err)
 		}
+		for _, x := range h.extra {
+			if err := reg.Register(x.c, x.pr); err != nil {
+				h.t.Fatal(err)
+			}
+		}
 	}
 	var ms MoySklad = h.client
 	if h.wrapMS != nil {
 		ms = h.wrapMS(ms)
 	}
-	h.p = New(h.cfg, Deps{MoySklad: ms, Carriers: &reg, Store: st, Logger: zaptest.NewLogger(h.t)})
+	h.p = New(h.cfg, Deps{MoySklad: ms, Carriers: &reg, Store: st, Logger: zaptest.NewLogger(h.t), Now: h.clock.Now, Sleep: h.clock.Sleep})
 }
 
 // restart closes the store and starts again, as after a crash.
@@ -122,14 +144,14 @@ func (h *harness) set(id, state string) {
 	}
 	// MoySklad stamps 'updated' with millisecond precision; keep changes
 	// of one order apart as a manager's clicks are.
-	time.Sleep(2 * time.Millisecond)
+	h.clock.Advance(2 * time.Millisecond)
 }
 
-// cycle runs one cycle, once the short test backoffs of the previous one
-// have passed, as the next scheduled cycle would.
+// cycle runs one cycle, once the backoffs of the previous one have passed
+// on the fake clock, as the next scheduled cycle would.
 func (h *harness) cycle() {
 	h.t.Helper()
-	time.Sleep(3*h.cfg.RetryMax + 2*h.cfg.PollInterval)
+	h.clock.Advance(3*h.cfg.RetryMax + 2*h.cfg.PollInterval)
 	if err := h.p.Cycle(context.Background()); err != nil {
 		h.t.Fatalf("cycle: %v", err)
 	}
@@ -170,6 +192,10 @@ func (h *harness) hasEvent(id, kind string) bool {
 	}
 	return false
 }
+
+// noQuickRetries turns off the retries within a pass, for tests of what
+// an order does across cycles after a failure.
+func noQuickRetries(c *Config) { c.QuickRetries = -1 }
 
 // Status names, short.
 const (

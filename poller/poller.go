@@ -96,6 +96,19 @@ type Config struct {
 	// TrackMaxAge ends the tracking of a shipment registered longer ago
 	// (tracking.max_age; 0 means 1440h).
 	TrackMaxAge time.Duration
+	// QuickRetry is the first wait before a step that failed transiently is
+	// tried again within the same pass (doubled for the second); only when
+	// the cycle has the time (default 1s).
+	QuickRetry time.Duration
+	// TrustNumberOnly lists the carriers whose lookups cannot read
+	// Shipment.Mark back yet: for them a found shipment that carries no
+	// mark at all (and the same recipient phone, when known) is adopted by
+	// its number, as before marks existed. Every other found shipment is
+	// adopted only when carriers.Owns says it is the order's.
+	TrustNumberOnly []string
+	// QuickRetries is how many failed steps of one pass are retried within
+	// the pass (default 2); negative turns quick retries off.
+	QuickRetries int
 }
 
 // WithDefaults returns c with every zero duration and count replaced by its
@@ -132,6 +145,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.RetryMax <= 0 {
 		c.RetryMax = 30 * time.Minute
+	}
+	if c.QuickRetry <= 0 {
+		c.QuickRetry = time.Second
+	}
+	if c.QuickRetries == 0 {
+		c.QuickRetries = 2
 	}
 }
 
@@ -198,6 +217,10 @@ type Progress struct {
 	Started     time.Time
 	Finished    time.Time
 	Err         string
+	// Waiting is how many unfinished orders wait for a retry that was not
+	// due when the cycle looked; NextRetryAt is when the first is due.
+	Waiting     int
+	NextRetryAt time.Time
 }
 
 // New builds a Poller.
@@ -257,10 +280,12 @@ const (
 // to business outcomes of single orders.
 var ErrInfrastructure = errors.New("cycle could not run")
 
-// Cycle runs one poll cycle: select work, handle every order (in parallel,
-// each order by one worker), and advance the cursor. It returns an error
-// only when the cycle could not do its work; orders that fail or wait are
-// outcomes recorded on the orders.
+// Cycle runs one poll cycle in three steps: plan (which orders to list,
+// from the cursor), dispatch (list them page by page and handle every
+// order, each by one worker, plus the unfinished orders the list did not
+// bring), and commit (advance the cursor). It returns an error only when
+// the cycle could not do its work; orders that fail or wait are outcomes
+// recorded on the orders.
 func (p *Poller) Cycle(ctx context.Context) (err error) {
 	start := p.now()
 	p.setProgress(func(pr *Progress) { *pr = Progress{Started: start} })
@@ -278,53 +303,100 @@ func (p *Poller) Cycle(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	pl, err := p.plan(meta, start)
+	if err != nil {
+		return err
+	}
+	d := p.dispatch(ctx, meta, pl)
+	return p.commit(ctx, pl, d)
+}
+
+// cyclePlan is what a cycle lists.
+type cyclePlan struct {
+	start time.Time
+	query moysklad.ListOrdersQuery
+	// sweep lists every order in a trigger status, ignoring the cursor.
+	sweep bool
+	// from is the cursor (the latest 'updated' handled), when haveCursor.
+	from       time.Time
+	haveCursor bool
+}
+
+// plan reads the cursor and decides what the cycle lists.
+func (p *Poller) plan(meta *Resolved, start time.Time) (cyclePlan, error) {
+	pl := cyclePlan{start: start}
 	cursor, haveCursor, err := p.st.Cursor(cursorUpdated)
 	if err != nil {
-		return fmt.Errorf("%w: read cursor: %v", ErrInfrastructure, err)
+		return pl, fmt.Errorf("%w: read cursor: %v", ErrInfrastructure, err)
 	}
 	lastSweep, haveSweep, err := p.st.Cursor(cursorSweep)
 	if err != nil {
-		return fmt.Errorf("%w: read sweep time: %v", ErrInfrastructure, err)
+		return pl, fmt.Errorf("%w: read sweep time: %v", ErrInfrastructure, err)
 	}
-	q := moysklad.ListOrdersQuery{StateHrefs: []string{meta.states[keyReady].Meta.Href, meta.states[keyDelete].Meta.Href}}
-	sweep := !haveCursor || !haveSweep
-	var from time.Time
+	pl.haveCursor = haveCursor
+	pl.query = moysklad.ListOrdersQuery{StateHrefs: []string{meta.states[keyReady].Meta.Href, meta.states[keyDelete].Meta.Href}}
+	pl.sweep = !haveCursor || !haveSweep
 	if haveCursor {
 		m, perr := moysklad.ParseMoment(cursor)
 		if perr != nil {
 			p.log.Warn("unreadable cursor; sweeping every order in a trigger status", zap.String("cursor", cursor), zap.Error(perr))
-			sweep = true
+			pl.sweep = true
 		} else {
-			from = m.Time
+			pl.from = m.Time
 		}
 	}
-	if haveSweep && !sweep {
+	if haveSweep && !pl.sweep {
 		if t, perr := time.Parse(time.RFC3339Nano, lastSweep); perr != nil || p.now().Sub(t) >= p.cfg.SweepEvery {
-			sweep = true
+			pl.sweep = true
 		}
 	}
-	if !sweep {
-		q.UpdatedFrom = from.Add(-p.cfg.Overlap)
+	if !pl.sweep {
+		pl.query.UpdatedFrom = pl.from.Add(-p.cfg.Overlap)
 	}
-	type job struct {
-		order   moysklad.Order
-		resumed bool
-		// deferred: the order only waits for its write-back, held back
-		// while the listing paged.
-		deferred bool
-	}
+	return pl, nil
+}
+
+// dispatched is what the dispatch step did.
+type dispatched struct {
+	orders                        []moysklad.Order // listed
+	resumed                       int
+	waiting                       int       // unfinished orders whose retry is not due yet
+	next                          time.Time // when the first of them is due
+	listErr, resumeErr, storeFail error
+}
+
+// job is one order for a worker.
+type job struct {
+	order   moysklad.Order
+	resumed bool
+	// deferred: the order only waits for its write-back, held back while
+	// the listing paged.
+	deferred bool
+}
+
+// dispatch lists the planned orders page by page, starting each order as
+// soon as its page is read, then resumes the unfinished orders the list did
+// not bring, and waits for all of them.
+func (p *Poller) dispatch(ctx context.Context, meta *Resolved, pl cyclePlan) dispatched {
 	var (
-		jobs      = &jobQueue[job]{}
-		wg        sync.WaitGroup
-		failMu    sync.Mutex
-		storeFail error
-		started   int
+		d       dispatched
+		jobs    = &jobQueue[job]{}
+		wg      sync.WaitGroup
+		failMu  sync.Mutex
+		started int
 		// gate holds write-backs back while the listing pages. Orders start
 		// while later pages load, but a PUT moves an order out of the
 		// filtered list and would shift the offsets of the pages still to
 		// read.
 		gate = &writeGate{}
 	)
+	fail := func(err error) {
+		failMu.Lock()
+		if d.storeFail == nil {
+			d.storeFail = err
+		}
+		failMu.Unlock()
+	}
 	worker := func() {
 		defer wg.Done()
 		for {
@@ -332,32 +404,9 @@ func (p *Poller) Cycle(ctx context.Context) (err error) {
 			if !ok {
 				return
 			}
-			o := j.order
-			if j.resumed {
-				fresh, gerr := p.ms.GetOrder(ctx, o.ID)
-				switch {
-				case moysklad.IsNotFound(gerr):
-					// Deleted in MoySklad: settle what the carrier
-					// knows (handle sees an order in no status).
-					p.log.Warn("resume: the order is gone from MoySklad", zap.String("order", o.Name))
-				case gerr != nil:
-					p.log.Warn("resume: read order", zap.String("order", o.Name), zap.Error(gerr))
-					if derr := p.deferResume(o.ID); derr != nil {
-						p.log.Error("resume: save retry time", zap.String("order", o.Name), zap.Error(derr))
-					}
-					p.markDone()
-					continue
-				default:
-					o = fresh
-				}
-			}
-			if herr := p.handle(ctx, meta, o, gate); herr != nil {
-				p.log.Error("order not handled", zap.String("order", o.Name), zap.String("id", o.ID), zap.Error(herr))
-				failMu.Lock()
-				if storeFail == nil {
-					storeFail = herr
-				}
-				failMu.Unlock()
+			if err := p.work(ctx, meta, j, gate); err != nil {
+				p.log.Error("order not handled", zap.String("order", j.order.Name), zap.String("id", j.order.ID), zap.Error(err))
+				fail(err)
 			}
 			if !j.deferred {
 				p.markDone()
@@ -385,15 +434,14 @@ func (p *Poller) Cycle(ctx context.Context) (err error) {
 	// Each page's orders start as soon as the page is read. One job per
 	// order: a row seen twice (the order changed while pages were read) is
 	// left to the next cycle.
-	var orders []moysklad.Order
 	seen := map[string]bool{}
-	listErr := p.ms.ListOrdersPages(ctx, q, func(page []moysklad.Order) error {
+	d.listErr = p.ms.ListOrdersPages(ctx, pl.query, func(page []moysklad.Order) error {
 		for _, o := range page {
 			if seen[o.ID] {
 				continue
 			}
 			seen[o.ID] = true
-			orders = append(orders, o)
+			d.orders = append(d.orders, o)
 			p.setProgress(func(pr *Progress) { pr.Found++ })
 			if !send(job{order: o}) {
 				return ctx.Err()
@@ -410,55 +458,93 @@ func (p *Poller) Cycle(ctx context.Context) (err error) {
 
 	// Orders with unfinished work that the list did not bring (their
 	// status change is older than the window) are resumed too.
-	var resume []store.OrderRecord
-	var resumeErr error
-	if listErr == nil {
-		resume, resumeErr = p.dueUnsettled(seen)
+	if d.listErr == nil {
+		var resume []store.OrderRecord
+		resume, d.waiting, d.next, d.resumeErr = p.dueUnsettled(seen)
+		d.resumed = len(resume)
 		p.setProgress(func(pr *Progress) { pr.Found += len(resume) })
-		p.log.Info("cycle: orders to look at",
-			zap.Int("listed", len(orders)), zap.Int("resumed", len(resume)), zap.Bool("sweep", sweep))
+		fields := []zap.Field{zap.Int("listed", len(d.orders)), zap.Int("resumed", len(resume)), zap.Bool("sweep", pl.sweep)}
+		if d.waiting > 0 {
+			fields = append(fields, zap.Int("waiting_for_retry", d.waiting), zap.Time("next_retry_at", d.next))
+		}
+		p.log.Info("cycle: orders to look at", fields...)
 		for _, rec := range resume {
 			if !send(job{order: moysklad.Order{ID: rec.ID, Name: rec.Name}, resumed: true}) {
 				break
 			}
 		}
 	}
-	total := len(orders) + len(resume)
 	jobs.close()
 	wg.Wait()
 	close(progressDone)
+	return d
+}
 
-	if listErr != nil && ctx.Err() == nil {
-		return fmt.Errorf("%w: list MoySklad orders: %v", ErrInfrastructure, listErr)
+// work handles one job.
+func (p *Poller) work(ctx context.Context, meta *Resolved, j job, gate *writeGate) error {
+	o := j.order
+	if j.deferred {
+		return p.flush(ctx, meta, o)
 	}
-	if resumeErr != nil {
-		return fmt.Errorf("%w: %v", ErrInfrastructure, resumeErr)
+	if j.resumed {
+		fresh, gerr := p.ms.GetOrder(ctx, o.ID)
+		switch {
+		case moysklad.IsNotFound(gerr):
+			// Deleted in MoySklad: settle what the carrier knows (handle
+			// sees an order in no status).
+			p.log.Warn("resume: the order is gone from MoySklad", zap.String("order", o.Name))
+		case gerr != nil:
+			p.log.Warn("resume: read order", zap.String("order", o.Name), zap.Error(gerr))
+			if derr := p.deferResume(o.ID); derr != nil {
+				p.log.Error("resume: save retry time", zap.String("order", o.Name), zap.Error(derr))
+			}
+			return nil
+		default:
+			o = fresh
+		}
 	}
-	if storeFail != nil {
-		return fmt.Errorf("%w: %v", ErrInfrastructure, storeFail)
+	return p.handle(ctx, meta, o, gate)
+}
+
+// commit moves the cursor past the listed orders, once every one of them
+// has a record, and notes the sweep.
+func (p *Poller) commit(ctx context.Context, pl cyclePlan, d dispatched) error {
+	if d.listErr != nil && ctx.Err() == nil {
+		return fmt.Errorf("%w: list MoySklad orders: %v", ErrInfrastructure, d.listErr)
+	}
+	if d.resumeErr != nil {
+		return fmt.Errorf("%w: %v", ErrInfrastructure, d.resumeErr)
+	}
+	if d.storeFail != nil {
+		return fmt.Errorf("%w: %v", ErrInfrastructure, d.storeFail)
 	}
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
 	// Every listed order now has a record, so the cursor may move past
 	// them; orders still waiting are resumed from the store.
-	if max := maxUpdated(orders); !max.IsZero() && (!haveCursor || max.After(from)) {
+	if max := maxUpdated(d.orders); !max.IsZero() && (!pl.haveCursor || max.After(pl.from)) {
 		if err := p.st.SetCursor(cursorUpdated, moysklad.Moment{Time: max}.String()); err != nil {
 			return fmt.Errorf("%w: save cursor: %v", ErrInfrastructure, err)
 		}
-	} else if !haveCursor {
+	} else if !pl.haveCursor {
 		// Nothing in a trigger status yet: start the cursor at the
 		// current time, as MoySklad would stamp a change now.
-		if err := p.st.SetCursor(cursorUpdated, moysklad.Moment{Time: start}.String()); err != nil {
+		if err := p.st.SetCursor(cursorUpdated, moysklad.Moment{Time: pl.start}.String()); err != nil {
 			return fmt.Errorf("%w: save cursor: %v", ErrInfrastructure, err)
 		}
 	}
-	if sweep {
-		if err := p.st.SetCursor(cursorSweep, start.UTC().Format(time.RFC3339Nano)); err != nil {
+	if pl.sweep {
+		if err := p.st.SetCursor(cursorSweep, pl.start.UTC().Format(time.RFC3339Nano)); err != nil {
 			return fmt.Errorf("%w: save sweep time: %v", ErrInfrastructure, err)
 		}
 	}
-	p.log.Info("cycle done", zap.Int("orders", total), zap.Duration("took", p.now().Sub(start)))
+	fields := []zap.Field{zap.Int("orders", len(d.orders)+d.resumed), zap.Duration("took", p.now().Sub(pl.start))}
+	if n, next, err := p.waiting(); err == nil && n > 0 {
+		p.setProgress(func(pr *Progress) { pr.Waiting, pr.NextRetryAt = n, next })
+		fields = append(fields, zap.Int("waiting_for_retry", n), zap.Time("next_retry_at", next))
+	}
+	p.log.Info("cycle done", fields...)
 	return nil
 }
 
@@ -605,6 +691,24 @@ func (g *writeGate) open() []moysklad.Order {
 	return d
 }
 
+// waiting returns how many unfinished orders wait for a retry that is not
+// due yet, and when the first is due.
+func (p *Poller) waiting() (int, time.Time, error) {
+	now := p.now()
+	n := 0
+	var next time.Time
+	err := p.st.OpenOrders(func(rec store.OrderRecord) bool {
+		if rec.NextAttemptAt.After(now) {
+			n++
+			if next.IsZero() || rec.NextAttemptAt.Before(next) {
+				next = rec.NextAttemptAt
+			}
+		}
+		return true
+	})
+	return n, next, err
+}
+
 // deferResume gives an order whose resume failed a retry time, so that an
 // unreadable order is not asked for every cycle.
 func (p *Poller) deferResume(id string) error {
@@ -618,11 +722,14 @@ func (p *Poller) deferResume(id string) error {
 }
 
 // dueUnsettled returns the stored orders whose last action is not finished
-// and whose next attempt is due, except those in skip. It reads only the
+// and whose next attempt is due, except those in skip, and how many wait
+// for a retry that is not due yet, and when the first of them is due. It reads only the
 // store's index of open orders, not every record.
-func (p *Poller) dueUnsettled(skip map[string]bool) ([]store.OrderRecord, error) {
+func (p *Poller) dueUnsettled(skip map[string]bool) ([]store.OrderRecord, int, time.Time, error) {
 	now := p.now()
 	var out []store.OrderRecord
+	waiting := 0
+	var next time.Time
 	var closeErr error
 	err := p.st.OpenOrders(func(rec store.OrderRecord) bool {
 		if skip[rec.ID] {
@@ -641,6 +748,10 @@ func (p *Poller) dueUnsettled(skip map[string]bool) ([]store.OrderRecord, error)
 			return true
 		}
 		if rec.NextAttemptAt.After(now) {
+			waiting++
+			if next.IsZero() || rec.NextAttemptAt.Before(next) {
+				next = rec.NextAttemptAt
+			}
 			return true
 		}
 		out = append(out, rec)
@@ -650,5 +761,5 @@ func (p *Poller) dueUnsettled(skip map[string]bool) ([]store.OrderRecord, error)
 	if err == nil {
 		err = closeErr
 	}
-	return out, err
+	return out, waiting, next, err
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,11 +18,11 @@ import (
 func TestRenameWhileCreateUnconfirmed(t *testing.T) {
 	fc := newFakeCarrier()
 	fc.loseNext = 1
-	h := newHarness(t, fc)
+	h := newHarness(t, fc, noQuickRetries)
 	id := h.addOrder("R1", nil)
 	h.set(id, sReady)
 	h.cycle()
-	if rec := h.record(id); rec.Phase != phaseSubmitting || rec.Number != "R1" {
+	if rec := h.record(id); Phase(rec.Phase) != phaseSubmitting || rec.Number != "R1" {
 		t.Fatalf("after the lost answer: %s %s", rec.Phase, rec.Number)
 	}
 	if err := h.ms.UpdateOrder(id, func(e *orderEdit) { e.Name = "R1X" }); err != nil {
@@ -90,7 +91,7 @@ func TestReadyWhileDeletePending(t *testing.T) {
 func TestCarrierDisabledMidFlight(t *testing.T) {
 	fc := newFakeCarrier()
 	fc.loseNext = 1
-	h := newHarness(t, fc)
+	h := newHarness(t, fc, noQuickRetries)
 	id := h.addOrder("C1", nil)
 	h.set(id, sReady)
 	h.cycle()
@@ -212,7 +213,7 @@ func TestUnansweredCreateIsNotResentWithinGrace(t *testing.T) {
 	if !h.hasEvent(id, "waiting") {
 		t.Error("no waiting event")
 	}
-	time.Sleep(450 * time.Millisecond)
+	h.clock.Advance(450 * time.Millisecond)
 	h.cycle()
 	h.cycle()
 	if o := h.order(id); o.StateName != sRegistered {
@@ -244,7 +245,14 @@ type pagingWatch struct {
 	MoySklad
 	paging     atomic.Bool
 	putsDuring atomic.Int32
+	// submitted is closed when the first order reaches the carrier; the
+	// listing holds its second page until then (or a bound), so orders
+	// provably start while pages are still being read.
+	submitted chan struct{}
+	once      sync.Once
 }
+
+func (w *pagingWatch) submit() { w.once.Do(func() { close(w.submitted) }) }
 
 func (w *pagingWatch) ListOrdersPages(ctx context.Context, q moysklad.ListOrdersQuery, fn func([]moysklad.Order) error) error {
 	w.paging.Store(true)
@@ -253,7 +261,10 @@ func (w *pagingWatch) ListOrdersPages(ctx context.Context, q moysklad.ListOrders
 		if err := fn(page); err != nil {
 			return err
 		}
-		time.Sleep(50 * time.Millisecond) // the next page takes a while
+		select { // the next page takes a while
+		case <-w.submitted:
+		case <-time.After(5 * time.Second):
+		}
 		return nil
 	})
 }
@@ -270,7 +281,7 @@ func (w *pagingWatch) UpdateOrder(ctx context.Context, id string, u moysklad.Ord
 func TestNoWriteBackWhileListing(t *testing.T) {
 	fc := newFakeCarrier()
 	h := newHarness(t, fc, func(c *Config) { c.Workers = 16 })
-	w := &pagingWatch{}
+	w := &pagingWatch{submitted: make(chan struct{})}
 	h.wrapMS = func(ms MoySklad) MoySklad { w.MoySklad = ms; return w }
 	h.restart()
 	var overlapped atomic.Bool
@@ -278,6 +289,7 @@ func TestNoWriteBackWhileListing(t *testing.T) {
 		if w.paging.Load() {
 			overlapped.Store(true)
 		}
+		w.submit()
 	}
 	var ids []string
 	for i := 0; i < 250; i++ {

@@ -242,7 +242,7 @@ func (p *Poller) liveShipments(now time.Time) (live int, due []store.OrderRecord
 	err = p.st.Orders(func(rec store.OrderRecord) bool {
 		// Only settled shipments: an order with unfinished work belongs to
 		// the registration workflow until it is done.
-		if rec.Phase != phaseRegistered || rec.Open || rec.Carrier == "" {
+		if Phase(rec.Phase) != phaseRegistered || rec.Open || rec.Carrier == "" {
 			return true
 		}
 		if carriers.TrackStatus(rec.Delivery.Status).Final() {
@@ -646,7 +646,7 @@ func (tp *trackPass) save(rec store.OrderRecord, d store.Delivery, lastState str
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrInfrastructure, err)
 	}
-	if !ok || fresh.Phase != phaseRegistered || fresh.Open || fresh.Reference != rec.Reference || fresh.TrackingNumber != rec.TrackingNumber {
+	if !ok || Phase(fresh.Phase) != phaseRegistered || fresh.Open || fresh.Reference != rec.Reference || fresh.TrackingNumber != rec.TrackingNumber {
 		err = st.Append(rec.ID, events...)
 	} else {
 		fresh.Delivery = d

@@ -111,7 +111,7 @@ func benchTrackingPass(b *testing.B, changedShare float64) {
 				tracker.set(ref, carriers.TrackAtPickup, "ACCEPTED_AT_PICK_UP_POINT", "Принят в пункт выдачи", now.Add(-time.Hour))
 			}
 		}
-		if err := st.Save(store.OrderRecord{ID: id, Name: name, Carrier: "cdek", Phase: phaseRegistered, Attempt: 1, Number: name,
+		if err := st.Save(store.OrderRecord{ID: id, Name: name, Carrier: "cdek", Phase: string(phaseRegistered), Attempt: 1, Number: name,
 			Reference: ref, TrackingNumber: "TN-" + name, Pending: pending, Delivery: d}); err != nil {
 			b.Fatal(err)
 		}

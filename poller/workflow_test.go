@@ -297,7 +297,7 @@ func TestCrashAfterCarrierAcceptedResumes(t *testing.T) {
 	if o := h.order(id); o.StateName != sReady {
 		t.Fatalf("state after crash %s", o.StateName)
 	}
-	if rec := h.record(id); rec.Phase != phaseSubmitting && rec.Phase != phaseAccepted {
+	if rec := h.record(id); Phase(rec.Phase) != phaseSubmitting && Phase(rec.Phase) != phaseAccepted {
 		t.Fatalf("phase after crash %s", rec.Phase)
 	}
 	h.restart()
@@ -362,7 +362,7 @@ func TestUnknownReferenceFallsBackToLookup(t *testing.T) {
 	id := h.addOrder("00020", nil)
 	h.set(id, sReady)
 	h.cycle()
-	if rec := h.record(id); rec.Phase != phaseAccepted {
+	if rec := h.record(id); Phase(rec.Phase) != phaseAccepted {
 		t.Fatalf("phase %s", rec.Phase)
 	}
 	// The carrier loses the request (it answers "not found" for the uuid

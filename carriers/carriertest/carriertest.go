@@ -1,8 +1,11 @@
 // Package carriertest is the contract every carrier implementation runs
-// against its own simulator: numbering, validation, asynchronous
-// registration, lookup by number, duplicates, lost answers, waybills and
-// deletion, and the shape of errors. A new carrier gets these checks by
-// writing one Harness.
+// against its own simulator: numbering, validation, registration
+// (synchronous or asynchronous), lookup by number (Finder or FinderAll),
+// duplicate numbers (refused by an Idempotent carrier, listed by FindAll
+// otherwise), lost answers, the identity mark, batches, waybills and
+// deletion, and the shape of errors. The checks ask the carrier's
+// capabilities (carriers.Detect) and skip what it does not offer. A new
+// carrier gets them by writing one Harness.
 package carriertest
 
 import (
@@ -25,6 +28,12 @@ type Harness struct {
 	New func(t *testing.T) Instance
 	// Timeout bounds each asynchronous wait (default 10 s).
 	Timeout time.Duration
+	// RequireMark makes the contract check that a found shipment carries
+	// the identity mark it was submitted with (Shipment.Mark →
+	// Registration.Mark) and the recipient's phone, so the workflow can
+	// adopt it (carriers.Owns). Every carrier must pass it; a carrier that
+	// does not read the mark back yet leaves it false.
+	RequireMark bool
 }
 
 // Instance is one carrier with its simulator. Carrier, Shipment and
@@ -56,13 +65,16 @@ func Run(t *testing.T, h Harness) {
 	if h.Timeout <= 0 {
 		h.Timeout = 10 * time.Second
 	}
+	t.Run("Registers", func(t *testing.T) { testRegisters(t, h) })
 	t.Run("Number", func(t *testing.T) { testNumber(t, h) })
 	t.Run("Validate", func(t *testing.T) { testValidate(t, h) })
 	t.Run("SubmitRegisters", func(t *testing.T) { testSubmit(t, h) })
 	t.Run("FindAfterSubmit", func(t *testing.T) { testFind(t, h) })
 	t.Run("FindUnknown", func(t *testing.T) { testFindUnknown(t, h) })
 	t.Run("LostCreateIsAmbiguousAndFound", func(t *testing.T) { testLostCreate(t, h) })
-	t.Run("DuplicateRejected", func(t *testing.T) { testDuplicate(t, h) })
+	t.Run("DuplicateNumber", func(t *testing.T) { testDuplicate(t, h) })
+	t.Run("Mark", func(t *testing.T) { testMark(t, h) })
+	t.Run("Batch", func(t *testing.T) { testBatch(t, h) })
 	t.Run("Waybill", func(t *testing.T) { testWaybill(t, h) })
 	t.Run("DeleteTwice", func(t *testing.T) { testDelete(t, h) })
 	t.Run("DeleteRefused", func(t *testing.T) { testDeleteRefused(t, h) })
@@ -71,8 +83,8 @@ func Run(t *testing.T, h Harness) {
 
 func testCheck(t *testing.T, h Harness) {
 	in := h.New(t)
-	ck, ok := in.Carrier.(carriers.Checker)
-	if !ok {
+	ck := carriers.Detect(in.Carrier).Checker
+	if ck == nil {
 		t.Skip("carrier is not a Checker")
 	}
 	if err := ck.Check(h.ctx(t)); err != nil {
@@ -206,20 +218,59 @@ func testSubmit(t *testing.T, h Harness) {
 	h.register(t, in, in.Shipment("sub-1"))
 }
 
+// testRegisters: the registry accepts the carrier (it refuses a duplicate
+// number or can find a shipment by number).
+func testRegisters(t *testing.T, h Harness) {
+	in := h.New(t)
+	var reg carriers.Registry
+	if err := reg.Register(in.Carrier, carriers.Profile{Names: []string{"contract"}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// find looks s up with whichever lookup the carrier has: every live
+// shipment under s's number. ok is false when the carrier has none.
+func (h Harness) find(t *testing.T, c carriers.Carrier, s carriers.Shipment) (regs []carriers.Registration, ok bool) {
+	t.Helper()
+	caps := carriers.Detect(c)
+	switch {
+	case caps.FinderAll != nil:
+		all, err := caps.FinderAll.FindAll(h.ctx(t), s)
+		if err != nil {
+			t.Fatalf("FindAll: %v", err)
+		}
+		for _, r := range all {
+			if r.Number != "" && r.Number != c.Number(s) {
+				t.Errorf("FindAll(%s) returned a shipment numbered %s", c.Number(s), r.Number)
+			}
+		}
+		return all, true
+	case caps.Finder != nil:
+		r, found, err := caps.Finder.Find(h.ctx(t), s)
+		if err != nil {
+			t.Fatalf("Find: %v", err)
+		}
+		if found {
+			regs = append(regs, r)
+		}
+		return regs, true
+	}
+	return nil, false
+}
+
 func testFind(t *testing.T, h Harness) {
 	in := h.New(t)
-	f, ok := in.Carrier.(carriers.Finder)
-	if !ok {
-		t.Skip("carrier is not a Finder")
-	}
 	s := in.Shipment("find-1")
-	reg := h.register(t, in, s)
-	got, found, err := f.Find(h.ctx(t), s)
-	if err != nil || !found {
-		t.Fatalf("Find = %v, %v; want found", found, err)
+	if _, ok := h.find(t, in.Carrier, s); !ok {
+		t.Skip("carrier cannot find by number")
 	}
-	if got.Reference != reg.Reference || got.TrackingNumber != reg.TrackingNumber {
-		t.Errorf("Find = %+v, want %+v", got, reg)
+	reg := h.register(t, in, s)
+	got, _ := h.find(t, in.Carrier, s)
+	if len(got) != 1 {
+		t.Fatalf("lookup found %d shipments, want 1: %+v", len(got), got)
+	}
+	if got[0].Reference != reg.Reference || got[0].TrackingNumber != reg.TrackingNumber {
+		t.Errorf("lookup = %+v, want %+v", got[0], reg)
 	}
 	if in.CreatesFor != nil {
 		if n := in.CreatesFor(in.Carrier.Number(s)); n != 1 {
@@ -230,21 +281,19 @@ func testFind(t *testing.T, h Harness) {
 
 func testFindUnknown(t *testing.T, h Harness) {
 	in := h.New(t)
-	f, ok := in.Carrier.(carriers.Finder)
+	got, ok := h.find(t, in.Carrier, in.Shipment("never-sent"))
 	if !ok {
-		t.Skip("carrier is not a Finder")
+		t.Skip("carrier cannot find by number")
 	}
-	_, found, err := f.Find(h.ctx(t), in.Shipment("never-sent"))
-	if err != nil || found {
-		t.Fatalf("Find of an unknown shipment = %v, %v; want not found, nil", found, err)
+	if len(got) != 0 {
+		t.Fatalf("lookup of an unknown shipment found %+v", got)
 	}
 }
 
 func testLostCreate(t *testing.T, h Harness) {
 	in := h.New(t)
-	f, ok := in.Carrier.(carriers.Finder)
-	if !ok || in.LoseNextCreate == nil {
-		t.Skip("needs Finder and LoseNextCreate")
+	if _, ok := h.find(t, in.Carrier, in.Shipment("probe")); !ok || in.LoseNextCreate == nil {
+		t.Skip("needs a lookup and LoseNextCreate")
 	}
 	ctx := h.ctx(t)
 	s := in.Shipment("lost-1")
@@ -255,12 +304,8 @@ func testLostCreate(t *testing.T, h Harness) {
 	}
 	var reg carriers.Registration
 	for {
-		r, found, err := f.Find(ctx, s)
-		if err != nil {
-			t.Fatalf("Find: %v", err)
-		}
-		if found {
-			reg = r
+		if got, _ := h.find(t, in.Carrier, s); len(got) > 0 {
+			reg = got[0]
 			break
 		}
 		select {
@@ -279,27 +324,104 @@ func testLostCreate(t *testing.T, h Harness) {
 	}
 }
 
+// testDuplicate: an Idempotent carrier refuses a second shipment with the
+// same number; any other carrier must list both under the number
+// (FinderAll), or a lost answer could never be told from a duplicate.
 func testDuplicate(t *testing.T, h Harness) {
 	in := h.New(t)
+	caps := carriers.Detect(in.Carrier)
 	s := in.Shipment("dup-1")
-	h.register(t, in, s)
+	first := h.register(t, in, s)
 	ctx := h.ctx(t)
 	reg, err := in.Carrier.Submit(ctx, s)
 	if err == nil {
 		_, err = WaitRegistered(ctx, in.Carrier, reg.Reference)
 	}
-	if err == nil {
-		t.Fatal("a second shipment with the same number was registered")
+	switch {
+	case caps.Idempotent && err == nil:
+		t.Fatal("the carrier says it refuses a duplicate number, but a second shipment with the same number was registered")
+	case err != nil:
+		// Refused: as it must be for an Idempotent carrier; a carrier
+		// that refuses without saying so should implement Idempotent.
+		if !caps.Idempotent {
+			t.Logf("the carrier refuses a duplicate number but does not implement carriers.Idempotent")
+		}
+		if ce := CheckError(t, in.Carrier, err); ce.Kind != carriers.KindRejected || ce.Code == "" {
+			t.Errorf("duplicate: kind %v code %q, want rejected with the carrier's code", ce.Kind, ce.Code)
+		}
+		return
 	}
-	if ce := CheckError(t, in.Carrier, err); ce.Kind != carriers.KindRejected || ce.Code == "" {
-		t.Errorf("duplicate: kind %v code %q, want rejected with the carrier's code", ce.Kind, ce.Code)
+	if caps.FinderAll == nil {
+		t.Fatal("a carrier that takes duplicate numbers must list them (FinderAll)")
+	}
+	got, _ := h.find(t, in.Carrier, s)
+	refs := map[string]bool{}
+	for _, r := range got {
+		refs[r.Reference] = true
+	}
+	if len(got) != 2 || !refs[first.Reference] || !refs[reg.Reference] {
+		t.Errorf("FindAll after two creates = %+v, want both %s and %s", got, first.Reference, reg.Reference)
+	}
+}
+
+// testMark: a found shipment carries the mark it was sent with and the
+// recipient's phone, so carriers.Owns adopts it; another order's mark is
+// not ours.
+func testMark(t *testing.T, h Harness) {
+	if !h.RequireMark {
+		t.Skip("Harness.RequireMark is not set: the carrier does not read the mark back yet")
+	}
+	in := h.New(t)
+	s := in.Shipment("mark-1")
+	s.Mark = "shipbridge:" + s.OrderID
+	h.register(t, in, s)
+	got, ok := h.find(t, in.Carrier, s)
+	if !ok {
+		t.Fatal("RequireMark needs a lookup")
+	}
+	if len(got) != 1 || got[0].Mark != s.Mark {
+		t.Fatalf("found %+v, want one shipment with mark %q", got, s.Mark)
+	}
+	if !carriers.Owns(s, got[0]) {
+		t.Errorf("Owns(%+v) = false", got[0])
+	}
+	other := s
+	other.Mark = "shipbridge:another-order"
+	if carriers.Owns(other, got[0]) {
+		t.Error("a shipment with another order's mark is owned")
+	}
+}
+
+// testBatch: a Batcher puts a registered shipment into the day's group,
+// names it in CarrierData, and a repeated call is harmless (same group).
+func testBatch(t *testing.T, h Harness) {
+	in := h.New(t)
+	b := carriers.Detect(in.Carrier).Batcher
+	if b == nil {
+		t.Skip("carrier is not a Batcher")
+	}
+	reg := h.register(t, in, in.Shipment("batch-1"))
+	day := time.Date(2026, 5, 14, 10, 0, 0, 0, time.UTC)
+	r1, err := b.Batch(h.ctx(t), reg, day)
+	if err != nil {
+		t.Fatalf("Batch: %v", err)
+	}
+	if len(r1.CarrierData) == 0 || r1.Reference != reg.Reference {
+		t.Fatalf("Batch = %+v, want the same shipment with its group in CarrierData", r1)
+	}
+	r2, err := b.Batch(h.ctx(t), r1, day)
+	if err != nil {
+		t.Fatalf("repeated Batch: %v", err)
+	}
+	if !bytes.Equal(r1.CarrierData, r2.CarrierData) {
+		t.Errorf("a repeated Batch moved the shipment: %s then %s", r1.CarrierData, r2.CarrierData)
 	}
 }
 
 func testWaybill(t *testing.T, h Harness) {
 	in := h.New(t)
-	w, ok := in.Carrier.(carriers.WaybillPrinter)
-	if !ok {
+	w := carriers.Detect(in.Carrier).Waybill
+	if w == nil {
 		t.Skip("carrier is not a WaybillPrinter")
 	}
 	reg := h.register(t, in, in.Shipment("wb-1"))
@@ -317,8 +439,8 @@ func testWaybill(t *testing.T, h Harness) {
 
 func testDelete(t *testing.T, h Harness) {
 	in := h.New(t)
-	d, ok := in.Carrier.(carriers.Deleter)
-	if !ok {
+	d := carriers.Detect(in.Carrier).Deleter
+	if d == nil {
 		t.Skip("carrier is not a Deleter")
 	}
 	s := in.Shipment("del-1")
@@ -329,10 +451,8 @@ func testDelete(t *testing.T, h Harness) {
 	if err := d.Delete(h.ctx(t), reg); err != nil {
 		t.Fatalf("second Delete: %v", err)
 	}
-	if f, ok := in.Carrier.(carriers.Finder); ok {
-		if _, found, err := f.Find(h.ctx(t), s); err != nil || found {
-			t.Errorf("Find after Delete = %v, %v; want not found", found, err)
-		}
+	if got, ok := h.find(t, in.Carrier, s); ok && len(got) != 0 {
+		t.Errorf("lookup after Delete = %+v; want nothing", got)
 	}
 	// A new attempt gets a new number and registers again.
 	s.Attempt = 2
@@ -341,8 +461,8 @@ func testDelete(t *testing.T, h Harness) {
 
 func testDeleteRefused(t *testing.T, h Harness) {
 	in := h.New(t)
-	d, ok := in.Carrier.(carriers.Deleter)
-	if !ok || in.ForbidDelete == nil {
+	d := carriers.Detect(in.Carrier).Deleter
+	if d == nil || in.ForbidDelete == nil {
 		t.Skip("needs Deleter and ForbidDelete")
 	}
 	reg := h.register(t, in, in.Shipment("delno-1"))

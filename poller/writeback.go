@@ -1,0 +1,139 @@
+package poller
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"go.uber.org/zap"
+
+	"github.com/shipbridge/shipbridge/moysklad"
+)
+
+// writeBack sends the pending outcome to MoySklad in one partial PUT.
+func (t *task) writeBack(ctx context.Context) {
+	wb := t.st.WriteBack
+	u := moysklad.OrderUpdate{}
+	if wb.State != "" {
+		s := t.meta.states[wb.State]
+		u.State = &s.Meta
+	}
+	a := t.meta.attrs
+	switch {
+	case wb.Tracking != "":
+		u.Attributes = append(u.Attributes, moysklad.StringValue(a.TrackingNumber.Meta, wb.Tracking))
+	case wb.ClearTracking:
+		u.Attributes = append(u.Attributes, moysklad.ClearValue(a.TrackingNumber.Meta))
+	}
+	switch {
+	case wb.Waybill != nil:
+		u.Attributes = append(u.Attributes, moysklad.FileValue(a.Waybill.Meta, wb.Waybill.Filename, wb.Waybill.Content))
+	case wb.ClearWaybill:
+		u.Attributes = append(u.Attributes, moysklad.ClearFileValue(a.Waybill.Meta))
+	}
+	if wb.Error != "" {
+		text := wb.Error
+		if a.Error.Type == "string" {
+			// A MoySklad string attribute holds at most 255 characters.
+			text = truncateRunes(text, 255)
+		}
+		u.Attributes = append(u.Attributes, moysklad.TextValue(a.Error.Meta, text))
+	} else {
+		u.Attributes = append(u.Attributes, moysklad.ClearValue(a.Error.Meta))
+	}
+	summary := map[string]any{"state": stateName(t.meta, wb.State), "tracking": wb.Tracking, "clear_tracking": wb.ClearTracking, "clear_waybill": wb.ClearWaybill, "error": wb.Error}
+	if wb.Waybill != nil {
+		summary["waybill"] = wb.Waybill.Filename
+	}
+	start := t.p.now()
+	updated, err := t.p.ms.UpdateOrder(ctx, t.o.ID, u)
+	if err != nil {
+		t.rec.Retries++
+		d := t.p.backoff(t.rec.Retries)
+		if !moysklad.IsRetryable(err) {
+			// MoySklad refused the update itself (4xx). It is never sent
+			// again unchanged in a loop: re-read the metadata, then drop
+			// the file (the usual culprit: size or type), then give up
+			// and leave the order to the operator.
+			t.p.invalidateMetadata()
+			t.p.log.Error("MoySklad refused the order update", zap.String("order", t.o.Name), zap.Int("refusals", t.rec.Retries), zap.Error(err))
+			switch {
+			case t.rec.Retries >= maxRefusedWriteBacks:
+				t.event("moysklad_update_abandoned", fmt.Sprintf("МойСклад %d раз отклонил запись результата (%v); заказ оставлен оператору", t.rec.Retries, err), summary)
+				t.st.WriteBack = nil
+				t.st.Settled = true
+				t.rec.NextAttemptAt = time.Time{}
+				return
+			case t.rec.Retries >= 2 && wb.Waybill != nil:
+				wb.Error = strings.TrimSpace(wb.Error + " Накладную не удалось прикрепить к заказу: МойСклад её не принял; она есть в личном кабинете перевозчика.")
+				wb.Waybill = nil
+			}
+		} else {
+			d = t.p.cfg.RetryBase / 4
+		}
+		t.rec.NextAttemptAt = t.p.now().Add(d)
+		t.event("moysklad_update_failed", fmt.Sprintf("Не удалось записать результат в МойСклад: %v; повтор через %s", err, d.Round(time.Second)), summary)
+		return
+	}
+	summary["took_ms"] = t.p.now().Sub(start).Milliseconds()
+	t.landed(wb, updated.Updated.String(), summary)
+}
+
+// maxRefusedWriteBacks is how many times a write-back MoySklad refuses (4xx)
+// is tried, changed each time, before it is left to the operator.
+const maxRefusedWriteBacks = 4
+
+// landed records a write-back that MoySklad applied. updated is the
+// order's new 'updated', so that the echo of our own change is no news.
+func (t *task) landed(wb *writeBack, updated string, summary map[string]any) {
+	msg := "Заказ обновлён в МойСклад"
+	if wb.State != "" {
+		msg = fmt.Sprintf("Статус в МойСклад: «%s»", stateName(t.meta, wb.State))
+		t.rec.LastState = stateName(t.meta, wb.State)
+	}
+	t.event("status", msg, summary)
+	if wb.Waybill != nil {
+		t.rec.WaybillFor = t.rec.Reference
+	}
+	// Our own update changes 'updated'; remember it so the echo is no news.
+	if updated != "" {
+		t.st.TriggerUpdated = updated
+		t.rec.LastUpdated = updated
+	}
+	t.st.WriteBack = nil
+	if wb.State != "" {
+		t.st.Settled = true
+		t.rec.Error = wb.Error
+		t.rec.Retries = 0
+		t.rec.NextAttemptAt = time.Time{}
+		t.p.obs.OrderOutcome(t.rec.Carrier, wb.Outcome)
+	}
+}
+
+// truncateRunes cuts s to at most n characters.
+func truncateRunes(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	return string([]rune(s)[:n-1]) + "…"
+}
+
+// flush writes back the outcome of an order whose write-back was held while
+// the cycle's listing paged. It reads the record again (the outcome is
+// saved), and neither re-runs the lifecycle nor re-saves what did not
+// change.
+func (p *Poller) flush(ctx context.Context, meta *Resolved, o moysklad.Order) error {
+	rec, found, err := p.st.Order(o.ID)
+	if err != nil || !found {
+		return err
+	}
+	t := &task{stop: ctx, p: p, meta: meta, o: o, rec: rec, st: decodeState(rec.Pending)}
+	if t.st.WriteBack == nil {
+		return nil
+	}
+	t.fields = readFields(o, meta.attrs)
+	t.writeBack(t.recorder(context.WithoutCancel(ctx)))
+	return t.save()
+}
