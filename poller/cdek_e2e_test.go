@@ -25,7 +25,6 @@ func newCDEKHarness(t *testing.T, opts cdektest.Options, cfg ...func(*Config)) (
 	return newHarnessClock(t, clock, c, cfg...), sim
 }
 
-
 // newCDEKSim starts the CDEK simulator on the fake clock. Requests are
 // decided at the first status check after they were accepted, and print
 // forms are ready at once: the CDEK client waits for deletes and print
