@@ -182,6 +182,13 @@ type Shipment struct {
 	// when it provably is this order's (see Owns).
 	Mark string
 
+	// KnownTracking is the tracking number the shop's order already carries
+	// from an earlier registration (the MoySklad attribute), empty when none.
+	// It is only a lookup hint for carriers whose lookup by number cannot
+	// reach every shipment (CDEK shows only the most recent order of a
+	// number); what it finds is adopted only when Owns says so.
+	KnownTracking string
+
 	// CarrierData is the opaque data the carrier returned with an earlier
 	// Registration of this attempt (Registration.CarrierData), kept by the
 	// workflow across crashes and handed back on every later call.

@@ -47,6 +47,9 @@ type orderFields struct {
 	PickupPoint string
 	Tariff      string
 	Waybill     string // file name of the attached waybill, if any
+	// TrackingNumber is the tracking number written on the order by an
+	// earlier registration: a lookup hint (carriers.Shipment.KnownTracking).
+	TrackingNumber string
 	// CashOnDelivery is the value of the order's cash-on-delivery flag
 	// (false when empty); CashOnDeliveryKnown tells whether the account has
 	// that attribute at all.
@@ -72,6 +75,8 @@ func readFields(o moysklad.Order, attrs attributeSet) orderFields {
 			}
 		case attrs.Waybill.ID:
 			f.Waybill = a.FileName()
+		case attrs.TrackingNumber.ID:
+			f.TrackingNumber, _ = a.String()
 		}
 		if f.CashOnDeliveryKnown && a.ID == attrs.CashOnDelivery.ID {
 			f.CashOnDelivery, _ = a.Bool()

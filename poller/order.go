@@ -395,6 +395,7 @@ func (t *task) shipment() (carriers.Shipment, []carriers.Problem) {
 		s.Number = t.rec.Number
 	}
 	s.CarrierData = t.rec.CarrierData
+	s.KnownTracking = strings.TrimSpace(t.fields.TrackingNumber)
 	return s, problems
 }
 

@@ -787,6 +787,9 @@ func (c *Carrier) Find(ctx context.Context, s carriers.Shipment) (carriers.Regis
 	}
 	if err != nil || reg.Status == carriers.StatusRejected {
 		if create, ok := LatestRequest(resp.Requests, "CREATE"); ok && hasDuplicateCode(create.Errors) {
+			if live, ok, err := c.findByTracking(ctx, s, number); err != nil || ok {
+				return live, ok, err
+			}
 			return carriers.Registration{}, false, &carriers.Error{Kind: carriers.KindAmbiguous, Carrier: Name, Op: "find order",
 				Message: fmt.Sprintf("В СДЭК есть действующий заказ с номером %s, но по номеру СДЭК показывает только более поздний отклонённый дубль %s; "+
 					"найдите действующий заказ в личном кабинете СДЭК, повторная отправка не выполняется", number, reg.Reference),
@@ -797,6 +800,33 @@ func (c *Carrier) Find(ctx context.Context, s carriers.Shipment) (carriers.Regis
 	}
 	if reg.Status == carriers.StatusCancelled {
 		return carriers.Registration{}, false, nil
+	}
+	return reg, true, nil
+}
+
+// findByTracking looks for the live order a refused duplicate hides, by the
+// tracking number (cdek_number) the shop's order still carries
+// (Shipment.KnownTracking): GET /v2/orders?cdek_number=. It reports found
+// only for a live order with the same number; the workflow then checks that
+// it is the order's own (carriers.Owns).
+func (c *Carrier) findByTracking(ctx context.Context, s carriers.Shipment, number string) (carriers.Registration, bool, error) {
+	hint := strings.TrimSpace(s.KnownTracking)
+	if hint == "" {
+		return carriers.Registration{}, false, nil
+	}
+	resp, err := c.client.GetOrderByCDEKNumber(ctx, hint)
+	if err != nil {
+		if IsNotFound(err) {
+			return carriers.Registration{}, false, nil
+		}
+		return carriers.Registration{}, false, c.classify("find order by cdek_number", err, number, readCall)
+	}
+	reg, err := c.registrationFrom(resp)
+	if err != nil || resp.Entity.Number != number || !reg.Done() {
+		return carriers.Registration{}, false, nil
+	}
+	if reg.Number == "" {
+		reg.Number = number
 	}
 	return reg, true, nil
 }

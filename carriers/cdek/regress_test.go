@@ -229,6 +229,24 @@ func TestMostRecentByNumber(t *testing.T) {
 	if srv.ActiveOrdersForNumber("A-recent") != 1 {
 		t.Error("the live order is gone")
 	}
+	// The shop's order still carries the live order's tracking number: with
+	// it as a hint, the live order is reached by cdek_number.
+	hinted := s
+	hinted.KnownTracking = all[0].TrackingNumber
+	got, err := c.FindAll(ctx(t), hinted)
+	if err != nil || len(got) != 1 || got[0].Reference != all[0].Reference || got[0].Mark != s.Mark {
+		t.Errorf("FindAll with the tracking hint: %+v %v", got, err)
+	}
+	// A hint that names another order's parcel finds nothing of this number.
+	other := shipment("other")
+	if err := submitAndWait(t, c, other); err != nil {
+		t.Fatal(err)
+	}
+	otherReg, _ := c.FindAll(ctx(t), other)
+	hinted.KnownTracking = otherReg[0].TrackingNumber
+	if _, err := c.FindAll(ctx(t), hinted); !errors.Is(err, cdek.ErrNumberShadowed) {
+		t.Errorf("a hint of another number: %v", err)
+	}
 
 	// Refused for another reason: Find reports the refused order (its
 	// outcome is known, it is not "no shipment"); no live order can hide
