@@ -32,6 +32,9 @@ type attributeSet struct {
 type Resolved struct {
 	states map[string]moysklad.State // by key
 	attrs  attributeSet
+	// md is the metadata it was resolved from (the tracking pass resolves
+	// its own statuses and attribute from it without another request).
+	md moysklad.Metadata
 }
 
 // trigger returns the key ("ready" or "delete") of the order's status when
@@ -76,7 +79,7 @@ func (e *MissingMetadataError) Error() string {
 // Resolve looks up the configured statuses and attributes in the metadata.
 // It is exported for `shipbridge check`.
 func Resolve(md moysklad.Metadata, states StateNames, attrs AttributeNames) (*Resolved, error) {
-	r := &Resolved{states: map[string]moysklad.State{}}
+	r := &Resolved{states: map[string]moysklad.State{}, md: md}
 	var (
 		problems []string
 		items    []MetadataProblem

@@ -290,13 +290,22 @@ func (p *Poller) Track(ctx context.Context, opts TrackOptions) (TrackReport, err
 		return rep, nil
 	}
 	start := p.now()
-	md, err := p.ms.OrderMetadata(ctx)
+	// The cycle's metadata (read once, cached until MoySklad refuses a
+	// status or attribute); read again once when tracking's statuses are
+	// missing from it, as after `shipbridge setup` created them.
+	meta, err := p.metadata(ctx)
 	if err != nil {
-		return rep, fmt.Errorf("%w: read MoySklad order metadata: %v", ErrInfrastructure, err)
+		return rep, err
 	}
-	tm, err := resolveTracking(md, p.cfg.States, p.cfg.Attributes, true)
+	tm, err := resolveTracking(meta.md, p.cfg.States, p.cfg.Attributes, true)
 	if err != nil {
-		return rep, fmt.Errorf("%w: %w", ErrInfrastructure, err)
+		p.invalidateMetadata()
+		if meta, err = p.metadata(ctx); err != nil {
+			return rep, err
+		}
+		if tm, err = resolveTracking(meta.md, p.cfg.States, p.cfg.Attributes, true); err != nil {
+			return rep, fmt.Errorf("%w: %w", ErrInfrastructure, err)
+		}
 	}
 	last, haveLast, err := p.lastTrackingPass()
 	if err != nil {
