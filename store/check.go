@@ -108,7 +108,7 @@ func Check(path string, opts Options) (CheckReport, error) {
 		if b := tx.Bucket([]byte(bucketOrders)); b != nil {
 			err := b.ForEach(func(k, v []byte) error {
 				var rec OrderRecord
-				if err := json.Unmarshal(v, &rec); err != nil {
+				if err := s.codec.decodeRecord(v, &rec); err != nil {
 					return add("order %q: record does not decode: %v", k, err)
 				}
 				r.Orders++

@@ -50,18 +50,70 @@ const eventDict = `заказ в СДЭК под номером  (попытка
 	`moysklad_exchangecarrier_exchange GET https://api.cdek.ru/v2/orders/ → 200` +
 	`{"system":"cdek","method":"GET","url":"https://api.cdek.ru/v2/orders/","status":200,"response":"{\"entity\":{\"uuid\":\"","duration_ns":`
 
-// eventCodec encodes and decodes event values. It keeps one DEFLATE writer (a new one costs
-// about 1 MB of allocations) and a pool of readers. It is safe for concurrent use.
-type eventCodec struct {
+// deflater compresses short values with DEFLATE and a fixed preset dictionary. It keeps one
+// writer (a new one costs about 1 MB of allocations) and a pool of readers. It is safe for
+// concurrent use.
+type deflater struct {
+	dict    []byte
 	mu      sync.Mutex
 	w       *flate.Writer
 	readers sync.Pool
 }
 
+func newDeflater(dict string) *deflater {
+	d := &deflater{dict: []byte(dict)}
+	d.readers.New = func() any { return flate.NewReaderDict(bytes.NewReader(nil), d.dict) }
+	return d
+}
+
+// compress returns b compressed, and whether that is shorter than b.
+func (d *deflater) compress(b []byte) ([]byte, bool, error) {
+	var z bytes.Buffer
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.w == nil {
+		w, err := flate.NewWriterDict(&z, flate.BestCompression, d.dict)
+		if err != nil {
+			return nil, false, err
+		}
+		d.w = w
+	} else {
+		d.w.Reset(&z)
+	}
+	if _, err := d.w.Write(b); err != nil {
+		return nil, false, err
+	}
+	if err := d.w.Close(); err != nil {
+		return nil, false, err
+	}
+	return z.Bytes(), z.Len() < len(b), nil
+}
+
+// inflate decompresses z (at most maxEventBody bytes); a damaged z gives an error.
+func (d *deflater) inflate(z []byte) ([]byte, error) {
+	r := d.readers.Get().(io.ReadCloser)
+	defer d.readers.Put(r)
+	if err := r.(flate.Resetter).Reset(bytes.NewReader(z), d.dict); err != nil {
+		return nil, err
+	}
+	b, err := io.ReadAll(io.LimitReader(r, maxEventBody))
+	if err != nil {
+		return nil, fmt.Errorf("inflate: %w", err)
+	}
+	if len(b) == maxEventBody {
+		return nil, errors.New("inflate: value too large")
+	}
+	return b, nil
+}
+
+// eventCodec encodes and decodes event and order record values. It is safe for concurrent use.
+type eventCodec struct {
+	events  *deflater
+	records *deflater
+}
+
 func newEventCodec() *eventCodec {
-	c := &eventCodec{}
-	c.readers.New = func() any { return flate.NewReaderDict(bytes.NewReader(nil), []byte(eventDict)) }
-	return c
+	return &eventCodec{events: newDeflater(eventDict), records: newDeflater(recordDict)}
 }
 
 // historyPrefix is the start of every key of the order's events.
@@ -102,29 +154,13 @@ func (c *eventCodec) encode(e Event) ([]byte, error) {
 	head = binary.AppendVarint(head, at.Unix())
 	head = binary.AppendUvarint(head, uint64(at.Nanosecond()))
 
-	var z bytes.Buffer
-	c.mu.Lock()
-	if c.w == nil {
-		w, err := flate.NewWriterDict(&z, flate.BestCompression, []byte(eventDict))
-		if err != nil {
-			c.mu.Unlock()
-			return nil, err
-		}
-		c.w = w
-	} else {
-		c.w.Reset(&z)
-	}
-	_, err := c.w.Write(body)
-	if err == nil {
-		err = c.w.Close()
-	}
-	c.mu.Unlock()
+	z, shorter, err := c.events.compress(body)
 	if err != nil {
 		return nil, err
 	}
-	if z.Len() < len(body) {
+	if shorter {
 		head[0] = eventFormatFlate
-		body = z.Bytes()
+		body = z
 	}
 	return append(head, body...), nil
 }
@@ -156,15 +192,9 @@ func (c *eventCodec) decode(seqKey, v []byte) (Event, error) {
 	case eventFormatRaw:
 		body = rest
 	case eventFormatFlate:
-		r := c.readers.Get().(io.ReadCloser)
-		if err := r.(flate.Resetter).Reset(bytes.NewReader(rest), []byte(eventDict)); err != nil {
-			return Event{}, fmt.Errorf("event %d: %w", e.Seq, err)
-		}
 		var err error
-		body, err = io.ReadAll(io.LimitReader(r, maxEventBody))
-		c.readers.Put(r)
-		if err != nil {
-			return Event{}, fmt.Errorf("event %d: inflate: %w", e.Seq, err)
+		if body, err = c.events.inflate(rest); err != nil {
+			return Event{}, fmt.Errorf("event %d: %w", e.Seq, err)
 		}
 	default:
 		return Event{}, fmt.Errorf("event %d: unknown format %d", e.Seq, format)
@@ -346,7 +376,7 @@ func flattenHistoryStep(tx *bolt.Tx, codec *eventCodec) (bool, error) {
 	flat.FillPercent = fillPercent
 	h := tx.Bucket([]byte(bucketHistory))
 	if h == nil {
-		return false, nil
+		return compressRecordsStep(tx, codec)
 	}
 	var ids [][]byte
 	more := false
@@ -389,5 +419,41 @@ func flattenHistoryStep(tx *bolt.Tx, codec *eventCodec) (bool, error) {
 			return false, err
 		}
 	}
-	return more, nil
+	if more || len(ids) > 0 {
+		return true, nil
+	}
+	return compressRecordsStep(tx, codec)
+}
+
+// compressRecordsStep rewrites up to flattenBatch order records still stored as plain JSON in
+// the compressed form, and reports whether some may be left.
+func compressRecordsStep(tx *bolt.Tx, codec *eventCodec) (bool, error) {
+	b := tx.Bucket([]byte(bucketOrders))
+	if b == nil {
+		return false, nil
+	}
+	b.FillPercent = fillPercent
+	type kv struct{ k, v []byte }
+	var todo []kv
+	c := b.Cursor()
+	for k, v := c.First(); k != nil && len(todo) < flattenBatch; k, v = c.Next() {
+		if len(v) > 0 && v[0] == '{' {
+			todo = append(todo, kv{bytes.Clone(k), bytes.Clone(v)})
+		}
+	}
+	for _, r := range todo {
+		var rec OrderRecord
+		if err := json.Unmarshal(r.v, &rec); err != nil {
+			return false, fmt.Errorf("decode order %q: %w", r.k, err)
+		}
+		// Compressed even when longer, so that no step finds it again.
+		v, err := codec.encodeRecordAs(rec, true)
+		if err != nil {
+			return false, fmt.Errorf("encode order %q: %w", r.k, err)
+		}
+		if err := b.Put(r.k, v); err != nil {
+			return false, err
+		}
+	}
+	return len(todo) == flattenBatch, nil
 }

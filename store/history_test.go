@@ -151,7 +151,10 @@ func TestMigrationFlattensHistoryAfterABackup(t *testing.T) {
 	if v, _ := s.SchemaVersion(); v != 3 {
 		t.Fatalf("schema version %d after migration", v)
 	}
-	for _, o := range want {
+	for i, o := range want {
+		if rec, ok, err := s.Order(o.id); err != nil || !ok || rec.Name != fmt.Sprint(i) || rec.Open != (i%5 == 0) {
+			t.Fatalf("record %s after migration: %+v %v %v", o.id, rec, ok, err)
+		}
 		got, err := s.History(o.id)
 		if err != nil {
 			t.Fatal(err)
@@ -162,7 +165,12 @@ func TestMigrationFlattensHistoryAfterABackup(t *testing.T) {
 		if tx.Bucket([]byte(bucketHistory)) != nil {
 			return fmt.Errorf("the per-order history bucket is still there")
 		}
-		return nil
+		return tx.Bucket([]byte(bucketOrders)).ForEach(func(k, v []byte) error {
+			if v[0] != recordFormatFlate {
+				return fmt.Errorf("record %q not compressed by the migration", k)
+			}
+			return nil
+		})
 	}); err != nil {
 		t.Fatal(err)
 	}

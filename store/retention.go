@@ -80,7 +80,7 @@ func (s *Store) CompactHistory() (int, error) {
 				}
 				after = append(after[:0], k...)
 				var rec OrderRecord
-				if err := json.Unmarshal(v, &rec); err != nil {
+				if err := s.codec.decodeRecord(v, &rec); err != nil {
 					return fmt.Errorf("decode order %q: %w", k, err)
 				}
 				if ok, err := s.compactable(events, rec, cutoff); err != nil {
@@ -150,7 +150,7 @@ func (s *Store) compactable(events *bolt.Bucket, rec OrderRecord, cutoff time.Ti
 // compactOrder replaces the order's events by their summary if the order is still
 // compactable, in the caller's write transaction.
 func (s *Store) compactOrder(tx *bolt.Tx, id string, cutoff time.Time) (bool, error) {
-	rec, ok, err := getOrder(tx, id)
+	rec, ok, err := getOrder(tx, s.codec, id)
 	if err != nil || !ok {
 		return false, err
 	}

@@ -136,7 +136,7 @@ func DefaultMigrations() []Migration {
 			}
 			return tx.Bucket([]byte(bucketOrders)).ForEach(func(k, v []byte) error {
 				var rec OrderRecord
-				if err := json.Unmarshal(v, &rec); err != nil {
+				if err := codec.decodeRecord(v, &rec); err != nil {
 					return fmt.Errorf("decode order %q: %w", k, err)
 				}
 				if !rec.Open && len(rec.Pending) == 0 {
@@ -636,7 +636,7 @@ func (s *Store) Order(id string) (OrderRecord, bool, error) {
 	var ok bool
 	err := s.view(func(tx *bolt.Tx) error {
 		var err error
-		rec, ok, err = getOrder(tx, id)
+		rec, ok, err = getOrder(tx, s.codec, id)
 		return err
 	})
 	if err != nil {
@@ -655,7 +655,7 @@ func (s *Store) OrderByName(name string) (OrderRecord, bool, error) {
 			return nil
 		}
 		var err error
-		rec, ok, err = getOrder(tx, string(id))
+		rec, ok, err = getOrder(tx, s.codec, string(id))
 		return err
 	})
 	if err != nil {
@@ -664,15 +664,14 @@ func (s *Store) OrderByName(name string) (OrderRecord, bool, error) {
 	return rec, ok, nil
 }
 
-func getOrder(tx *bolt.Tx, id string) (OrderRecord, bool, error) {
+func getOrder(tx *bolt.Tx, c *eventCodec, id string) (OrderRecord, bool, error) {
 	v := tx.Bucket([]byte(bucketOrders)).Get([]byte(id))
 	if v == nil {
 		return OrderRecord{}, false, nil
 	}
 	var rec OrderRecord
-	// json.Unmarshal copies everything, RawMessage included, out of the mmap'd value.
-	if err := json.Unmarshal(v, &rec); err != nil {
-		return OrderRecord{}, false, fmt.Errorf("decode: %w", err)
+	if err := c.decodeRecord(v, &rec); err != nil {
+		return OrderRecord{}, false, err
 	}
 	return rec, true, nil
 }
@@ -695,7 +694,7 @@ func (s *Store) Save(rec OrderRecord, events ...Event) error {
 	}
 	now := s.now()
 	err := s.update(func(tx *bolt.Tx) error {
-		old, existed, err := getOrder(tx, rec.ID)
+		old, existed, err := getOrder(tx, s.codec, rec.ID)
 		if err != nil {
 			return err
 		}
@@ -706,7 +705,12 @@ func (s *Store) Save(rec OrderRecord, events ...Event) error {
 		case rec.CreatedAt.IsZero():
 			rec.CreatedAt = now
 		}
-		data, err := json.Marshal(rec)
+		var data []byte
+		if tx.Bucket([]byte(bucketEvents)) != nil {
+			data, err = s.codec.encodeRecord(rec) // compressed from schema version 3 on
+		} else {
+			data, err = json.Marshal(rec)
+		}
 		if err != nil {
 			return fmt.Errorf("encode: %w", err)
 		}
@@ -804,7 +808,7 @@ func (s *Store) Orders(fn func(OrderRecord) bool) error {
 			}
 			for ; k != nil && len(page) < ordersPage; k, v = c.Next() {
 				var rec OrderRecord
-				if err := json.Unmarshal(v, &rec); err != nil {
+				if err := s.codec.decodeRecord(v, &rec); err != nil {
 					return fmt.Errorf("decode order %q: %w", k, err)
 				}
 				page = append(page, rec)
@@ -850,7 +854,7 @@ func (s *Store) OpenOrders(fn func(OrderRecord) bool) error {
 			for ; k != nil && n < ordersPage; k, _ = c.Next() {
 				n++
 				after = append(after[:0], k...)
-				rec, ok, err := getOrder(tx, string(k))
+				rec, ok, err := getOrder(tx, s.codec, string(k))
 				if err != nil {
 					return fmt.Errorf("order %q: %w", k, err)
 				}
