@@ -72,7 +72,7 @@ func (d *deflater) compress(b []byte) ([]byte, bool, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.w == nil {
-		w, err := flate.NewWriterDict(&z, flate.BestCompression, d.dict)
+		w, err := flate.NewWriterDict(&z, flate.DefaultCompression, d.dict)
 		if err != nil {
 			return nil, false, err
 		}
