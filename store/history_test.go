@@ -288,6 +288,10 @@ func TestCompactHistory(t *testing.T) {
 	must(s.Save(OrderRecord{ID: "single", Name: "3"}, evs(1)...))
 	must(s.Append("orphan", evs(3)...))
 	must(s.Save(OrderRecord{ID: "recent", Name: "4"}))
+	// A record indexed as open without Open set (migration 2 indexes old records with workflow
+	// data that way) counts as unfinished.
+	must(s.Save(OrderRecord{ID: "indexed", Name: "5"}, evs(4)...))
+	must(s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket([]byte(bucketOpen)).Put([]byte("indexed"), nil) }))
 	s.compactWG.Wait()
 
 	c.mu.Lock()
@@ -317,7 +321,7 @@ func TestCompactHistory(t *testing.T) {
 	if !strings.Contains(h[0].Message, "5 событий") || !strings.Contains(h[0].Message, "Последнее: 4") {
 		t.Errorf("summary message %q", h[0].Message)
 	}
-	for id, want := range map[string]int{"open": 5, "single": 1, "orphan": 3, "recent": 2} {
+	for id, want := range map[string]int{"open": 5, "single": 1, "orphan": 3, "recent": 2, "indexed": 4} {
 		if h, _ := s.History(id); len(h) != want {
 			t.Errorf("%s: %d events, want %d untouched", id, len(h), want)
 		}

@@ -44,8 +44,9 @@ type HistorySummary struct {
 // CompactHistory replaces the history of every finished order whose last event is older than
 // the retention (Options.HistoryRetention, measured on the store's clock) by one summary event
 // (Kind SummaryKind, Data a HistorySummary) that keeps the last event's Seq and time, so later
-// events still number on. An order is finished when its record exists and is not Open: an
-// order with unfinished work, or history without a record, is never compacted. It returns how
+// events still number on. An order is finished when its record exists, is not Open and is not
+// in the open index: an order with unfinished work (or, in a store migrated from version 1,
+// with workflow data), or history without a record, is never compacted. It returns how
 // many orders were compacted; with no retention it does nothing. It works in short
 // transactions and may run while the store is in use.
 func (s *Store) CompactHistory() (int, error) {
@@ -65,28 +66,30 @@ func (s *Store) CompactHistory() (int, error) {
 			if events == nil {
 				return nil // an older layout: nothing to do
 			}
+			open := tx.Bucket([]byte(bucketOpen))
 			c := tx.Bucket([]byte(bucketOrders)).Cursor()
-			k, v := c.First()
+			k, _ := c.First()
 			if after != nil {
-				k, v = c.Seek(after)
+				k, _ = c.Seek(after)
 				if k != nil && bytes.Equal(k, after) {
-					k, v = c.Next()
+					k, _ = c.Next()
 				}
 			}
-			for ; k != nil; k, v = c.Next() {
+			for ; k != nil; k, _ = c.Next() {
 				if len(ids) == compactBatch {
 					done = false
 					return nil
 				}
 				after = append(after[:0], k...)
-				var rec OrderRecord
-				if err := s.codec.decodeRecord(v, &rec); err != nil {
-					return fmt.Errorf("decode order %q: %w", k, err)
+				// The open index says which orders have unfinished work, without decoding
+				// every record; compactOrder reads the record of each candidate.
+				if open.Get(k) != nil {
+					continue
 				}
-				if ok, err := s.compactable(events, rec, cutoff); err != nil {
+				if ok, err := s.compactable(events, string(k), cutoff); err != nil {
 					return err
 				} else if ok {
-					ids = append(ids, rec.ID)
+					ids = append(ids, string(k))
 				}
 			}
 			return nil
@@ -120,13 +123,13 @@ func (s *Store) CompactHistory() (int, error) {
 	}
 }
 
-// compactable reports whether rec's history may be compacted: the order is finished, has more
-// than one event, and its last event is before cutoff.
-func (s *Store) compactable(events *bolt.Bucket, rec OrderRecord, cutoff time.Time) (bool, error) {
-	if rec.Open || validOrderID(rec.ID) != nil {
+// compactable reports whether the history of order id may be compacted as far as the events
+// tell: it has more than one event, and the last is before cutoff.
+func (s *Store) compactable(events *bolt.Bucket, id string, cutoff time.Time) (bool, error) {
+	if validOrderID(id) != nil {
 		return false, nil
 	}
-	prefix := historyPrefix(rec.ID)
+	prefix := historyPrefix(id)
 	c := events.Cursor()
 	first, _ := c.Seek(prefix)
 	if first == nil || !bytes.HasPrefix(first, prefix) {
@@ -151,11 +154,11 @@ func (s *Store) compactable(events *bolt.Bucket, rec OrderRecord, cutoff time.Ti
 // compactable, in the caller's write transaction.
 func (s *Store) compactOrder(tx *bolt.Tx, id string, cutoff time.Time) (bool, error) {
 	rec, ok, err := getOrder(tx, s.codec, id)
-	if err != nil || !ok {
+	if err != nil || !ok || rec.Open || tx.Bucket([]byte(bucketOpen)).Get([]byte(id)) != nil {
 		return false, err
 	}
 	events := tx.Bucket([]byte(bucketEvents))
-	if ok, err := s.compactable(events, rec, cutoff); err != nil || !ok {
+	if ok, err := s.compactable(events, id, cutoff); err != nil || !ok {
 		return false, err
 	}
 	evs, err := readHistory(tx, s.codec, id)

@@ -13,7 +13,7 @@
 //
 //	meta     "schema_version" → uint64, big-endian
 //	cursors  name             → string
-//	orders   order id         → OrderRecord, JSON
+//	orders   order id         → OrderRecord: compressed JSON, or JSON (records.go)
 //	names    order name       → order id
 //	open     order id         → empty (the orders with OrderRecord.Open set)
 //	events   order id, 0x00, seq (uint64, big-endian, so keys sort) → Event (events.go)

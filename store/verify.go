@@ -144,7 +144,9 @@ func verifyFile(f io.ReaderAt, size int64) (fileReport, error) {
 		}
 	}
 	r.inUse = w.reachable
-	if len(r.Problems) == 0 {
+	// Without a synced freelist (bbolt's NoFreelistSync, which shipbridge does not use) free
+	// pages cannot be told from lost ones.
+	if len(r.Problems) == 0 && m.freelist != pgidNoFreelist {
 		for id := uint64(2); id < m.pgid && !w.full(); id++ {
 			if !w.reachable[id] && !w.freed[id] {
 				w.problem("page %d: neither in use nor free", id)
