@@ -162,7 +162,7 @@ func (e *env) rootCommand() *cobra.Command {
 	root.PersistentFlags().StringVar(&e.configPath, "config", "",
 		"configuration file (default ./config.yaml, then /etc/shipbridge/config.yaml; optional unless given)")
 	root.AddCommand(e.versionCommand(), e.runCommand(), e.onceCommand(),
-		e.checkCommand(), e.setupCommand(), e.historyCommand(), e.retryCommand(), e.demoCommand())
+		e.checkCommand(), e.setupCommand(), e.historyCommand(), e.retryCommand(), e.demoCommand(), e.storeCommand())
 	return root
 }
 

@@ -41,7 +41,7 @@ func build(cfg config.Config, log *zap.Logger, now func() time.Time, userAgent s
 	if err != nil {
 		return nil, err
 	}
-	st, err := store.Open(cfg.Store.Path, store.Options{Now: now})
+	st, err := store.Open(cfg.Store.Path, store.Options{Now: now, HistoryRetention: cfg.Store.HistoryRetention, Logger: log.Named("store")})
 	if err != nil {
 		return nil, err
 	}

@@ -24,7 +24,14 @@ const (
 // path, without fsync (a bulk load), and closes it.
 func fillStore(tb testing.TB, path string, n, events int) {
 	tb.Helper()
-	st, err := store.Open(path, store.Options{NoSync: true})
+	fillStoreWith(tb, path, n, events, nil)
+}
+
+// fillStoreWith is fillStore with the given schema migrations (nil: all of
+// them); store.DefaultMigrations()[:2] writes the layout of schema version 2.
+func fillStoreWith(tb testing.TB, path string, n, events int, migrations []store.Migration) {
+	tb.Helper()
+	st, err := store.Open(path, store.Options{NoSync: true, Migrations: migrations})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -108,8 +115,9 @@ func BenchmarkStoreScan(b *testing.B) {
 }
 
 // BenchmarkStore works on a store of 100,000 orders × 10 events: appending
-// an event (one fsync'd transaction), saving a record with an event, and
-// the lookups of `shipbridge history ORDER` (OrderByName + History).
+// an event (one fsync'd transaction), saving a record with an event, the
+// lookups of `shipbridge history ORDER` (OrderByName + History), and the
+// file's size. It logs how long Open (which checks every page) takes.
 func BenchmarkStore(b *testing.B) {
 	path := filepath.Join(b.TempDir(), "s.db")
 	t0 := time.Now()
@@ -119,12 +127,16 @@ func BenchmarkStore(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	t0 = time.Now()
+	cpu0 := cpuTime()
 	st, err := store.Open(path, store.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
+	open, openCPU := time.Since(t0), cpuTime()-cpu0
 	defer st.Close()
-	b.Logf("filled %d orders × %d events in %s (no fsync); file %.1f MB", storeOrders, eventsPerOrder, fill.Round(time.Millisecond), float64(fi.Size())/1e6)
+	b.Logf("filled %d orders × %d events in %s (no fsync); file %.1f MB; Open (page check of the whole file) took %s, %s CPU",
+		storeOrders, eventsPerOrder, fill.Round(time.Millisecond), float64(fi.Size())/1e6, open.Round(time.Millisecond), openCPU.Round(time.Millisecond))
 	ev := store.Event{Kind: "carrier_exchange", Message: "GET → 200", Data: json.RawMessage(eventDataExample)}
 	b.Run("append-event", func(b *testing.B) {
 		b.ReportAllocs()
@@ -148,6 +160,8 @@ func BenchmarkStore(b *testing.B) {
 	})
 	b.Run("history-by-name", func(b *testing.B) {
 		b.ReportAllocs()
+		cpu0 := cpuTime()
+		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
 			rec, ok, err := st.OrderByName(fmt.Sprintf("%05d", i*7919%storeOrders))
 			if err != nil || !ok {
@@ -158,10 +172,66 @@ func BenchmarkStore(b *testing.B) {
 				b.Fatal(len(evs), err)
 			}
 		}
+		b.StopTimer()
+		// CPU time says more than wall time on a shared machine.
+		b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N)/1e3, "cpu-µs/op")
 	})
 	b.Run("file-size", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
 		}
 		b.ReportMetric(float64(fi.Size())/1e6, "file-MB")
+		b.ReportMetric(float64(fi.Size())/storeOrders/1e3, "KB/order")
+	})
+}
+
+// BenchmarkStoreMigration writes 100,000 orders × 10 events in the layout of
+// schema version 2 (a history bucket per order, JSON records), then times
+// the Open that migrates it: a backup copy of the file, migration 3 (flat,
+// compressed history and records) and the rewrite of the file.
+func BenchmarkStoreMigration(b *testing.B) {
+	dir := b.TempDir()
+	path := filepath.Join(dir, "s.db")
+	fillStoreWith(b, path, storeOrders, eventsPerOrder, store.DefaultMigrations()[:2])
+	before, err := os.Stat(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("open-and-migrate", func(b *testing.B) {
+		if b.N > 1 {
+			b.Skip("migrates once: run with -benchtime 1x")
+		}
+		cpu0 := cpuTime()
+		st, err := store.Open(path, store.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		cpu := cpuTime() - cpu0
+		backup := st.MigrationBackup()
+		if v, err := st.SchemaVersion(); err != nil || v != uint64(len(store.DefaultMigrations())) {
+			b.Fatal(v, err)
+		}
+		rec, ok, err := st.OrderByName("04242")
+		if err != nil || !ok {
+			b.Fatal(ok, err)
+		}
+		if evs, err := st.History(rec.ID); err != nil || len(evs) != eventsPerOrder {
+			b.Fatal(len(evs), err)
+		}
+		if err := st.Close(); err != nil {
+			b.Fatal(err)
+		}
+		after, err := os.Stat(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		bk, err := os.Stat(backup)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(before.Size())/1e6, "old-MB")
+		b.ReportMetric(float64(after.Size())/1e6, "new-MB")
+		b.ReportMetric(float64(bk.Size())/1e6, "backup-MB")
+		b.ReportMetric(cpu.Seconds(), "cpu-s")
 	})
 }

@@ -67,8 +67,11 @@ type Config struct {
 
 // Store configures the embedded bbolt database.
 type Store struct {
-	// Path is the bbolt file; it is created with mode 0600.
+	// Path is the bbolt file; it is created with mode 0600 in a directory that must exist.
 	Path string `mapstructure:"path"`
+	// HistoryRetention is how long the full history of a finished order is kept after its
+	// last event; older history is compacted into one summary event. 0 keeps it forever.
+	HistoryRetention time.Duration `mapstructure:"history_retention"`
 }
 
 // Log configures logging to stderr.

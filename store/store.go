@@ -1,18 +1,25 @@
 // Package store keeps shipbridge's state in one embedded bbolt file: poll cursors, the current
 // record of every order, an order-name index, and every order's append-only history.
 //
-// Every method is one bbolt transaction, and every value returned is copied out of the
-// transaction. bbolt allows a single writer and any number of readers; the file lock also makes
-// a second shipbridge on the same file fail at Open with ErrLocked.
+// Every method is one bbolt transaction (or a few short ones), and every value returned is
+// copied out of the transaction. bbolt allows a single writer and any number of readers; the
+// file lock also makes a second shipbridge on the same file fail at Open with ErrLocked.
 //
-// Layout (bucket → key → value):
+// A damaged file never crashes the process: Open checks the file's structure before bbolt maps
+// it (see verify.go), and every transaction turns a fault or panic inside bbolt into an error
+// wrapping ErrDamaged, after which the store refuses to write.
+//
+// Layout (bucket → key → value), schema version 3:
 //
 //	meta     "schema_version" → uint64, big-endian
 //	cursors  name             → string
-//	orders   order id         → OrderRecord, JSON
+//	orders   order id         → OrderRecord: compressed JSON, or JSON (records.go)
 //	names    order name       → order id
 //	open     order id         → empty (the orders with OrderRecord.Open set)
-//	history  order id         → bucket: seq (uint64, big-endian, so keys sort) → Event, JSON
+//	events   order id, 0x00, seq (uint64, big-endian, so keys sort) → Event (events.go)
+//
+// Versions 1 and 2 kept the history in a bucket per order (history → order id → seq → Event
+// JSON); migration 3 moves it into the flat events bucket.
 package store
 
 import (
@@ -22,16 +29,26 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
+	"go.uber.org/zap"
 )
 
 // ErrLocked is returned by Open when another process holds the store file.
 var ErrLocked = errors.New("store is locked: another shipbridge is probably running with this store path")
+
+// ErrNewerSchema is wrapped by the error of Open (and Check) for a store written by a newer
+// shipbridge. The file is left untouched.
+var ErrNewerSchema = errors.New("the store was written by a newer shipbridge")
+
+var errLockTimeout = errors.New("timeout waiting for the file lock")
 
 // Bucket names and keys.
 const (
@@ -39,11 +56,17 @@ const (
 	bucketCursors = "cursors"
 	bucketOrders  = "orders"
 	bucketNames   = "names"
-	bucketHistory = "history"
+	bucketHistory = "history" // versions 1–2: a bucket per order
+	bucketEvents  = "events"  // version 3 on: one flat bucket
 	bucketOpen    = "open"
 
 	keySchemaVersion = "schema_version"
 )
+
+// fillPercent is how full bbolt packs the pages it splits in the store's buckets. bbolt's
+// default, 0.5, leaves pages half empty when keys arrive in order (new orders, new events of
+// an order); 0.9 keeps them dense and still leaves room for a record that grows.
+const fillPercent = 0.9
 
 // DefaultLockTimeout is how long Open waits for the file lock when Options.Timeout is zero.
 const DefaultLockTimeout = time.Second
@@ -60,20 +83,40 @@ type Options struct {
 	// NoSync skips the fsync after each transaction. It is for bulk loads
 	// (benchmarks, imports): a crash may lose the latest transactions.
 	NoSync bool
+	// HistoryRetention, when positive, compacts the history of finished orders (not Open)
+	// whose last event is older than it into one summary event (CompactHistory); the store
+	// does it at most once per CompactEvery, in the background after a Save. 0 keeps every
+	// event forever.
+	HistoryRetention time.Duration
+	// Logger receives what the store does on its own (a backup before a migration, history
+	// compaction); nil discards it.
+	Logger *zap.Logger
 }
+
+// CompactEvery is how often the store compacts old history when Options.HistoryRetention is set.
+const CompactEvery = time.Hour
 
 // Migration moves the store from schema version N to N+1, where N is its index in the list of
 // migrations. It runs in the same transaction that records the new version, and only once.
+// Before it runs on a store that holds data, Open writes a backup of the file next to it.
 type Migration struct {
 	// Name says what the migration does, for errors and logs.
 	Name string
+	// Step, when set, runs before Apply, each time in a transaction of its own, until it
+	// returns false: for migrations too large for one transaction. It must be resumable (a
+	// crash between steps leaves the version unchanged and Open runs the steps again).
+	Step func(tx *bolt.Tx) (more bool, err error)
 	// Apply changes the data; it must not touch the schema version.
 	Apply func(tx *bolt.Tx) error
+	// Compact rewrites the file once all migrations have run, so that the space the
+	// migration freed is given back to the file system.
+	Compact bool
 }
 
 // DefaultMigrations returns the schema migrations of this version of shipbridge, in order. Append
 // new ones at the end; never edit or remove released ones.
 func DefaultMigrations() []Migration {
+	codec := newEventCodec()
 	return []Migration{
 		{Name: "create buckets", Apply: func(tx *bolt.Tx) error {
 			for _, name := range []string{bucketCursors, bucketOrders, bucketNames, bucketHistory} {
@@ -93,7 +136,7 @@ func DefaultMigrations() []Migration {
 			}
 			return tx.Bucket([]byte(bucketOrders)).ForEach(func(k, v []byte) error {
 				var rec OrderRecord
-				if err := json.Unmarshal(v, &rec); err != nil {
+				if err := codec.decodeRecord(v, &rec); err != nil {
 					return fmt.Errorf("decode order %q: %w", k, err)
 				}
 				if !rec.Open && len(rec.Pending) == 0 {
@@ -102,19 +145,51 @@ func DefaultMigrations() []Migration {
 				return open.Put(k, nil)
 			})
 		}},
+		{Name: "flat history", Step: flattenHistory(codec), Apply: func(tx *bolt.Tx) error {
+			for {
+				more, err := flattenHistoryStep(tx, codec)
+				if err != nil {
+					return err
+				}
+				if !more {
+					break
+				}
+			}
+			if tx.Bucket([]byte(bucketHistory)) == nil {
+				return nil
+			}
+			return tx.DeleteBucket([]byte(bucketHistory))
+		}, Compact: true},
 	}
 }
 
 // Store is an open bbolt store. It is safe for concurrent use.
 type Store struct {
-	db   *bolt.DB
-	path string
-	now  func() time.Time
+	db     *bolt.DB
+	codec  *eventCodec
+	path   string
+	now    func() time.Time
+	log    *zap.Logger
+	noSync bool
+
+	// damaged is set once a transaction hit a damaged page; the store then refuses to write.
+	damaged atomic.Bool
+	// backup is the copy Open wrote before migrating, "" when none.
+	backup string
+
+	retention   time.Duration
+	compactMu   sync.Mutex
+	compactLast time.Time // when the last compaction started (store clock)
+	compacting  bool
+	compactWG   sync.WaitGroup
+	closed      bool // under compactMu
 }
 
-// Open opens or creates the store at path (mode 0600; a missing parent directory is created 0700)
-// and runs the pending migrations. When another process holds the file, Open gives up after
-// opts.Timeout with an error wrapping ErrLocked.
+// Open opens or creates the store at path (mode 0600) and runs the pending migrations. The
+// directory must exist. An existing file is checked first (verifyFile): a damaged one gives an
+// error wrapping ErrDamaged, one written by a newer shipbridge an error wrapping
+// ErrNewerSchema, and neither is written to. When another process holds the file, Open gives
+// up after opts.Timeout with an error wrapping ErrLocked.
 func Open(path string, opts Options) (*Store, error) {
 	if opts.Timeout <= 0 {
 		opts.Timeout = DefaultLockTimeout
@@ -125,63 +200,303 @@ func Open(path string, opts Options) (*Store, error) {
 	if opts.Migrations == nil {
 		opts.Migrations = DefaultMigrations()
 	}
-	if dir := filepath.Dir(path); dir != "" {
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return nil, fmt.Errorf("store: %w", err)
-		}
+	if opts.Logger == nil {
+		opts.Logger = zap.NewNop()
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.Timeout})
-	if errors.Is(err, berrors.ErrTimeout) {
-		return nil, fmt.Errorf("store: open %s: %w (waited %s for the file lock)", path, ErrLocked, opts.Timeout)
+	if opts.HistoryRetention < 0 {
+		return nil, fmt.Errorf("store: history retention %s is negative", opts.HistoryRetention)
 	}
-	if err != nil {
-		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	if err := checkDir(path); err != nil {
+		return nil, err
 	}
-	db.NoSync = opts.NoSync
-	s := &Store{db: db, path: path, now: opts.Now}
-	if err := s.migrate(opts.Migrations); err != nil {
-		_ = db.Close()
+	s := &Store{path: path, codec: newEventCodec(), now: opts.Now, log: opts.Logger, noSync: opts.NoSync, retention: opts.HistoryRetention}
+	if err := s.openDB(opts.Timeout); err != nil {
+		return nil, err
+	}
+	if err := s.migrate(opts.Migrations, opts.Timeout); err != nil {
+		_ = s.db.Close()
 		return nil, err
 	}
 	return s, nil
 }
 
-func (s *Store) migrate(migrations []Migration) error {
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		_, err := tx.CreateBucketIfNotExists([]byte(bucketMeta))
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("store: create meta bucket: %w", err)
+// checkDir refuses a store path whose directory does not exist: a mistyped store.path must
+// not start a new, empty store (which would sweep every order again and lose the history).
+func checkDir(path string) error {
+	dir := filepath.Dir(path)
+	info, err := os.Stat(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("store: the directory %s of %s does not exist: check store.path, or create the directory (mode 0700)", dir, path)
 	}
-	for {
-		done := false
-		err := s.db.Update(func(tx *bolt.Tx) error {
-			version := schemaVersion(tx)
-			if version > uint64(len(migrations)) {
-				return fmt.Errorf("store: %s has schema version %d, newer than this shipbridge supports (%d): upgrade shipbridge", s.path, version, len(migrations))
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	if !info.IsDir() {
+		return fmt.Errorf("store: %s is not a directory (store.path %s)", dir, path)
+	}
+	return nil
+}
+
+// openDB checks the existing file at s.path under the file lock, then lets bbolt open it.
+func (s *Store) openDB(timeout time.Duration) error {
+	start := time.Now()
+	f, err := os.Open(s.path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		// bbolt creates and initialises it.
+	case err != nil:
+		return fmt.Errorf("store: open %s: %w", s.path, err)
+	default:
+		err := func() error {
+			defer f.Close() // releases the lock
+			if err := lockFile(f, timeout); err != nil {
+				if errors.Is(err, errLockTimeout) {
+					return lockedError(s.path, timeout)
+				}
+				return fmt.Errorf("store: lock %s: %w", s.path, err)
 			}
-			if version == uint64(len(migrations)) {
-				done = true
-				return nil
+			info, err := f.Stat()
+			if err != nil {
+				return fmt.Errorf("store: %w", err)
 			}
-			m := migrations[version]
-			if err := m.Apply(tx); err != nil {
-				return fmt.Errorf("store: migration %d (%s): %w", version+1, m.Name, err)
+			r, err := verifyFile(f, info.Size())
+			if err != nil {
+				return fmt.Errorf("store: check %s: %w", s.path, err)
 			}
-			return tx.Bucket([]byte(bucketMeta)).Put([]byte(keySchemaVersion), itob(version+1))
-		})
+			return r.damaged(s.path)
+		}()
 		if err != nil {
 			return err
 		}
-		if done {
-			return nil
+	}
+	if timeout -= time.Since(start); timeout < 100*time.Millisecond {
+		timeout = 100 * time.Millisecond
+	}
+	db, err := openBolt(s.path, &bolt.Options{Timeout: timeout})
+	if err != nil {
+		if errors.Is(err, berrors.ErrTimeout) {
+			return lockedError(s.path, timeout)
 		}
+		return err
+	}
+	db.NoSync = s.noSync
+	s.db = db
+	return nil
+}
+
+func lockedError(path string, timeout time.Duration) error {
+	return fmt.Errorf("store: open %s: %w (waited %s for the file lock)", path, ErrLocked, timeout)
+}
+
+// openBolt is bolt.Open that reports a fault, a panic or an invalid file as damage.
+func openBolt(path string, o *bolt.Options) (db *bolt.DB, err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			db, err = nil, fmt.Errorf("store: %s: %w: %v", path, ErrDamaged, r)
+		}
+	}()
+	db, err = bolt.Open(path, 0o600, o)
+	switch {
+	case err == nil, errors.Is(err, berrors.ErrTimeout):
+		return db, err
+	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrChecksum), errors.Is(err, berrors.ErrVersionMismatch):
+		return nil, fmt.Errorf("store: %s: %w: %v", path, ErrDamaged, err)
+	default:
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
 }
 
+// view runs a read transaction; a fault or panic inside it (a damaged page) becomes an error.
+func (s *Store) view(fn func(*bolt.Tx) error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer s.recoverDamage(&err)
+	return s.db.View(fn)
+}
+
+// update runs a write transaction like view; once damage was seen it refuses to write.
+func (s *Store) update(fn func(*bolt.Tx) error) (err error) {
+	if s.damaged.Load() {
+		return fmt.Errorf("%w: %s: not written to since a damaged page was found", ErrDamaged, s.path)
+	}
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer s.recoverDamage(&err)
+	return s.db.Update(fn)
+}
+
+// recoverDamage is deferred by view and update; it must call recover itself.
+func (s *Store) recoverDamage(err *error) {
+	if r := recover(); r != nil {
+		s.damaged.Store(true)
+		*err = fmt.Errorf("%w: %s: %v", ErrDamaged, s.path, r)
+	}
+}
+
+func (s *Store) migrate(migrations []Migration, timeout time.Duration) error {
+	var version uint64
+	var hasMeta bool
+	err := s.view(func(tx *bolt.Tx) error {
+		if hasMeta = tx.Bucket([]byte(bucketMeta)) != nil; hasMeta {
+			version = schemaVersion(tx)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: read schema version: %w", err)
+	}
+	if version > uint64(len(migrations)) {
+		return fmt.Errorf("store: %s has schema version %d, newer than this shipbridge supports (%d): %w; upgrade shipbridge (the file was not changed)", s.path, version, len(migrations), ErrNewerSchema)
+	}
+	if version == uint64(len(migrations)) {
+		return nil
+	}
+	if version > 0 {
+		if err := s.backupBeforeMigration(version); err != nil {
+			return err
+		}
+	}
+	if !hasMeta {
+		err := s.update(func(tx *bolt.Tx) error {
+			_, err := tx.CreateBucketIfNotExists([]byte(bucketMeta))
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("store: create meta bucket: %w", err)
+		}
+	}
+	compact := false
+	for v := version; v < uint64(len(migrations)); v++ {
+		m := migrations[v]
+		for more := m.Step != nil; more; {
+			if err := s.update(func(tx *bolt.Tx) error {
+				var err error
+				more, err = m.Step(tx)
+				return err
+			}); err != nil {
+				return fmt.Errorf("store: migration %d (%s): %w", v+1, m.Name, err)
+			}
+		}
+		err := s.update(func(tx *bolt.Tx) error {
+			if got := schemaVersion(tx); got != v {
+				return fmt.Errorf("schema version changed to %d meanwhile", got)
+			}
+			if m.Apply != nil {
+				if err := m.Apply(tx); err != nil {
+					return err
+				}
+			}
+			return tx.Bucket([]byte(bucketMeta)).Put([]byte(keySchemaVersion), itob(v+1))
+		})
+		if err != nil {
+			return fmt.Errorf("store: migration %d (%s): %w", v+1, m.Name, err)
+		}
+		compact = compact || m.Compact
+	}
+	if compact && version > 0 {
+		if err := s.compactFile(timeout); err != nil {
+			return fmt.Errorf("store: compact after migration: %w", err)
+		}
+	}
+	return nil
+}
+
+// backupBeforeMigration writes a copy of the store, as it is, next to it before a migration
+// changes it: <path>.v<version>-<UTC time>.bak, mode 0600.
+func (s *Store) backupBeforeMigration(version uint64) error {
+	name := fmt.Sprintf("%s.v%d-%s.bak", s.path, version, s.now().UTC().Format("20060102T150405Z"))
+	if err := s.backupTo(name); err != nil {
+		return fmt.Errorf("store: backup before migrating from schema version %d (nothing was changed): %w", version, err)
+	}
+	s.backup = name
+	s.log.Info("store backed up before a schema migration", zap.String("backup", name), zap.Uint64("from_version", version))
+	return nil
+}
+
+// backupTo writes a consistent copy of the store to the new file name (via a temporary file,
+// synced, then renamed).
+func (s *Store) backupTo(name string) error {
+	tmp := name + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = s.Backup(f)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, name)
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+		return err
+	}
+	return syncDir(filepath.Dir(name))
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil && !errors.Is(err, os.ErrInvalid) {
+		return err
+	}
+	return nil
+}
+
+// MigrationBackup returns the copy of the store that Open wrote before migrating it, or "".
+func (s *Store) MigrationBackup() string { return s.backup }
+
+// compactFile rewrites the store into a new file with bbolt's Compact (dense pages, no free
+// ones) and puts it in place of the old one. The lock on the old file is held until the new
+// one is in place, so no other shipbridge writes to the old file meanwhile.
+func (s *Store) compactFile(timeout time.Duration) (err error) {
+	tmp := s.path + ".compact"
+	if err := os.Remove(tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	dst, err := bolt.Open(tmp, 0o600, &bolt.Options{Timeout: timeout, NoSync: true})
+	if err != nil {
+		return err
+	}
+	err = func() (err error) {
+		defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+		defer s.recoverDamage(&err)
+		return bolt.Compact(dst, s.db, 16<<20)
+	}()
+	if err == nil {
+		err = dst.Sync()
+	}
+	if cerr := dst.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, s.path)
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+		return err
+	}
+	if err := syncDir(filepath.Dir(s.path)); err != nil {
+		return err
+	}
+	if err := s.db.Close(); err != nil {
+		return err
+	}
+	return s.openDB(timeout)
+}
+
 func schemaVersion(tx *bolt.Tx) uint64 {
-	v := tx.Bucket([]byte(bucketMeta)).Get([]byte(keySchemaVersion))
+	b := tx.Bucket([]byte(bucketMeta))
+	if b == nil {
+		return 0
+	}
+	v := b.Get([]byte(keySchemaVersion))
 	if len(v) != 8 {
 		return 0
 	}
@@ -191,7 +506,7 @@ func schemaVersion(tx *bolt.Tx) uint64 {
 // SchemaVersion returns the schema version stored in the file.
 func (s *Store) SchemaVersion() (uint64, error) {
 	var v uint64
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		v = schemaVersion(tx)
 		return nil
 	})
@@ -201,8 +516,12 @@ func (s *Store) SchemaVersion() (uint64, error) {
 // Path returns the file the store was opened from.
 func (s *Store) Path() string { return s.path }
 
-// Close releases the file and its lock.
+// Close waits for a history compaction in progress, then releases the file and its lock.
 func (s *Store) Close() error {
+	s.compactMu.Lock()
+	s.closed = true
+	s.compactMu.Unlock()
+	s.compactWG.Wait()
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("store: close: %w", err)
 	}
@@ -213,7 +532,7 @@ func (s *Store) Close() error {
 func (s *Store) Cursor(name string) (string, bool, error) {
 	var value string
 	var ok bool
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		if v := tx.Bucket([]byte(bucketCursors)).Get([]byte(name)); v != nil {
 			value, ok = string(v), true // string() copies
 		}
@@ -230,7 +549,7 @@ func (s *Store) SetCursor(name, value string) error {
 	if name == "" {
 		return errors.New("store: set cursor: empty name")
 	}
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		return tx.Bucket([]byte(bucketCursors)).Put([]byte(name), []byte(value))
 	})
 	if err != nil {
@@ -315,9 +634,9 @@ type Event struct {
 func (s *Store) Order(id string) (OrderRecord, bool, error) {
 	var rec OrderRecord
 	var ok bool
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		var err error
-		rec, ok, err = getOrder(tx, id)
+		rec, ok, err = getOrder(tx, s.codec, id)
 		return err
 	})
 	if err != nil {
@@ -330,13 +649,13 @@ func (s *Store) Order(id string) (OrderRecord, bool, error) {
 func (s *Store) OrderByName(name string) (OrderRecord, bool, error) {
 	var rec OrderRecord
 	var ok bool
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		id := tx.Bucket([]byte(bucketNames)).Get([]byte(name))
 		if id == nil {
 			return nil
 		}
 		var err error
-		rec, ok, err = getOrder(tx, string(id))
+		rec, ok, err = getOrder(tx, s.codec, string(id))
 		return err
 	})
 	if err != nil {
@@ -345,15 +664,14 @@ func (s *Store) OrderByName(name string) (OrderRecord, bool, error) {
 	return rec, ok, nil
 }
 
-func getOrder(tx *bolt.Tx, id string) (OrderRecord, bool, error) {
+func getOrder(tx *bolt.Tx, c *eventCodec, id string) (OrderRecord, bool, error) {
 	v := tx.Bucket([]byte(bucketOrders)).Get([]byte(id))
 	if v == nil {
 		return OrderRecord{}, false, nil
 	}
 	var rec OrderRecord
-	// json.Unmarshal copies everything, RawMessage included, out of the mmap'd value.
-	if err := json.Unmarshal(v, &rec); err != nil {
-		return OrderRecord{}, false, fmt.Errorf("decode: %w", err)
+	if err := c.decodeRecord(v, &rec); err != nil {
+		return OrderRecord{}, false, err
 	}
 	return rec, true, nil
 }
@@ -371,9 +689,12 @@ func (s *Store) Save(rec OrderRecord, events ...Event) error {
 	if rec.ID == "" {
 		return errors.New("store: save: order record without id")
 	}
+	if err := validOrderID(rec.ID); err != nil {
+		return fmt.Errorf("store: save: %w", err)
+	}
 	now := s.now()
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		old, existed, err := getOrder(tx, rec.ID)
+	err := s.update(func(tx *bolt.Tx) error {
+		old, existed, err := getOrder(tx, s.codec, rec.ID)
 		if err != nil {
 			return err
 		}
@@ -384,14 +705,22 @@ func (s *Store) Save(rec OrderRecord, events ...Event) error {
 		case rec.CreatedAt.IsZero():
 			rec.CreatedAt = now
 		}
-		data, err := json.Marshal(rec)
+		var data []byte
+		if tx.Bucket([]byte(bucketEvents)) != nil {
+			data, err = s.codec.encodeRecord(rec) // compressed from schema version 3 on
+		} else {
+			data, err = json.Marshal(rec)
+		}
 		if err != nil {
 			return fmt.Errorf("encode: %w", err)
 		}
-		if err := tx.Bucket([]byte(bucketOrders)).Put([]byte(rec.ID), data); err != nil {
+		orders := tx.Bucket([]byte(bucketOrders))
+		orders.FillPercent = fillPercent
+		if err := orders.Put([]byte(rec.ID), data); err != nil {
 			return err
 		}
 		names := tx.Bucket([]byte(bucketNames))
+		names.FillPercent = fillPercent
 		if existed && old.Name != "" && old.Name != rec.Name {
 			if string(names.Get([]byte(old.Name))) == rec.ID {
 				if err := names.Delete([]byte(old.Name)); err != nil {
@@ -406,6 +735,7 @@ func (s *Store) Save(rec OrderRecord, events ...Event) error {
 		}
 		// The index exists from schema version 2 on (Options.Migrations may stop before it).
 		if open := tx.Bucket([]byte(bucketOpen)); open != nil {
+			open.FillPercent = fillPercent
 			if rec.Open {
 				err = open.Put([]byte(rec.ID), nil)
 			} else {
@@ -415,11 +745,12 @@ func (s *Store) Save(rec OrderRecord, events ...Event) error {
 				return err
 			}
 		}
-		return appendEvents(tx, rec.ID, now, events)
+		return appendEvents(tx, s.codec, rec.ID, now, events)
 	})
 	if err != nil {
 		return fmt.Errorf("store: save order %q: %w", rec.ID, err)
 	}
+	s.maybeCompactHistory(now)
 	return nil
 }
 
@@ -433,8 +764,8 @@ func (s *Store) Append(orderID string, events ...Event) error {
 		return nil
 	}
 	now := s.now()
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		return appendEvents(tx, orderID, now, events)
+	err := s.update(func(tx *bolt.Tx) error {
+		return appendEvents(tx, s.codec, orderID, now, events)
 	})
 	if err != nil {
 		return fmt.Errorf("store: append to order %q: %w", orderID, err)
@@ -442,50 +773,13 @@ func (s *Store) Append(orderID string, events ...Event) error {
 	return nil
 }
 
-func appendEvents(tx *bolt.Tx, orderID string, now time.Time, events []Event) error {
-	if len(events) == 0 {
-		return nil
-	}
-	b, err := tx.Bucket([]byte(bucketHistory)).CreateBucketIfNotExists([]byte(orderID))
-	if err != nil {
-		return err
-	}
-	for _, e := range events {
-		seq, err := b.NextSequence()
-		if err != nil {
-			return err
-		}
-		e.Seq = seq
-		if e.At.IsZero() {
-			e.At = now
-		}
-		data, err := json.Marshal(e)
-		if err != nil {
-			return fmt.Errorf("encode event %q: %w", e.Kind, err)
-		}
-		if err := b.Put(itob(seq), data); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // History returns the events of the order, oldest first; none when the order has no history.
 func (s *Store) History(orderID string) ([]Event, error) {
 	var events []Event
-	err := s.db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket([]byte(bucketHistory)).Bucket([]byte(orderID))
-		if b == nil {
-			return nil
-		}
-		return b.ForEach(func(_, v []byte) error {
-			var e Event
-			if err := json.Unmarshal(v, &e); err != nil {
-				return fmt.Errorf("decode event: %w", err)
-			}
-			events = append(events, e)
-			return nil
-		})
+	err := s.view(func(tx *bolt.Tx) error {
+		var err error
+		events, err = readHistory(tx, s.codec, orderID)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store: history of order %q: %w", orderID, err)
@@ -503,7 +797,7 @@ func (s *Store) Orders(fn func(OrderRecord) bool) error {
 	var after []byte
 	for {
 		var page []OrderRecord
-		err := s.db.View(func(tx *bolt.Tx) error {
+		err := s.view(func(tx *bolt.Tx) error {
 			c := tx.Bucket([]byte(bucketOrders)).Cursor()
 			k, v := c.First()
 			if after != nil {
@@ -514,7 +808,7 @@ func (s *Store) Orders(fn func(OrderRecord) bool) error {
 			}
 			for ; k != nil && len(page) < ordersPage; k, v = c.Next() {
 				var rec OrderRecord
-				if err := json.Unmarshal(v, &rec); err != nil {
+				if err := s.codec.decodeRecord(v, &rec); err != nil {
 					return fmt.Errorf("decode order %q: %w", k, err)
 				}
 				page = append(page, rec)
@@ -543,7 +837,7 @@ func (s *Store) OpenOrders(fn func(OrderRecord) bool) error {
 	var after []byte
 	for {
 		var page []OrderRecord
-		err := s.db.View(func(tx *bolt.Tx) error {
+		err := s.view(func(tx *bolt.Tx) error {
 			b := tx.Bucket([]byte(bucketOpen))
 			if b == nil {
 				return nil // a store kept at schema version 1 by Options.Migrations
@@ -560,7 +854,7 @@ func (s *Store) OpenOrders(fn func(OrderRecord) bool) error {
 			for ; k != nil && n < ordersPage; k, _ = c.Next() {
 				n++
 				after = append(after[:0], k...)
-				rec, ok, err := getOrder(tx, string(k))
+				rec, ok, err := getOrder(tx, s.codec, string(k))
 				if err != nil {
 					return fmt.Errorf("order %q: %w", k, err)
 				}

@@ -44,7 +44,7 @@ func openTemp(t *testing.T) (*Store, *clock) {
 }
 
 func TestOpenCreatesFile0600(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "sub", "dir", "shipbridge.db")
+	path := filepath.Join(t.TempDir(), "shipbridge.db")
 	s, err := Open(path, Options{})
 	if err != nil {
 		t.Fatal(err)
