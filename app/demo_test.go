@@ -41,10 +41,10 @@ func TestDemo(t *testing.T) {
 		want  []string
 		track bool
 	}{
-		{"00101", []string{"СДЭК", delivered, "waybill-", ".pdf", "Вручен, "}, true},                 // pickup point, then delivered
-		{"00102", []string{"cdek", returned, "waybill-", "Возврат вручен отправителю, "}, true},      // door delivery, then returned
-		{"00103", []string{failed, "Не указан телефон получателя"}, false},                          // missing phone
-		{"00105", []string{deleted}, false},                                                         // deleted after registration
+		{"00101", []string{"СДЭК", delivered, "waybill-", ".pdf", "Вручен, "}, true},            // pickup point, then delivered
+		{"00102", []string{"cdek", returned, "waybill-", "Возврат вручен отправителю, "}, true}, // door delivery, then returned
+		{"00103", []string{failed, "Не указан телефон получателя"}, false},                      // missing phone
+		{"00105", []string{deleted}, false}, // deleted after registration
 		{"00106", []string{failed, "v2_office_by_delivery_point_not_found", "пункт выдачи"}, false}, // CDEK's asynchronous refusal
 		{"00107", []string{"Деловые Линии", ready}, false},                                          // a carrier shipbridge does not handle: untouched
 	}
