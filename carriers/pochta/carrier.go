@@ -1314,16 +1314,19 @@ func (c *Carrier) Check(ctx context.Context) error {
 		}
 		if !p.IsEnabled() {
 			return &carriers.Error{Kind: carriers.KindConfig, Carrier: Name, Op: op, Code: "POSTOFFICE_DISABLED",
-				Message: fmt.Sprintf("Точка сдачи %s отключена в аккаунте Почты России", code)}
+				Message: fmt.Sprintf("Точка сдачи %s отключена в аккаунте Почты России", code),
+				Detail:  fmt.Sprintf("shipping point %s (postoffice_code) is disabled in the account", code)}
 		}
 		if !p.Accepts(c.cfg.MailType) {
 			return &carriers.Error{Kind: carriers.KindConfig, Carrier: Name, Op: op, Code: "UNAVAILABLE_MAIL_TYPE",
-				Message: fmt.Sprintf("Тип отправления %s не подключен для точки сдачи %s в аккаунте Почты России", c.cfg.MailType, code)}
+				Message: fmt.Sprintf("Тип отправления %s не подключен для точки сдачи %s в аккаунте Почты России", c.cfg.MailType, code),
+				Detail:  fmt.Sprintf("shipping point %s does not accept mail type %s; it accepts: %s", code, c.cfg.MailType, strings.Join(p.MailTypes(), ", "))}
 		}
 		return nil
 	}
 	return &carriers.Error{Kind: carriers.KindConfig, Carrier: Name, Op: op, Code: "ILLEGAL_POSTOFFICE_CODE",
-		Message: fmt.Sprintf("Индекс места приёма %s не входит в точки сдачи аккаунта Почты России (доступны: %s)", c.cfg.PostofficeCode, strings.Join(codes, ", "))}
+		Message: fmt.Sprintf("Индекс места приёма %s не входит в точки сдачи аккаунта Почты России (доступны: %s)", c.cfg.PostofficeCode, strings.Join(codes, ", ")),
+		Detail:  fmt.Sprintf("postoffice_code %s is not one of the account's shipping points: %s", c.cfg.PostofficeCode, strings.Join(codes, ", "))}
 }
 
 // classify turns a client error into a *carriers.Error. mutating says
