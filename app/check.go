@@ -15,6 +15,7 @@ import (
 
 	"github.com/shipbridge/shipbridge/carriers"
 	"github.com/shipbridge/shipbridge/carriers/cdek"
+	"github.com/shipbridge/shipbridge/carriers/pochta"
 	"github.com/shipbridge/shipbridge/config"
 	"github.com/shipbridge/shipbridge/metrics"
 	"github.com/shipbridge/shipbridge/moysklad"
@@ -91,6 +92,8 @@ func (e *env) runCheck(ctx context.Context, out io.Writer, timeout time.Duration
 				blocked["moysklad"] = true
 			case strings.HasPrefix(p.Key, "carriers.cdek."):
 				blocked["cdek"] = true
+			case strings.HasPrefix(p.Key, "carriers.pochta"):
+				blocked["pochta"] = true
 			case p.Key == "log.level" || p.Key == "log.format":
 				blocked["log"] = true
 			}
@@ -98,7 +101,7 @@ func (e *env) runCheck(ctx context.Context, out io.Writer, timeout time.Duration
 	case err != nil:
 		configInvalid = true
 		r.bad("", "configuration: %v", err)
-		blocked["moysklad"], blocked["cdek"] = true, true
+		blocked["moysklad"], blocked["cdek"], blocked["pochta"] = true, true, true
 	default:
 		r.ok("configuration is valid (%s)", configSource(cfg))
 	}
@@ -118,14 +121,21 @@ func (e *env) runCheck(ctx context.Context, out io.Writer, timeout time.Duration
 		e.checkMoySklad(ctx, r, cfg, log, m, timeout, blocked["metadata"])
 	}
 
-	// Carriers: token and one cheap read each.
+	// Carriers: token and one cheap read each; a carrier whose keys are wrong is skipped.
 	switch {
 	case !cfg.Carriers.CDEK.Enabled:
 		r.skip("CDEK: disabled (carriers.cdek.enabled is false)")
 	case blocked["cdek"]:
 		r.skip("CDEK: not checked until the configuration above is fixed")
-	default:
-		e.checkCarriers(ctx, r, cfg, log, m, timeout)
+	}
+	if cfg.Carriers.Pochta.Enabled && blocked["pochta"] {
+		r.skip("Почта России: not checked until the configuration above is fixed")
+	}
+	checked := cfg
+	checked.Carriers.CDEK.Enabled = cfg.Carriers.CDEK.Enabled && !blocked["cdek"]
+	checked.Carriers.Pochta.Enabled = cfg.Carriers.Pochta.Enabled && !blocked["pochta"]
+	if checked.Carriers.CDEK.Enabled || checked.Carriers.Pochta.Enabled {
+		e.checkCarriers(ctx, r, checked, log, m, timeout)
 	}
 
 	if r.w.err != nil {
@@ -259,6 +269,10 @@ func checkCarrier(ctx context.Context, r *checkReport, cfg config.Config, c carr
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	err := ck.Check(ctx)
+	if c.Name() == pochta.Name {
+		reportPochtaCheck(r, cfg, c, where, err)
+		return
+	}
 	switch {
 	case err == nil:
 		r.ok("%s: %s issued a token and answered an order lookup", title, where)

@@ -41,6 +41,7 @@ func build(cfg config.Config, log *zap.Logger, now func() time.Time, userAgent s
 	if err != nil {
 		return nil, err
 	}
+	watchQuotas(reg, m)
 	st, err := store.Open(cfg.Store.Path, store.Options{Now: now, HistoryRetention: cfg.Store.HistoryRetention, Logger: log.Named("store")})
 	if err != nil {
 		return nil, err
@@ -128,6 +129,24 @@ func newCarriers(cfg config.Config, log *zap.Logger, now func() time.Time, m *me
 		}
 	}
 	return reg, nil
+}
+
+// quotaCarrier is a carrier that knows its request quota (Почта России).
+type quotaCarrier interface {
+	Quota() (pochta.Quota, bool)
+}
+
+// watchQuotas exports the quota of each carrier that has one on /metrics,
+// read at scrape time.
+func watchQuotas(reg *carriers.Registry, m *metrics.Metrics) {
+	if c, _, ok := reg.Get(pochta.Name); ok {
+		if qc, ok := c.(quotaCarrier); ok {
+			m.WatchQuota(pochta.Name, func() (int64, int64, bool) {
+				q, ok := qc.Quota()
+				return q.Used, q.Allowed, ok
+			})
+		}
+	}
 }
 
 // pollerConfig maps the configuration onto the workflow's settings.

@@ -3,10 +3,14 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/shipbridge/shipbridge/carriers/pochta/pochtatest"
+	"github.com/shipbridge/shipbridge/moysklad/moyskladtest"
 )
 
 // TestOnceRegistersReadyOrder: `shipbridge once` takes a ready order through
@@ -183,5 +187,113 @@ func TestRunDaemon(t *testing.T) {
 	}
 	if _, code := w.run(30*time.Second, "history", "NO-SUCH-ORDER", "--json"); code == 0 {
 		t.Error("history of an unknown order exited 0")
+	}
+}
+
+// withPochta enables Почта России against a simulator in the test process.
+func (w *world) withPochta() *pochtatest.Server {
+	w.t.Helper()
+	sim := pochtatest.NewServer(pochtatest.Options{Token: "pochtatoken-" + randomHex(8), Password: "pochtapw-" + randomHex(8)})
+	w.t.Cleanup(sim.Close)
+	w.env["SHIPBRIDGE_CARRIERS_POCHTA_ENABLED"] = "true"
+	w.env["SHIPBRIDGE_CARRIERS_POCHTA_BASE_URL"] = sim.URL()
+	w.env["SHIPBRIDGE_CARRIERS_POCHTA_TOKEN"] = sim.Token()
+	w.env["SHIPBRIDGE_CARRIERS_POCHTA_LOGIN"] = sim.Login()
+	w.env["SHIPBRIDGE_CARRIERS_POCHTA_PASSWORD"] = sim.Password()
+	w.env["SHIPBRIDGE_CARRIERS_POCHTA_POSTOFFICE_CODE"] = sim.Postcode()
+	return sim
+}
+
+// TestDemoCommand: `shipbridge demo` runs on its own simulators, with no credentials and no
+// configuration, prints every order's outcome and verdict, and exits 0 within seconds.
+func TestDemoCommand(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, worldOptions{})
+	start := time.Now()
+	p, code := w.run(60*time.Second, "demo")
+	if code != 0 {
+		t.Fatalf("demo exited %d; stdout:\n%s\nstderr:\n%s", code, tail(p.stdout.String(), 4000), tail(p.stderr.String(), 4000))
+	}
+	t.Logf("demo took %s", time.Since(start))
+	out := p.stdout.String()
+	for _, want := range []string{"Outcomes, as the orders now look in MoySklad:", "Expected outcomes", "✓ 00101  «Доставлен», seen by tracking",
+		"✓ 00102  «Возврат», seen by tracking", "Order 00104 (MoySklad id", "Почта России", "Деловые Линии"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, tail(out, 4000))
+		}
+	}
+	// 00104 (Почта России) is ✓ once the workflow batches Pochta orders, "!" until then
+	// (app.demoTolerateUnbatchedPochta); never ✗.
+	if strings.Contains(out, "\n✗ ") {
+		t.Errorf("a missed expectation:\n%s", tail(out, 4000))
+	}
+	if !regexp.MustCompile(`\n[✓!] 00104  `).MatchString(out) {
+		t.Errorf("no verdict for 00104:\n%s", tail(out, 4000))
+	}
+	checkJSONLogs(t, p.stderr.String())
+}
+
+// TestCheckPochta: `shipbridge check` with Почта России enabled reports the quota and the
+// shipping point, and fails, with the fix, on a postoffice_code that is not the account's.
+func TestCheckPochta(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, worldOptions{})
+	sim := w.withPochta()
+	sim.SetQuota(5000, 100)
+	w.env["SHIPBRIDGE_TRACKING_EVERY"] = "0" // the world's MoySklad lacks tracking's statuses
+	p, code := w.run(60*time.Second, "check")
+	if code != 0 {
+		t.Fatalf("check exited %d; stdout:\n%s\nstderr:\n%s", code, p.stdout.String(), tail(p.stderr.String(), 3000))
+	}
+	for _, want := range []string{"✓ Почта России: " + sim.URL() + " accepts the token and the login",
+		"✓ Почта России: 100 of the 5000 requests of today's quota are used (2 %)",
+		"✓ Почта России: shipping point " + sim.Postcode() + " (carriers.pochta.postoffice_code) is enabled and accepts mail type POSTAL_PARCEL"} {
+		if !strings.Contains(p.stdout.String(), want) {
+			t.Errorf("stdout lacks %q:\n%s", want, p.stdout.String())
+		}
+	}
+	w.env["SHIPBRIDGE_CARRIERS_POCHTA_POSTOFFICE_CODE"] = "190000"
+	p, code = w.run(60*time.Second, "check")
+	if code != 1 || !strings.Contains(p.stdout.String(), "✗ Почта России: postoffice_code 190000 is not one of the account's shipping points") {
+		t.Errorf("check with a foreign office: exit %d\n%s", code, p.stdout.String())
+	}
+	if s := p.stdout.String() + p.stderr.String(); strings.Contains(s, sim.Token()) || strings.Contains(s, sim.Password()) {
+		t.Error("a Pochta secret was printed")
+	}
+}
+
+// TestRunExportsPochtaQuota: under `run`, once Почта России was called, /metrics carries its
+// daily quota.
+func TestRunExportsPochtaQuota(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, worldOptions{})
+	sim := w.withPochta()
+	sim.SetQuota(20000, 321)
+	addr := freePort(t)
+	w.env["SHIPBRIDGE_HTTP_LISTEN"] = addr
+	id := w.ms.AddOrder(moyskladtest.OrderSeed{Name: "E2E-PQ-1", AgentID: w.agent, StateName: sNew,
+		Positions:       []moyskladtest.PositionSeed{{ProductID: w.product, Quantity: 1, Price: 150000}},
+		ShipmentAddress: "630099, Новосибирск, ул. Ленина, д. 12, кв. 7",
+		Attributes:      map[string]any{aCarrier: "Почта России"}})
+	w.set(id, sReady)
+
+	p := w.start("run")
+	if !eventually(30*time.Second, func() bool { return sim.LiveOrdersForNumber("E2E-PQ-1") == 1 }) {
+		t.Fatalf("the Pochta order was never created; stderr:\n%s", tail(p.stderr.String(), 4000))
+	}
+	var metrics string
+	if !eventually(20*time.Second, func() bool {
+		code, body, err := httpGet(context.Background(), "http://"+addr+"/metrics")
+		metrics = body
+		return err == nil && code == 200 && strings.Contains(body, `shipbridge_carrier_quota_allowed{carrier="pochta"} 20000`)
+	}) {
+		t.Fatalf("/metrics lacks the Pochta quota:\n%s", tail(metrics, 4000))
+	}
+	if !regexp.MustCompile(`shipbridge_carrier_quota_used\{carrier="pochta"\} 3\d\d\n`).MatchString(metrics) {
+		t.Errorf("quota used not exported near 321:\n%s", tail(metrics, 4000))
+	}
+	p.signal(syscall.SIGTERM)
+	if code := p.wait(30 * time.Second); code != 0 {
+		t.Fatalf("run exited %d after SIGTERM; stderr:\n%s", code, tail(p.stderr.String(), 4000))
 	}
 }

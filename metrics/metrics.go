@@ -39,6 +39,8 @@ type Metrics struct {
 	trouble      map[string]CarrierProblem
 	tracked      *prometheus.CounterVec
 	trackChanges *prometheus.CounterVec
+
+	quotas *quotaCollector
 }
 
 // New creates the metrics in their own registry, with the Go and process
@@ -95,7 +97,14 @@ func New() *Metrics {
 		Help: "Carrier calls refused because the request quota or rate limit is exhausted, by carrier.",
 	}, []string{"carrier"})
 	m.trouble = map[string]CarrierProblem{}
-	m.Registry.MustRegister(m.tracked, m.trackChanges)
+	m.quotas = &quotaCollector{
+		used: prometheus.NewDesc("shipbridge_carrier_quota_used",
+			"Requests of the carrier's current quota period (Почта России: the day) already used, as the carrier last reported it.", []string{"carrier"}, nil),
+		allowed: prometheus.NewDesc("shipbridge_carrier_quota_allowed",
+			"Requests the carrier allows in its current quota period, as it last reported it.", []string{"carrier"}, nil),
+		readers: map[string]QuotaReader{},
+	}
+	m.Registry.MustRegister(m.tracked, m.trackChanges, m.quotas)
 	m.Registry.MustRegister(m.cycles, m.cycleDuration, m.lastSuccess, m.lastCycleFailed, m.orders, m.apiCalls, m.apiDuration,
 		m.rateLimitWaits, m.rateLimitWaitS, m.carrierHealthy, m.carrierAuth, m.carrierQuota,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -271,4 +280,49 @@ func (o *APIObserver) ObserveRequest(method, endpoint string, status int, d time
 func (o *APIObserver) ObserveRateLimitWait(d time.Duration) {
 	o.m.rateLimitWaits.Inc()
 	o.m.rateLimitWaitS.Add(d.Seconds())
+}
+
+// QuotaReader returns a carrier's request quota as last read, without a
+// remote call; ok is false while it is not known yet.
+type QuotaReader func() (used, allowed int64, ok bool)
+
+// WatchQuota exports the carrier's quota as shipbridge_carrier_quota_used
+// and shipbridge_carrier_quota_allowed, read at each scrape (no series
+// until read reports ok). A second call for the same carrier replaces the
+// reader. The warning at 80 % is the carrier's to log (it knows when it
+// read the quota); these gauges only expose it.
+func (m *Metrics) WatchQuota(carrier string, read QuotaReader) {
+	m.quotas.mu.Lock()
+	defer m.quotas.mu.Unlock()
+	m.quotas.readers[carrier] = read
+}
+
+// quotaCollector reads the watched quotas at scrape time.
+type quotaCollector struct {
+	used, allowed *prometheus.Desc
+
+	mu      sync.Mutex
+	readers map[string]QuotaReader
+}
+
+func (c *quotaCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.used
+	ch <- c.allowed
+}
+
+func (c *quotaCollector) Collect(ch chan<- prometheus.Metric) {
+	c.mu.Lock()
+	readers := make(map[string]QuotaReader, len(c.readers))
+	for k, v := range c.readers {
+		readers[k] = v
+	}
+	c.mu.Unlock()
+	for carrier, read := range readers {
+		used, allowed, ok := read()
+		if !ok {
+			continue
+		}
+		ch <- prometheus.MustNewConstMetric(c.used, prometheus.GaugeValue, float64(used), carrier)
+		ch <- prometheus.MustNewConstMetric(c.allowed, prometheus.GaugeValue, float64(allowed), carrier)
+	}
 }

@@ -100,3 +100,27 @@ func TestCarrierHealthFollowsFailuresAndSuccess(t *testing.T) {
 		t.Errorf("healthy after registration = %v", got)
 	}
 }
+
+func TestWatchQuotaReadsAtScrapeTime(t *testing.T) {
+	m := New()
+	if got := value(t, m, "shipbridge_carrier_quota_used", "pochta"); got != -1 {
+		t.Fatalf("a quota series before any carrier is watched: %v", got)
+	}
+	var used, allowed int64
+	known := false
+	m.WatchQuota("pochta", func() (int64, int64, bool) { return used, allowed, known })
+	if got := value(t, m, "shipbridge_carrier_quota_allowed", "pochta"); got != -1 {
+		t.Errorf("a series while the quota is unknown: %v", got)
+	}
+	used, allowed, known = 8123, 10000, true
+	if got := value(t, m, "shipbridge_carrier_quota_used", "pochta"); got != 8123 {
+		t.Errorf("used = %v, want 8123", got)
+	}
+	if got := value(t, m, "shipbridge_carrier_quota_allowed", "pochta"); got != 10000 {
+		t.Errorf("allowed = %v, want 10000", got)
+	}
+	used = 9000 // the next scrape sees the new value
+	if got := value(t, m, "shipbridge_carrier_quota_used", "pochta"); got != 9000 {
+		t.Errorf("used after change = %v, want 9000", got)
+	}
+}

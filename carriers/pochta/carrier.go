@@ -603,6 +603,11 @@ func (c *Carrier) Submit(ctx context.Context, s carriers.Shipment) (carriers.Reg
 // rejection builds the error for errors Pochta listed in a 200 answer.
 func (c *Carrier) rejection(op string, items []ErrorItem, status int) *carriers.Error {
 	e := &carriers.Error{Carrier: Name, Op: op, Message: russianAll(items), Code: joinCodes(items), Detail: joinDescriptions(items), HTTPStatus: status}
+	if quotaRefusal(items) {
+		e.Kind, e.QuotaExhausted, e.Message = carriers.KindTransient, true, quotaMessage
+		c.quotaSpent()
+		return e
+	}
 	e.Kind = kindOf(items)
 	if e.Kind == carriers.KindTransient {
 		e.Message += "; повтор запланирован"
@@ -1236,6 +1241,48 @@ func (c *Carrier) RefreshQuota(ctx context.Context) (Quota, error) {
 	return q, nil
 }
 
+// quotaMessage tells the manager that the day's requests are spent.
+const quotaMessage = "Исчерпан суточный лимит запросов к API Почты России; повтор запланирован после его обновления"
+
+// quotaRefusal reports whether Pochta refused because the account's request
+// quota is spent: code LIMIT_EXCEEDED (the simulator's, UNCONFIRMED for
+// «Отправка») or the words «Превышен лимит» that the tracking service
+// answers ([LAPAY-ISS] #35, reference §2.8). The refusal of a spent quota
+// is otherwise undocumented (reference §2.10), so both are accepted.
+func quotaRefusal(items []ErrorItem) bool {
+	for _, it := range items {
+		if strings.EqualFold(it.Code, "LIMIT_EXCEEDED") || strings.EqualFold(it.SubCode, "LIMIT_EXCEEDED") {
+			return true
+		}
+		for _, text := range []string{it.Description, it.Details} {
+			if strings.Contains(strings.ToLower(text), "превышен лимит") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// quotaSpent records that Pochta refused for the quota: the known quota is
+// marked used up (for the /metrics gauge and tracking's restraint) and the
+// warning is logged once, as RefreshQuota would, without a further call.
+func (c *Carrier) quotaSpent() {
+	c.quotaMu.Lock()
+	if c.quota.At.IsZero() || c.quota.Allowed <= 0 {
+		c.quotaMu.Unlock()
+		return // the allowed count is unknown: nothing to mark
+	}
+	c.quota.Used = max(c.quota.Used, c.quota.Allowed)
+	q := c.quota
+	first := !c.quotaWarned
+	c.quotaWarned = true
+	c.quotaMu.Unlock()
+	if first {
+		c.log.Warn("pochta daily API quota nearly used up", zap.Int64("used", q.Used), zap.Int64("allowed", q.Allowed),
+			zap.Float64("ratio", q.Ratio()))
+	}
+}
+
 func (c *Carrier) refreshQuotaIfStale(ctx context.Context) {
 	q, ok := c.Quota()
 	if ok && c.cfg.Now().Sub(q.At) < c.cfg.QuotaRefresh {
@@ -1267,16 +1314,19 @@ func (c *Carrier) Check(ctx context.Context) error {
 		}
 		if !p.IsEnabled() {
 			return &carriers.Error{Kind: carriers.KindConfig, Carrier: Name, Op: op, Code: "POSTOFFICE_DISABLED",
-				Message: fmt.Sprintf("Точка сдачи %s отключена в аккаунте Почты России", code)}
+				Message: fmt.Sprintf("Точка сдачи %s отключена в аккаунте Почты России", code),
+				Detail:  fmt.Sprintf("shipping point %s (postoffice_code) is disabled in the account", code)}
 		}
 		if !p.Accepts(c.cfg.MailType) {
 			return &carriers.Error{Kind: carriers.KindConfig, Carrier: Name, Op: op, Code: "UNAVAILABLE_MAIL_TYPE",
-				Message: fmt.Sprintf("Тип отправления %s не подключен для точки сдачи %s в аккаунте Почты России", c.cfg.MailType, code)}
+				Message: fmt.Sprintf("Тип отправления %s не подключен для точки сдачи %s в аккаунте Почты России", c.cfg.MailType, code),
+				Detail:  fmt.Sprintf("shipping point %s does not accept mail type %s; it accepts: %s", code, c.cfg.MailType, strings.Join(p.MailTypes(), ", "))}
 		}
 		return nil
 	}
 	return &carriers.Error{Kind: carriers.KindConfig, Carrier: Name, Op: op, Code: "ILLEGAL_POSTOFFICE_CODE",
-		Message: fmt.Sprintf("Индекс места приёма %s не входит в точки сдачи аккаунта Почты России (доступны: %s)", c.cfg.PostofficeCode, strings.Join(codes, ", "))}
+		Message: fmt.Sprintf("Индекс места приёма %s не входит в точки сдачи аккаунта Почты России (доступны: %s)", c.cfg.PostofficeCode, strings.Join(codes, ", ")),
+		Detail:  fmt.Sprintf("postoffice_code %s is not one of the account's shipping points: %s", c.cfg.PostofficeCode, strings.Join(codes, ", "))}
 }
 
 // classify turns a client error into a *carriers.Error. mutating says
@@ -1303,12 +1353,20 @@ func (c *Carrier) classify(op string, err error, number string, mutating bool) e
 		}
 		e.Err = nil
 		switch {
+		case quotaRefusal(ae.Items):
+			// Checked first: the tracking service words it «Ошибка авторизации:
+			// Превышен лимит количества запросов» ([LAPAY-ISS] #35), which must
+			// not read as refused credentials.
+			e.Kind, e.QuotaExhausted = carriers.KindTransient, true
+			e.Message = quotaMessage
+			c.quotaSpent()
 		case ae.Status == http.StatusUnauthorized || ae.Status == http.StatusForbidden:
 			e.Kind = carriers.KindConfig
 			e.Message = "Почта России не приняла ключи доступа (токен или логин и пароль); обратитесь к администратору"
 		case ae.Status == http.StatusTooManyRequests:
+			// A 429 without the quota's words: a passing rate limit.
 			e.Kind = carriers.KindTransient
-			e.Message = "Исчерпан лимит запросов к API Почты России; повтор запланирован"
+			e.Message = "Почта России просит реже обращаться к API; повтор запланирован"
 		case ae.Status >= 500 || ae.Status == http.StatusRequestTimeout:
 			e.Kind = carriers.KindTransient
 			if mutating {

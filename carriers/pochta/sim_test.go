@@ -613,11 +613,11 @@ func TestSimCheck(t *testing.T) {
 		t.Fatalf("healthy: %v", err)
 	}
 	_, c = newSim(t, pochtatest.Options{}, func(cfg *Config) { cfg.PostofficeCode = "101000" })
-	if ce := cerr(t, c.Check(ctx(t))); ce.Kind != carriers.KindConfig || !strings.Contains(ce.Message, "102961") {
+	if ce := cerr(t, c.Check(ctx(t))); ce.Kind != carriers.KindConfig || !strings.Contains(ce.Message, "102961") || !strings.Contains(ce.Detail, "102961, 117042, 142300") {
 		t.Errorf("foreign office: %+v", ce)
 	}
 	_, c = newSim(t, pochtatest.Options{}, func(cfg *Config) { cfg.PostofficeCode = "117042"; cfg.MailType = "EMS" })
-	if ce := cerr(t, c.Check(ctx(t))); ce.Kind != carriers.KindConfig || ce.Code != "UNAVAILABLE_MAIL_TYPE" {
+	if ce := cerr(t, c.Check(ctx(t))); ce.Kind != carriers.KindConfig || ce.Code != "UNAVAILABLE_MAIL_TYPE" || !strings.Contains(ce.Detail, "it accepts: POSTAL_PARCEL") {
 		t.Errorf("mail type not enabled: %+v", ce)
 	}
 	_, c = newSim(t, pochtatest.Options{}, func(cfg *Config) { cfg.Password = "wrong-secret-pw"; cfg.Token = "wrong-secret-token" })

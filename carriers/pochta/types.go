@@ -345,6 +345,31 @@ func (p ShippingPoint) Accepts(mailType string) bool {
 // IsEnabled reports whether the point is enabled (absent means enabled).
 func (p ShippingPoint) IsEnabled() bool { return p.Enabled == nil || bool(*p.Enabled) }
 
+// MailTypes lists the mail types the point names in any of its lists,
+// each once, in the order first seen.
+func (p ShippingPoint) MailTypes() []string {
+	var out []string
+	seen := map[string]bool{}
+	add := func(t string) {
+		t = strings.ToUpper(strings.TrimSpace(t))
+		if t != "" && !seen[t] {
+			seen[t] = true
+			out = append(out, t)
+		}
+	}
+	for _, lst := range [][]String{p.AvailableMailTypes, p.UserAvailableMailTypes} {
+		for _, t := range lst {
+			add(string(t))
+		}
+	}
+	for _, lst := range [][]Product{p.AvailableProducts, p.UserAvailableProducts} {
+		for _, pr := range lst {
+			add(string(pr.MailType))
+		}
+	}
+	return out
+}
+
 // CleanName is one answer of POST /1.0/clean/physical, Pochta's FIO
 // normalisation ([PSDK] FullName.cs; quality EDITED, CONFIRMED_MANUALLY or
 // NOT_SURE — NOT_SURE for most real names, reference §2.12 item 4).
