@@ -41,7 +41,7 @@ const (
 // NOT_IN_BATCH) is reported as a known gap, with "!", and does not fail the demo. Every other
 // missed expectation does. Set it to false once the workflow batches Pochta orders: the gap
 // is then a defect.
-const demoTolerateUnbatchedPochta = true
+const demoTolerateUnbatchedPochta = false
 
 // What a carrier reports about a registered parcel before the tracking pass.
 const (

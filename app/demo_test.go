@@ -82,30 +82,10 @@ func TestDemo(t *testing.T) {
 		}
 	}
 
-	// 00104 is Почта России's. The workflow on main does not yet call carriers.Batcher, so the
-	// shipment is created but never batched, its waybill answers NOT_IN_BATCH, and the order waits
-	// in ready: the demo must say so ("!", not "✓") and still exit 0 (demoTolerateUnbatchedPochta).
-	// Once the workflow batches Pochta orders, 00104 must be registered, delivered and tracked like
-	// 00101. TODO(lead): after the poller merge, drop the first branch and set
-	// demoTolerateUnbatchedPochta to false.
+	// 00104 is Почта России's: created, put into the day's batch, its forms PDF attached, then
+	// delivered and tracked like 00101.
 	pochtaRow := demoRow(t, out, "00104")
-	switch {
-	case strings.Contains(out, "\n! 00104  "):
-		for _, w := range []string{"Почта России", ready} {
-			if !strings.Contains(pochtaRow, w) {
-				t.Errorf("00104 (not batched): row lacks %q: %s", w, pochtaRow)
-			}
-		}
-		if v, _ := lineWith(out, "! 00104  "); !strings.Contains(v, "expected «Доставлен», is «Готов к отгрузке»") || !strings.Contains(v, "NOT_IN_BATCH") {
-			t.Errorf("00104's verdict does not say what happened: %s", v)
-		}
-		if !strings.Contains(out, "6 of 7 orders reached their expected outcome; 1 did not because of a known gap (!).") {
-			t.Errorf("summary:\n%s", out)
-		}
-		if !strings.Contains(errOut, "demo: Почта России orders created but not batched") || !strings.Contains(errOut, "every other order reached its expected outcome") {
-			t.Errorf("stderr does not warn of the unbatched Pochta order:\n%s", errOut)
-		}
-	default:
+	{
 		for _, w := range []string{"Почта России", delivered, "pochta-", "Вручение адресату, "} {
 			if !strings.Contains(pochtaRow, w) {
 				t.Errorf("00104 (batched): row lacks %q: %s", w, pochtaRow)

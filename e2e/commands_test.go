@@ -222,12 +222,11 @@ func TestDemoCommand(t *testing.T) {
 			t.Errorf("stdout lacks %q:\n%s", want, tail(out, 4000))
 		}
 	}
-	// 00104 (Почта России) is ✓ once the workflow batches Pochta orders, "!" until then
-	// (app.demoTolerateUnbatchedPochta); never ✗.
+	// 00104 (Почта России) is registered, batched and delivered like the CDEK orders.
 	if strings.Contains(out, "\n✗ ") {
 		t.Errorf("a missed expectation:\n%s", tail(out, 4000))
 	}
-	if !regexp.MustCompile(`\n[✓!] 00104  `).MatchString(out) {
+	if !regexp.MustCompile(`\n✓ 00104  `).MatchString(out) {
 		t.Errorf("no verdict for 00104:\n%s", tail(out, 4000))
 	}
 	checkJSONLogs(t, p.stderr.String())
