@@ -73,8 +73,11 @@ func burstCI(t *testing.T) float64 {
 	if got := r.MSPerOrder(); got > 1.1 {
 		t.Errorf("MoySklad requests per order %.3f > 1.1: %v", got, r.MS)
 	}
-	if got := r.CDEKPerOrder(); got > 6 {
-		t.Errorf("CDEK requests per order %.3f > 6: %v", got, r.CDEK)
+	// Six steps, each once: the lookup by number before the create (a lost
+	// or restored store must not book twice), create, its status, print
+	// form request, its status, the PDF; plus a share of the token.
+	if got := r.CDEKPerOrder(); got > 6.1 {
+		t.Errorf("CDEK requests per order %.3f > 6.1: %v", got, r.CDEK)
 	}
 	if r.TooMany > 2 {
 		t.Errorf("%d 429 answers from MoySklad", r.TooMany)
