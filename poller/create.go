@@ -3,6 +3,7 @@ package poller
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/shipbridge/shipbridge/carriers"
 )
@@ -274,12 +275,56 @@ func (t *task) registered(ctx context.Context) {
 			// The shipment is registered; say that the waybill is missing.
 			wb.Error = "Заказ зарегистрирован, но накладную получить не удалось: " + carriers.ManagerMessage(err)
 			t.event("waybill_failed", wb.Error, errDetail(err))
-		default:
+		case t.p.now().Sub(t.st.IntentAt) < t.p.cfg.WaybillWait:
 			t.retryLater(err)
 			return
+		default:
+			// The waybill keeps failing: the shipment exists, so the status
+			// and tracking number go out now and the waybill follows.
+			wb.Error = waybillLaterText
+			t.st.WaybillLater = true
+			t.event("waybill_later", "Накладная пока не получена: заказ записан зарегистрированным, накладная будет приложена позже", errDetail(err))
 		}
 	}
 	t.st.WriteBack = wb
+}
+
+// waybillLaterText is the manager's note on an order registered before its
+// waybill came; it is cleared when the waybill is attached.
+const waybillLaterText = "Заказ зарегистрирован; накладная у службы доставки ещё не готова — shipbridge приложит её автоматически, как только она будет готова"
+
+// lateWaybill asks the carrier again for the waybill of an order written
+// registered without it (WaybillLater) and, when it comes, attaches it with
+// an attribute-only write that also clears the note. A refusal, or
+// WaybillGiveUp after the create, ends the wait with a reason on the order.
+func (t *task) lateWaybill(ctx context.Context) {
+	c, pr, ok := t.carrier()
+	if !ok || t.phase() != phaseRegistered {
+		t.st.WaybillLater, t.st.Settled = false, true
+		return
+	}
+	t.useCarrier(c, pr)
+	if t.caps.Waybill == nil {
+		t.st.WaybillLater, t.st.Settled = false, true
+		return
+	}
+	doc, err := t.caps.Waybill.Waybill(ctx, t.registration())
+	switch {
+	case err == nil:
+		t.event("waybill", fmt.Sprintf("Накладная получена: %s, %d байт", doc.Filename, len(doc.Content)), map[string]any{"filename": doc.Filename, "size": len(doc.Content)})
+		t.st.WaybillLater = false
+		t.st.WriteBack = &writeBack{Waybill: &doc, Outcome: outcomeRegistered, Late: true}
+	case carriers.KindOf(err) == carriers.KindRejected || carriers.KindOf(err) == carriers.KindInvalid ||
+		t.p.now().Sub(t.st.IntentAt) >= t.p.cfg.WaybillGiveUp:
+		msg := "Заказ зарегистрирован, но накладную получить не удалось: " + carriers.ManagerMessage(err)
+		t.event("waybill_failed", msg, errDetail(err))
+		t.st.WaybillLater = false
+		t.st.WriteBack = &writeBack{Error: msg, Outcome: outcomeRegistered, Late: true}
+	default:
+		t.rec.Retries++
+		t.rec.NextAttemptAt = t.p.now().Add(t.p.backoff(t.rec.Retries))
+		t.event("waybill_later", "Накладная всё ещё не готова; следующая попытка "+t.rec.NextAttemptAt.Format(time.RFC3339), errDetail(err))
+	}
 }
 
 // batch puts a registered shipment into its carrier's hand-over batch, once

@@ -19,6 +19,7 @@ type fakeCarrier struct {
 	calls        map[string]int
 	pendingFor   int               // Registration calls that answer pending before the outcome
 	submitErrs   []error           // errors returned by the next Submits (nil entries: normal)
+	waybillErr   error             // returned by Waybill while set
 	loseNext     int               // creates whose answer is lost after the shipment was made
 	rejectCodes  map[string]string // number → asynchronous refusal code
 	refuseDel    map[string]bool   // number → deletion refused
@@ -229,6 +230,9 @@ func (f *fakeCarrier) Waybill(ctx context.Context, r carriers.Registration) (car
 	f.calls["waybill"]++
 	if f.failAll != nil {
 		return carriers.Document{}, f.failAll
+	}
+	if f.waybillErr != nil {
+		return carriers.Document{}, f.waybillErr
 	}
 	return carriers.Document{Filename: "waybill-" + r.Number + ".pdf", ContentType: "application/pdf", Content: []byte("%PDF-1.4 " + r.Number)}, nil
 }

@@ -53,6 +53,10 @@ type orderState struct {
 	// BatchedFor is the carrier reference of the shipment put into its
 	// hand-over batch (carriers.Batcher).
 	BatchedFor string `json:"batched_for,omitempty"`
+	// WaybillLater is true while the order is written registered without
+	// its waybill (the carrier kept failing to give it for WaybillWait):
+	// the action stays open until the waybill is attached.
+	WaybillLater bool `json:"waybill_later,omitempty"`
 }
 
 // writeBack is one PUT to MoySklad: the status and the attributes to set.
@@ -67,6 +71,10 @@ type writeBack struct {
 	// Error is the text for the manager; empty clears the attribute.
 	Error   string `json:"error,omitempty"`
 	Outcome string `json:"outcome"`
+	// Late marks the attribute-only write that attaches a waybill which came
+	// after the order was written registered (WaybillLater), or says it never
+	// will; it ends the action.
+	Late bool `json:"late,omitempty"`
 }
 
 func decodeState(raw json.RawMessage) orderState {
@@ -207,9 +215,11 @@ func (p *Poller) handle(ctx context.Context, meta *Resolved, o moysklad.Order, g
 	}
 	if trigger == "" {
 		t.leftTrigger(ctx)
-		return t.finish(t.save())
-	}
-	if t.st.WriteBack == nil {
+		if t.st.WriteBack == nil {
+			return t.finish(t.save())
+		}
+		// A late waybill to attach (WaybillLater): sent like any outcome.
+	} else if t.st.WriteBack == nil {
 		switch trigger {
 		case keyReady:
 			t.ready(ctx)
@@ -279,6 +289,15 @@ func (t *task) begin(trigger string) bool {
 // leftTrigger handles an order that is no longer in a trigger status while
 // our work was unfinished.
 func (t *task) leftTrigger(ctx context.Context) {
+	if t.st.WaybillLater || (t.st.WriteBack != nil && t.st.WriteBack.Late) {
+		// Registered without its waybill: attach it when the carrier has
+		// it, whatever status the order is in now (only the attribute is
+		// written). A waybill write whose answer was lost is sent again.
+		if t.st.WriteBack == nil {
+			t.lateWaybill(ctx)
+		}
+		return
+	}
 	if wb := t.st.WriteBack; wb != nil && wb.State != "" && sameState(t.meta.states[wb.State], t.o.State) {
 		// Our own write-back landed but its answer was lost.
 		t.landed(wb, "", map[string]any{"state": stateName(t.meta, wb.State), "seen_after_lost_answer": true})

@@ -109,6 +109,12 @@ type Config struct {
 	// QuickRetries is how many failed steps of one pass are retried within
 	// the pass (default 2); negative turns quick retries off.
 	QuickRetries int
+	// WaybillWait bounds how long a waybill the carrier keeps failing to
+	// give holds back the status and the tracking number (default 2m, from
+	// the create): after it the order is written registered without the
+	// waybill, which is attached when it comes (WaybillGiveUp bounds that,
+	// default 24h).
+	WaybillWait, WaybillGiveUp time.Duration
 }
 
 // WithDefaults returns c with every zero duration and count replaced by its
@@ -121,6 +127,12 @@ func (c Config) WithDefaults() Config {
 func (c *Config) setDefaults() {
 	if c.Workers <= 0 {
 		c.Workers = 128
+	}
+	if c.WaybillWait <= 0 {
+		c.WaybillWait = 2 * time.Minute
+	}
+	if c.WaybillGiveUp <= 0 {
+		c.WaybillGiveUp = 24 * time.Hour
 	}
 	if c.Overlap <= 0 {
 		c.Overlap = 2 * time.Minute

@@ -104,11 +104,21 @@ func (t *task) landed(wb *writeBack, updated string, summary map[string]any) {
 	}
 	t.st.WriteBack = nil
 	if wb.State != "" {
+		t.st.Settled = !t.st.WaybillLater
+		t.rec.Error = wb.Error
+		t.rec.Retries = 0
+		t.rec.NextAttemptAt = time.Time{}
+		if t.st.WaybillLater {
+			t.rec.NextAttemptAt = t.p.now().Add(t.p.backoff(1))
+		}
+		t.p.obs.OrderOutcome(t.rec.Carrier, wb.Outcome)
+	} else if wb.Late {
+		// The waybill that came late (or the reason it never will): the
+		// action ends with it.
 		t.st.Settled = true
 		t.rec.Error = wb.Error
 		t.rec.Retries = 0
 		t.rec.NextAttemptAt = time.Time{}
-		t.p.obs.OrderOutcome(t.rec.Carrier, wb.Outcome)
 	}
 }
 
