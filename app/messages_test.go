@@ -138,7 +138,7 @@ func TestHistoryEscapesControlCharacters(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	evil := "A\x1b[2J\x1b]0;pwned\x07\rB\u202eC\u009bD\xff" // invalid UTF-8 is stored as U+FFFD
+	evil := "A\x1b[2J\x1b]0;pwned\x07\rB\u202eC\u009bD\xff" // invalid UTF-8: escaped (\xff) or, once through JSON, U+FFFD
 	err = st.Save(store.OrderRecord{ID: "id-evil", Name: "N\x1b[31m1", Carrier: "cdek", Phase: "none",
 		TrackingNumber: "T\x00", Error: "first line\nsecond \x1b[1mline"},
 		store.Event{At: at, Kind: "seen\x1b", Message: evil, Data: json.RawMessage(`{"x":"\u202e\u0085"}`)})
@@ -154,11 +154,15 @@ func TestHistoryEscapesControlCharacters(t *testing.T) {
 			t.Errorf("%s output has a raw control character at %d: %q", name, loc[0], out)
 		}
 	}
-	for _, want := range []string{`Order N\x1b[31m1`, `A\x1b[2J\x1b]0;pwned\x07\rB\u202eC\x9bD` + "\uFFFD", `T\x00`,
+	for _, want := range []string{`Order N\x1b[31m1`, `A\x1b[2J\x1b]0;pwned\x07\rB\u202eC\x9bD`, `T\x00`,
 		"first line\n                     second \\x1b[1mline", `seen\x1b`} {
 		if !strings.Contains(text, want) {
 			t.Errorf("text lacks %q:\n%s", want, text)
 		}
+	}
+	// The store keeps the invalid byte as it came; the text shows it escaped or replaced.
+	if !strings.Contains(text, `D\xff`) && !strings.Contains(text, "D\uFFFD") {
+		t.Errorf("text shows the invalid byte neither escaped nor replaced:\n%s", text)
 	}
 	// The JSON still decodes to the stored text.
 	var got struct {
