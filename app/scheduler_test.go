@@ -1,6 +1,7 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/shipbridge/shipbridge/moysklad/moyskladtest"
 	"github.com/shipbridge/shipbridge/poller"
 )
 
@@ -516,5 +518,63 @@ func TestWatchOffWithoutInterval(t *testing.T) {
 	s.Watch(watchFunc(func(context.Context) (poller.Change, error) { return poller.Change{Changed: true}, nil }), 0)
 	if s.watch != nil {
 		t.Fatal("watch_every 0 must leave the watch off")
+	}
+}
+
+// TestRunWatchRegistersBeforeTheSchedule: with the schedule an hour away, an order a manager
+// sets ready after the first cycle is registered by a watch-triggered cycle; an idle daemon's
+// checks are one request each.
+func TestRunWatchRegistersBeforeTheSchedule(t *testing.T) {
+	h := newHarness(t).valid()
+	h.env["SHIPBRIDGE_SCHEDULE"] = "@every 1h"
+	h.env["SHIPBRIDGE_WATCH_EVERY"] = "1s"
+	agent := h.ms.AddCounterparty(moyskladtest.CounterpartySeed{Name: "Иванов Иван", Phone: "+79161234567"})
+	product := h.ms.AddProduct(moyskladtest.ProductSeed{Name: "Чайник", Weight: 1})
+	id := h.ms.AddOrder(moyskladtest.OrderSeed{Name: "W-1", AgentID: agent, StateName: "Новый",
+		Positions:  []moyskladtest.PositionSeed{{ProductID: product, Quantity: 1, Price: 10000}},
+		Attributes: map[string]any{"Служба доставки": "СДЭК", "Код ПВЗ": "MSK67"}})
+	ctx, cancel := context.WithCancel(context.Background())
+	var errOut syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- Main(ctx, []string{"run", "--config", h.config}, &bytes.Buffer{}, &errOut, WithLookupEnv(h.lookup))
+	}()
+	defer func() {
+		cancel()
+		if code := <-done; code != 0 {
+			t.Errorf("run exited %d:\n%s", code, errOut.String())
+		}
+	}()
+	waitFor(t, &errOut, "cycle done")
+	// Two idle checks: one list request each, no cycle.
+	before := h.ms.RequestsByEndpoint()
+	time.Sleep(2500 * time.Millisecond)
+	after := h.ms.RequestsByEndpoint()
+	if got := after["GET /entity/customerorder"] - before["GET /entity/customerorder"]; got < 1 || got > 3 {
+		t.Errorf("idle for 2.5 s at watch_every 1s: %d list requests, want 2–3 (1 on a loaded machine)", got)
+	}
+	total := 0
+	for k, v := range after {
+		total += v - before[k]
+	}
+	if total != after["GET /entity/customerorder"]-before["GET /entity/customerorder"] {
+		t.Errorf("idle checks sent other requests: before %v after %v", before, after)
+	}
+
+	if err := h.ms.SetOrderState(id, "Готов к отгрузке"); err != nil {
+		t.Fatal(err)
+	}
+	set := time.Now()
+	for {
+		if o, _ := h.ms.Order(id); o.StateName == "Зарегистрирован перевозчиком" {
+			break
+		}
+		if time.Since(set) > 15*time.Second {
+			t.Fatalf("not registered 15 s after the status change (schedule: 1h):\n%s", errOut.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !strings.Contains(errOut.String(), "watch: a change since the last cycle") {
+		t.Errorf("the cycle was not the watch's:\n%s", errOut.String())
 	}
 }
