@@ -62,8 +62,10 @@ type Scheduler struct {
 	now   func() time.Time
 	cron  *cron.Cron
 
-	// lock holds one token; whoever holds it runs the cycle.
-	lock chan struct{}
+	// lock holds one token; whoever holds it runs the cycle. released is signalled (without
+	// blocking) whenever the token is given back, for the watch waiting for a cycle to end.
+	lock     chan struct{}
+	released chan struct{}
 	// ctx is passed to every cycle; cancel is called by Stop.
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -99,8 +101,9 @@ func NewScheduler(spec string, cycle Cycler, log *zap.Logger, now func() time.Ti
 		// Recover must be inside SkipIfStillRunning: in robfig/cron v3.0.1 a panic that passes
 		// through SkipIfStillRunning never gives its token back, and every later run is skipped
 		// (robfig/cron#366).
-		cron: cron.New(cron.WithLogger(cl), cron.WithChain(cron.SkipIfStillRunning(cl), cron.Recover(cl))),
-		lock: make(chan struct{}, 1),
+		cron:     cron.New(cron.WithLogger(cl), cron.WithChain(cron.SkipIfStillRunning(cl), cron.Recover(cl))),
+		lock:     make(chan struct{}, 1),
+		released: make(chan struct{}, 1),
 	}
 	s.lock <- struct{}{}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
@@ -140,28 +143,41 @@ func (s *Scheduler) Start() {
 				case <-s.ctx.Done():
 					return
 				case <-c:
-					s.watchOnce()
+					s.watchOnce(true)
 				}
 			}
 		})
 	}
 }
 
-// watchOnce is one tick of the watch: unless a cycle runs, it holds the token while it asks the
-// Watcher (so no cycle starts meanwhile, and the answer compares with the cursor of a finished
-// cycle), then runs a cycle under the same token when the Watcher saw a change or a scheduled
-// tick came during the check. It reports whether it ran a cycle.
-func (s *Scheduler) watchOnce() (ran bool) {
-	s.mu.Lock()
-	select {
-	case <-s.lock:
-	default:
-		s.mu.Unlock()
-		s.log.Debug("watch: a cycle is running; no check")
-		return false
+// watchOnce is one tick of the watch. It takes the token — when a cycle runs, it waits for
+// that cycle to end if wait is set (orders set ready while the cycle ran are then seen at once),
+// else it does nothing — and holds it while it asks the Watcher, so no cycle starts meanwhile and
+// the answer compares with the cursor of a finished cycle. It then runs a cycle under the same
+// token when the Watcher saw a change or a scheduled tick came during the check. It reports
+// whether it ran a cycle.
+func (s *Scheduler) watchOnce(wait bool) (ran bool) {
+	for {
+		s.mu.Lock()
+		select {
+		case <-s.lock:
+		default:
+			s.mu.Unlock()
+			if !wait {
+				s.log.Debug("watch: a cycle is running; no check")
+				return false
+			}
+			select {
+			case <-s.released:
+				continue
+			case <-s.ctx.Done():
+				return false
+			}
+		}
+		break // the token is ours, and mu is held
 	}
 	if s.ctx.Err() != nil {
-		s.lock <- struct{}{}
+		s.release()
 		s.mu.Unlock()
 		return false
 	}
@@ -178,7 +194,7 @@ func (s *Scheduler) watchOnce() (ran bool) {
 		s.checking, s.tickPending = false, false
 		s.mu.Unlock()
 		if held {
-			s.lock <- struct{}{}
+			s.release()
 		}
 	}()
 
@@ -208,7 +224,7 @@ func (s *Scheduler) watchOnce() (ran bool) {
 	if s.ctx.Err() != nil || (!change.Changed && !pending) {
 		// Given back under mu: a scheduled tick either saw checking (and set tickPending,
 		// read above) or finds the token.
-		s.lock <- struct{}{}
+		s.release()
 		held = false
 		s.mu.Unlock()
 		return false
@@ -221,6 +237,15 @@ func (s *Scheduler) watchOnce() (ran bool) {
 	// A panic is recovered above (with its stack) after run has recorded it.
 	_ = s.run(s.ctx, trigger)
 	return true
+}
+
+// release gives the lock token back and wakes the watch if it waits for it.
+func (s *Scheduler) release() {
+	s.lock <- struct{}{}
+	select {
+	case s.released <- struct{}{}:
+	default:
+	}
 }
 
 // scheduled is the cron job: it runs a cycle unless one is already running. A tick that comes
@@ -241,7 +266,7 @@ func (s *Scheduler) scheduled() {
 		s.log.Debug("scheduled cycle skipped: a cycle is already running")
 		return
 	}
-	defer func() { s.lock <- struct{}{} }()
+	defer s.release()
 	if s.ctx.Err() != nil {
 		return
 	}
@@ -260,7 +285,7 @@ func (s *Scheduler) RunNow(ctx context.Context) (err error) {
 	case <-s.ctx.Done():
 		return ErrStopped
 	}
-	defer func() { s.lock <- struct{}{} }()
+	defer s.release()
 	if s.ctx.Err() != nil {
 		return ErrStopped
 	}

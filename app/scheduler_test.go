@@ -304,7 +304,7 @@ func TestWatchDoesNotCheckWhileACycleRuns(t *testing.T) {
 	done := make(chan error)
 	go func() { done <- s.RunNow(context.Background()) }()
 	<-started
-	if s.watchOnce() {
+	if s.watchOnce(false) {
 		t.Fatal("the watch ran a cycle beside the one in flight")
 	}
 	if checks.Load() != 0 {
@@ -334,7 +334,7 @@ func TestScheduledTickDuringTheCheckRunsAfterIt(t *testing.T) {
 			return poller.Change{Changed: changed}, nil
 		}), time.Second)
 		ran := make(chan bool)
-		go func() { ran <- s.watchOnce() }()
+		go func() { ran <- s.watchOnce(false) }()
 		<-inCheck
 		wrappedJob(t, s)() // the cron tick, as cron runs it: must not block, must not run beside
 		if cycles.Load() != 0 {
@@ -379,12 +379,12 @@ func TestWatchWaitsForTheScheduleAfterAFailedCycle(t *testing.T) {
 	if err := s.RunNow(context.Background()); err == nil {
 		t.Fatal("want the cycle's error")
 	}
-	if s.watchOnce() || checks.Load() != 0 {
+	if s.watchOnce(false) || checks.Load() != 0 {
 		t.Fatalf("after a failed cycle the watch checked (%d) or ran a cycle", checks.Load())
 	}
 	fail.Store(false)
 	wrappedJob(t, s)() // the schedule's next cycle succeeds
-	if !s.watchOnce() || checks.Load() != 1 {
+	if !s.watchOnce(false) || checks.Load() != 1 {
 		t.Fatalf("after a good cycle: %d checks, want 1 and a cycle", checks.Load())
 	}
 }
@@ -406,13 +406,13 @@ func TestWatchErrorsAndPanicsRunNoCycle(t *testing.T) {
 		}
 		panic("watch boom")
 	}), time.Second)
-	if s.watchOnce() {
+	if s.watchOnce(false) {
 		t.Error("a failed check ran a cycle")
 	}
 	if logs.FilterMessageSnippet("could not tell").Len() != 1 {
 		t.Error("the failed check was not logged")
 	}
-	if s.watchOnce() {
+	if s.watchOnce(false) {
 		t.Error("a panicking check ran a cycle")
 	}
 	if logs.FilterMessageSnippet("panicked").Len() != 1 {
@@ -505,7 +505,7 @@ func TestStopEndsTheWatchInItsCheck(t *testing.T) {
 	if s.Last().Started != (time.Time{}) {
 		t.Error("a cycle ran after the stop")
 	}
-	if s.watchOnce() {
+	if s.watchOnce(false) {
 		t.Error("the watch ran after the stop")
 	}
 }
@@ -576,5 +576,49 @@ func TestRunWatchRegistersBeforeTheSchedule(t *testing.T) {
 	}
 	if !strings.Contains(errOut.String(), "watch: a change since the last cycle") {
 		t.Errorf("the cycle was not the watch's:\n%s", errOut.String())
+	}
+}
+
+// The watch's tick that finds a cycle running checks right after that cycle, not a tick later.
+func TestWatchTickDuringACycleChecksWhenItEnds(t *testing.T) {
+	release := make(chan struct{})
+	started := make(chan struct{}, 2)
+	var cycles, checks atomic.Int32
+	s, err := NewScheduler("@every 1h", CycleFunc(func(context.Context) error {
+		if cycles.Add(1) == 1 {
+			started <- struct{}{}
+			<-release
+		}
+		return nil
+	}), zap.NewNop(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Watch(watchFunc(func(context.Context) (poller.Change, error) {
+		checks.Add(1)
+		if cycles.Load() != 1 {
+			t.Error("checked beside a running cycle")
+		}
+		return poller.Change{Changed: true}, nil
+	}), time.Second)
+	done := make(chan error)
+	go func() { done <- s.RunNow(context.Background()) }()
+	<-started
+	ran := make(chan bool)
+	go func() { ran <- s.watchOnce(true) }()
+	select {
+	case <-ran:
+		t.Fatal("the watch did not wait for the cycle in flight")
+	case <-time.After(20 * time.Millisecond):
+	}
+	if checks.Load() != 0 {
+		t.Fatal("checked while the cycle ran")
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if !<-ran || checks.Load() != 1 || cycles.Load() != 2 || s.Last().Trigger != "watch" {
+		t.Fatalf("after the cycle: %d checks, %d cycles, last %+v", checks.Load(), cycles.Load(), s.Last())
 	}
 }
