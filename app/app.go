@@ -225,9 +225,10 @@ func (e *env) runCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "run",
 		Short: "Run the daemon: a poll cycle on the configured cron schedule until SIGTERM/SIGINT",
-		Long: "Run the daemon: one poll cycle right away, then one on every tick of `schedule`, never two\n" +
-			"at once. On SIGTERM or SIGINT the cycle in flight finishes its current step (for at most\n" +
-			"`shutdown_timeout`) and shipbridge exits 0.",
+		Long: "Run the daemon: one poll cycle right away, then one on every tick of `schedule`, and one as\n" +
+			"soon as the check every `watch_every` sees a change, never two at once. On SIGTERM or SIGINT\n" +
+			"the cycle in flight finishes its current step (for at most `shutdown_timeout`) and\n" +
+			"shipbridge exits 0.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, log, err := e.setup()
@@ -258,6 +259,10 @@ func (e *env) daemon(ctx context.Context, cfg config.Config, log *zap.Logger) er
 			return fail(ExitUsage, err)
 		}
 	}
+	if cfg.WatchEvery > 0 && d.poller.CanWatch() {
+		// Between cycles: one small MoySklad request every watch_every, a cycle at once on a change.
+		sched.Watch(d.poller, cfg.WatchEvery)
+	}
 	if cfg.HTTP.Listen != "" {
 		stopHTTP, err := e.serveHTTP(cfg, log, d, sched)
 		if err != nil {
@@ -268,7 +273,7 @@ func (e *env) daemon(ctx context.Context, cfg config.Config, log *zap.Logger) er
 	sched.Start()
 	log.Info("shipbridge started",
 		zap.String("version", e.build.Version), zap.String("commit", e.build.Commit),
-		zap.String("schedule", cfg.Schedule), zap.String("store", d.store.Path()), zap.String("config", configSource(cfg)))
+		zap.String("schedule", cfg.Schedule), zap.Duration("watch_every", cfg.WatchEvery), zap.String("store", d.store.Path()), zap.String("config", configSource(cfg)))
 
 	// The first cycle runs right away rather than one schedule interval after start.
 	var wg sync.WaitGroup

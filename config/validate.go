@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/robfig/cron/v3"
 )
@@ -88,6 +89,9 @@ func (c Config) validate(credentials bool) error {
 		if _, err := cron.ParseStandard(c.Schedule); err != nil {
 			ch.add("schedule", "is not a valid cron spec (%v): use e.g. \"@every 1m\" or \"*/5 * * * *\"", err)
 		}
+	}
+	if c.WatchEvery < 0 || (c.WatchEvery > 0 && c.WatchEvery < time.Second) {
+		ch.add("watch_every", "must be 0 (off) or a duration of at least 1s such as 12s, got %s", c.WatchEvery)
 	}
 	ch.positive("workers", c.Workers)
 	if c.SweepEvery <= 0 {

@@ -520,3 +520,58 @@ func (c *Client) Ping(ctx context.Context) error {
 	}
 	return c.do(ctx, request{method: "GET", path: "/context/employee", idempotent: true}, &v)
 }
+
+// OrderStamp is an order's identity and last change, as a list row carries
+// them without expand (customerorder fields id, name, updated: read-only,
+// with ms precision since API 1.2, per the 1.2 changelog).
+type OrderStamp struct {
+	ID      string
+	Name    string
+	Updated Moment
+}
+
+// latestSort is the order of LatestOrder: newest change first.
+const latestSort = "updated,desc;id,desc"
+
+// LatestOrder asks with ONE small request which order matching q changed
+// last: GET /entity/customerorder?filter=…&order=updated,desc;id,desc&limit=1
+// without expand. It returns that order's stamp and how many orders match
+// (meta.size); found is false when none does. It is the cheap change check
+// of `run` between poll cycles (one request of the budget, a one-row body).
+func (c *Client) LatestOrder(ctx context.Context, q ListOrdersQuery) (newest OrderStamp, size int, found bool, err error) {
+	params := []queryParam{}
+	if f := q.Filter(); f != "" {
+		params = append(params, queryParam{"filter", f})
+	}
+	params = append(params, queryParam{"order", latestSort}, queryParam{"limit", "1"})
+	// The list's response shape: {"meta":{…,"size":N,"limit":1,"offset":0},"rows":[…]};
+	// meta.size is the number of matching entities [DOC md/_general.md:88-152,
+	// md/workbook/_workbook_filter_paging_search_sort.md:820-829].
+	var page struct {
+		Meta struct {
+			Size int `json:"size"`
+		} `json:"meta"`
+		Rows []struct {
+			Meta    Meta   `json:"meta"`
+			ID      string `json:"id"`
+			Name    string `json:"name"`
+			Updated Moment `json:"updated"`
+		} `json:"rows"`
+	}
+	if err := c.do(ctx, request{method: "GET", path: "/entity/customerorder", query: encodeQuery(params...), idempotent: true}, &page); err != nil {
+		return OrderStamp{}, 0, false, err
+	}
+	size = page.Meta.Size
+	if len(page.Rows) == 0 {
+		return OrderStamp{}, size, false, nil
+	}
+	r := page.Rows[0]
+	newest = OrderStamp{ID: r.ID, Name: r.Name, Updated: r.Updated}
+	if newest.ID == "" {
+		newest.ID = r.Meta.ID()
+	}
+	if size < 1 {
+		size = 1
+	}
+	return newest, size, true, nil
+}
