@@ -31,17 +31,7 @@ import (
 const (
 	demoMaxCycles  = 8
 	demoCyclePause = 200 * time.Millisecond
-	// demoStallCycles is how many cycles in a row only orders stuck on a known gap (see
-	// demoTolerateUnbatchedPochta) may be left before the registration phase ends.
-	demoStallCycles = 3
 )
-
-// demoTolerateUnbatchedPochta: a Почта России order whose shipment was created but never put
-// into a batch (the workflow does not call carriers.Batcher yet, so its waybill answers
-// NOT_IN_BATCH) is reported as a known gap, with "!", and does not fail the demo. Every other
-// missed expectation does. Set it to false once the workflow batches Pochta orders: the gap
-// is then a defect.
-const demoTolerateUnbatchedPochta = false
 
 // What a carrier reports about a registered parcel before the tracking pass.
 const (
@@ -210,7 +200,6 @@ func (e *env) runDemo(ctx context.Context, out io.Writer, storePath string, time
 	defer cancel()
 	defer func() { _ = sched.Stop(context.WithoutCancel(ctx)) }()
 
-	stalled := 0
 	for cycle := 1; cycle <= demoMaxCycles; cycle++ {
 		log.Info("demo: poll cycle", zap.Int("cycle", cycle))
 		err := sched.RunNow(ctx)
@@ -229,24 +218,15 @@ func (e *env) runDemo(ctx context.Context, out io.Writer, storePath string, time
 				log.Info("demo: the manager asks to delete the shipment", zap.String("order", o.name), zap.String("status", cfg.MoySklad.States.Delete))
 			}
 		}
-		left, gaps, err := demoUnsettled(sims, d.store, cfg, orders)
+		left, err := demoUnsettled(sims, d.store, cfg, orders)
 		if err != nil {
 			return fail(ExitFailure, err)
 		}
-		if len(left) == 0 && len(gaps) == 0 {
+		if len(left) == 0 {
 			log.Info("demo: every order settled", zap.Int("cycles", cycle))
 			break
 		}
-		if len(left) == 0 {
-			stalled++
-			if stalled >= demoStallCycles {
-				log.Warn("demo: registration settled but for Почта России orders not put into a batch", zap.Strings("orders", gaps), zap.Int("cycles", cycle))
-				break
-			}
-		} else {
-			stalled = 0
-		}
-		log.Info("demo: orders still in progress", zap.Strings("orders", append(left, gaps...)))
+		log.Info("demo: orders still in progress", zap.Strings("orders", left))
 		if err := demoPause(ctx); err != nil {
 			return fail(ExitFailure, err)
 		}
@@ -274,24 +254,14 @@ func (e *env) runDemo(ctx context.Context, out io.Writer, storePath string, time
 	if err := writeDemoReport(out, ms, d.store, cfg, orders, verdicts, e.now().Location()); err != nil {
 		return fail(ExitFailure, err)
 	}
-	var missed, gapped []string
+	var missed []string
 	for _, v := range verdicts {
-		switch v.mark {
-		case "✗":
+		if v.mark == "✗" {
 			missed = append(missed, v.order)
-		case "!":
-			gapped = append(gapped, v.order)
 		}
-	}
-	if len(gapped) > 0 {
-		log.Warn("demo: Почта России orders created but not batched: the workflow does not batch Pochta orders yet", zap.Strings("orders", gapped))
 	}
 	if len(missed) > 0 {
 		return fail(ExitFailure, fmt.Errorf("demo: %d order(s) did not reach the expected outcome: %s", len(missed), strings.Join(missed, ", ")))
-	}
-	if len(gapped) > 0 {
-		log.Info("demo: every other order reached its expected outcome", zap.Int("orders", len(orders)-len(gapped)))
-		return nil
 	}
 	log.Info("demo: every order reached its expected outcome", zap.Int("orders", len(orders)))
 	return nil
@@ -458,13 +428,12 @@ func unbatchedPochta(pt *pochtatest.Server, rec store.OrderRecord) (string, bool
 
 // demoUnsettled returns the names of the orders that still wait for shipbridge or for the
 // manager: an order is settled when it left the trigger statuses, or when shipbridge recorded it
-// without taking it for a carrier (another carrier's order stays in ready, untouched). gaps are
-// the Почта России orders created but never batched (see demoTolerateUnbatchedPochta).
-func demoUnsettled(sims demoSims, st *store.Store, cfg config.Config, orders []demoOrder) (left, gaps []string, err error) {
+// without taking it for a carrier (another carrier's order stays in ready, untouched).
+func demoUnsettled(sims demoSims, st *store.Store, cfg config.Config, orders []demoOrder) (left []string, err error) {
 	for _, o := range orders {
 		snap, ok := sims.ms.Order(o.id)
 		if !ok {
-			return nil, nil, fmt.Errorf("demo: order %s vanished from the simulator", o.name)
+			return nil, fmt.Errorf("demo: order %s vanished from the simulator", o.name)
 		}
 		if o.deleteAfterRegistration && !o.deleteRequested && snap.StateName != cfg.MoySklad.States.Failed {
 			left = append(left, o.name)
@@ -475,22 +444,15 @@ func demoUnsettled(sims demoSims, st *store.Store, cfg config.Config, orders []d
 		}
 		rec, found, err := st.Order(o.id)
 		if err != nil {
-			return nil, nil, fmt.Errorf("demo: read store: %w", err)
+			return nil, fmt.Errorf("demo: read store: %w", err)
 		}
 		switch {
 		case found && rec.Carrier == "":
-		case found && snap.StateName == cfg.MoySklad.States.Ready && demoTolerateUnbatchedPochta && isUnbatched(sims.pochta, rec):
-			gaps = append(gaps, o.name)
 		default:
 			left = append(left, o.name)
 		}
 	}
-	return left, gaps, nil
-}
-
-func isUnbatched(pt *pochtatest.Server, rec store.OrderRecord) bool {
-	_, ok := unbatchedPochta(pt, rec)
-	return ok
+	return left, nil
 }
 
 // reportParcels makes each carrier report what happened to the demo's registered parcels, as
@@ -535,8 +497,7 @@ func reportParcels(sims demoSims, st *store.Store, cfg config.Config, orders []d
 	return n, nil
 }
 
-// demoVerdict says whether one order reached its expected outcome: mark ✓ yes, ✗ no, ! a known
-// gap (demoTolerateUnbatchedPochta).
+// demoVerdict says whether one order reached its expected outcome: mark ✓ yes, ✗ no.
 type demoVerdict struct {
 	order, mark, text string
 }
@@ -580,12 +541,9 @@ func demoVerdicts(sims demoSims, st *store.Store, cfg config.Config, orders []de
 			if found && rec.Error != "" {
 				problems = append(problems, "last error: "+strings.Join(strings.Fields(rec.Error), " "))
 			}
-			if barcode, gap := unbatchedPochta(sims.pochta, rec); found && gap && snap.StateName == cfg.MoySklad.States.Ready {
+			if barcode, unbatched := unbatchedPochta(sims.pochta, rec); found && unbatched && snap.StateName == cfg.MoySklad.States.Ready {
 				problems = append(problems, fmt.Sprintf("the shipment was created at Почта России (ШПИ %s) but never put into a batch, "+
-					"so its waybill cannot be printed (NOT_IN_BATCH): the workflow does not batch Почта России orders yet", barcode))
-				if demoTolerateUnbatchedPochta {
-					v.mark = "!"
-				}
+					"so its waybill cannot be printed (NOT_IN_BATCH)", barcode))
 			}
 			v.text = strings.Join(problems, "; ")
 		}
@@ -620,22 +578,16 @@ func writeDemoReport(out io.Writer, ms *moyskladtest.Server, st *store.Store, cf
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	ew.printf("\nExpected outcomes (✓ reached, ✗ missed, ! missed for a known gap):\n\n")
-	reached, gaps := 0, 0
+	ew.printf("\nExpected outcomes (✓ reached, ✗ missed):\n\n")
+	reached := 0
 	for _, v := range verdicts {
 		ew.printf("%s %s  %s\n", v.mark, v.order, v.text)
-		switch v.mark {
-		case "✓":
+		if v.mark == "✓" {
 			reached++
-		case "!":
-			gaps++
 		}
 	}
 	ew.printf("\n%d of %d orders reached their expected outcome", reached, len(verdicts))
-	if gaps > 0 {
-		ew.printf("; %d did not because of a known gap (!)", gaps)
-	}
-	if missed := len(verdicts) - reached - gaps; missed > 0 {
+	if missed := len(verdicts) - reached; missed > 0 {
 		ew.printf("; %d did not (✗)", missed)
 	}
 	ew.printf(".\n")
