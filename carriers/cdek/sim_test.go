@@ -59,7 +59,7 @@ func ctx(t *testing.T) context.Context {
 }
 
 func TestContract(t *testing.T) {
-	carriertest.Run(t, carriertest.Harness{New: func(t *testing.T) carriertest.Instance {
+	carriertest.Run(t, carriertest.Harness{RequireMark: true, New: func(t *testing.T) carriertest.Instance {
 		srv, c := newEnv(t, cdektest.Options{NotFoundWindow: 10 * time.Millisecond}, nil)
 		return carriertest.Instance{
 			Carrier:        c,
