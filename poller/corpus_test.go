@@ -13,6 +13,7 @@ import (
 	"github.com/shipbridge/shipbridge/carriers"
 	"github.com/shipbridge/shipbridge/carriers/cdek"
 	"github.com/shipbridge/shipbridge/carriers/cdek/cdektest"
+	"github.com/shipbridge/shipbridge/carriers/pochta"
 	"github.com/shipbridge/shipbridge/moysklad"
 	"github.com/shipbridge/shipbridge/moysklad/moyskladtest"
 )
@@ -21,10 +22,13 @@ import (
 // in the API's JSON shape and what must become of it.
 type corpusCase struct {
 	file        string
-	Description string          `json:"description"`
-	Order       json.RawMessage `json:"order"`
-	Attempt     int             `json:"attempt"`
-	Profile     struct {
+	Description string `json:"description"`
+	// Carrier is the carrier whose Validate the case runs: "cdek" (the
+	// default) or "pochta".
+	Carrier string          `json:"carrier"`
+	Order   json.RawMessage `json:"order"`
+	Attempt int             `json:"attempt"`
+	Profile struct {
 		DefaultWeightG int    `json:"default_weight_g"`
 		WeightUnit     string `json:"weight_unit"`
 		CashOnDelivery string `json:"cash_on_delivery"`
@@ -127,6 +131,16 @@ func corpusCarrier(t testing.TB, baseURL string) *cdek.Carrier {
 	return c
 }
 
+func corpusPochta(t testing.TB) *pochta.Carrier {
+	t.Helper()
+	c, err := pochta.New(pochta.Config{Enabled: true, BaseURL: "http://127.0.0.1:1", Token: "t", Login: "l", Password: "p",
+		PostofficeCode: "102961", MailType: "POSTAL_PARCEL", DeclaredValue: true, CashOnDelivery: "auto"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 var cyrillic = regexp.MustCompile(`\p{Cyrillic}`)
 
 // TestCorpus maps every fixture and runs the CDEK adapter's Validate and
@@ -134,6 +148,7 @@ var cyrillic = regexp.MustCompile(`\p{Cyrillic}`)
 // name the field; none panics.
 func TestCorpus(t *testing.T) {
 	carrier := corpusCarrier(t, "http://127.0.0.1:1") // no call is made
+	post := corpusPochta(t)
 	for _, c := range loadCorpus(t) {
 		t.Run(strings.TrimSuffix(c.file, ".json"), func(t *testing.T) {
 			c.skipKnownBug(t)
@@ -143,6 +158,21 @@ func TestCorpus(t *testing.T) {
 			}
 			f := readFields(o, corpusAttrs)
 			s, problems := buildShipment(o, f, c.profile(), c.Attempt)
+			if c.Carrier == "pochta" {
+				problems = append(problems, post.Validate(s)...)
+				switch c.Expect.Outcome {
+				case "invalid":
+					checkInvalid(t, c, problems)
+				case "ok":
+					if len(problems) > 0 {
+						t.Fatalf("%s: unexpected problems %+v", c.Description, problems)
+					}
+					checkShipment(t, c, o, f, s)
+				default:
+					t.Fatalf("unknown outcome %q", c.Expect.Outcome)
+				}
+				return
+			}
 			problems = append(problems, carrier.Validate(s)...)
 			switch c.Expect.Outcome {
 			case "invalid":
@@ -344,6 +374,9 @@ func TestCorpusFullCycle(t *testing.T) {
 	for _, c := range loadCorpus(t) {
 		if c.Bug != "" && !runKnownBugs {
 			continue
+		}
+		if c.Carrier == "pochta" {
+			continue // this cycle runs CDEK; Pochta's full cycles are in pochta_e2e_test.go
 		}
 		var o moysklad.Order
 		if err := json.Unmarshal(c.Order, &o); err != nil {
