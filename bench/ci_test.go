@@ -55,7 +55,7 @@ func TestBurstCI(t *testing.T) {
 
 func burstCI(t *testing.T) float64 {
 	t.Helper()
-	e := newEnv(t, Options{Scale: 20, Budget: UserBudget, CDEKPollInterval: RecommendedCDEKPollInterval})
+	e := newEnv(t, Options{Scale: 20, Budget: UserBudget, CDEKPollInterval: RecommendedCDEKPollInterval, WaybillBytes: RealisticWaybillBytes})
 	r, err := e.Burst(context.Background(), 200, 5)
 	if err != nil {
 		t.Fatal(err)
