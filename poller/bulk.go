@@ -52,6 +52,10 @@ type batcher struct {
 	stop context.Context // the cycle's: when it ends, chunks go at once
 	send context.Context // requests are not cut off by the cycle's end
 	cfg  Config
+	// wait bounds the delays' sleeps: the cycle's context, also ended by
+	// close.
+	wait     context.Context
+	endWaits context.CancelFunc
 
 	mu      sync.Mutex
 	cur     *chunk   // gathering
@@ -96,6 +100,7 @@ func (p *Poller) newBatcher(ctx context.Context) *batcher {
 	}
 	b := &batcher{p: p, bu: bu, stop: ctx, send: context.WithoutCancel(ctx), cfg: p.cfg,
 		kick: make(chan struct{}, 1), ended: make(chan struct{})}
+	b.wait, b.endWaits = context.WithCancel(ctx)
 	go b.run()
 	return b
 }
@@ -170,7 +175,7 @@ func (b *batcher) submit(id string, u moysklad.OrderUpdate, size int, record fun
 // expire marks c due after BulkDelay (at once when the cycle ends). It
 // waits with Deps.Sleep, so a test clock drives it.
 func (b *batcher) expire(c *chunk) {
-	_ = b.p.sleep(b.stop, b.cfg.BulkDelay)
+	_ = b.p.sleep(b.wait, b.cfg.BulkDelay)
 	b.mu.Lock()
 	c.due = true
 	b.mu.Unlock()
@@ -235,7 +240,6 @@ func (b *batcher) flush(c *chunk) {
 	start := time.Now()
 	res, err := b.bu.UpdateOrders(ctx, updates)
 	took := time.Since(start)
-	updates = nil
 	if err != nil {
 		b.p.log.Warn("MoySklad bulk update failed", zap.Int("orders", len(c.items)), zap.Error(err))
 	}
@@ -268,6 +272,7 @@ func (b *batcher) close() {
 	b.mu.Unlock()
 	b.wake()
 	<-b.ended
+	b.endWaits()
 	if b.requests > 0 {
 		b.p.log.Info("bulk write-back", zap.Int("requests", b.requests), zap.Int("orders", b.items), zap.Int("largest", b.maxChunk))
 	}
