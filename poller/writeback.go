@@ -23,6 +23,11 @@ import (
 func (t *task) writeBack(ctx context.Context, gate *writeGate) {
 	wb := t.st.WriteBack
 	u, summary := t.update(wb)
+	// The saved copy of the state (with the waybill in base64) is not
+	// needed while the update travels: save encodes t.st afresh. Each
+	// worker holding one through a bulk request's wait added up to
+	// megabytes.
+	t.rec.Pending = nil
 	start := t.p.now()
 	if gate != nil && gate.bulk != nil {
 		if size := updateSize(u); gate.bulk.fits(size) {
