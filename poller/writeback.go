@@ -38,24 +38,24 @@ func (t *task) writeBack(ctx context.Context, gate *writeGate) {
 			switch r.Outcome {
 			case moysklad.BulkApplied:
 				t.landed(wb, r.Updated.String(), summary)
+				return
 			case moysklad.BulkRefused:
 				t.refused(wb, r.Err, summary)
-			case moysklad.BulkNotSent:
-				if errors.Is(r.Err, moysklad.ErrBulkItemTooLarge) {
-					break // alone, by PUT below
-				}
-				// Certainly not stored (429 after the retries, …): sent
-				// again, as after a failed PUT.
-				t.notWritten(r.Err, summary)
 				return
+			case moysklad.BulkNotSent:
+				if !errors.Is(r.Err, moysklad.ErrBulkItemTooLarge) {
+					// Certainly not stored (429 after the retries, …):
+					// sent again, as after a failed PUT.
+					t.notWritten(r.Err, summary)
+					return
+				}
+				// Larger than estimated: alone, by PUT below.
+				delete(summary, "bulk")
+				start = t.p.now()
 			default: // BulkUnknown: the answer was lost
 				t.notWritten(r.Err, summary)
-			}
-			if r.Outcome != moysklad.BulkNotSent {
 				return
 			}
-			delete(summary, "bulk")
-			start = t.p.now()
 		}
 	}
 	updated, err := t.p.ms.UpdateOrder(ctx, t.o.ID, u)
