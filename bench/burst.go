@@ -11,13 +11,17 @@ type BurstResult struct {
 	Orders, Registered int
 	// Wall is the scaled time from the status change to the last order
 	// registered on MoySklad; Floor the time the MoySklad budget needs for
-	// the list pages and one PUT per order.
+	// the list pages and one PUT per order: the floor of the write-back
+	// before bulk updates, kept as the reference.
 	Wall, Floor time.Duration
 	Cycles      int
 	// MS and CDEK are the requests of the burst by endpoint; TooMany the
 	// 429 answers MoySklad sent.
 	MS, CDEK Counts
 	TooMany  int
+	// MaxWrites is the most writes (PUTs or bulk elements) MoySklad
+	// stored for one of the orders.
+	MaxWrites int
 }
 
 // Ratio is Wall / Floor.
@@ -66,5 +70,8 @@ func (e *Env) BurstOf(ctx context.Context, ids []string, maxCycles int, setReady
 	res.Wall = last.Sub(start)
 	res.MS, res.CDEK = e.MSCounts().Sub(ms0), e.CDEKCounts().Sub(cd0)
 	res.TooMany = e.MS.TooManyRequests() - tm0
+	for _, id := range ids {
+		res.MaxWrites = max(res.MaxWrites, e.MS.PutsPerOrder(id))
+	}
 	return res, nil
 }

@@ -25,8 +25,10 @@ func busy() (bool, float64) {
 }
 
 // TestBurstCI is the small, fast variant of BenchmarkBurst that CI runs on
-// every change: 200 orders, every duration scaled down ×20, MoySklad's user
-// budget. Request counts are asserted strictly; the time ratio generously,
+// every change: 200 orders with realistic waybills, every duration scaled
+// down ×5, MoySklad's user budget, bulk write-back. Request counts are
+// asserted strictly — above all MoySklad requests per registered order ≤
+// 0.05, the figure bulk write-back exists for; the time ratio generously,
 // because a loaded CI machine may be slow.
 func TestBurstCI(t *testing.T) {
 	if testing.Short() {
@@ -39,23 +41,32 @@ func TestBurstCI(t *testing.T) {
 	// only logged.
 	for attempt := 1; ; attempt++ {
 		ratio := burstCI(t)
-		if t.Failed() || raceEnabled || ratio <= 1.3 {
+		if t.Failed() || raceEnabled || ratio <= ciMaxRatio {
 			return
 		}
 		if b, load := busy(); b {
-			t.Logf("wall/floor %.3f > 1.3, not asserted: load average %.1f on %d CPUs", ratio, load, runtime.NumCPU())
+			t.Logf("wall/floor %.3f > %.2f, not asserted: load average %.1f on %d CPUs", ratio, ciMaxRatio, load, runtime.NumCPU())
 			return
 		}
 		if attempt == 2 {
-			t.Fatalf("wall/floor %.3f > 1.3 twice", ratio)
+			t.Fatalf("wall/floor %.3f > %.2f twice", ratio, ciMaxRatio)
 		}
-		t.Logf("wall/floor %.3f > 1.3; trying once more in case the machine was busy", ratio)
+		t.Logf("wall/floor %.3f > %.2f; trying once more in case the machine was busy", ratio, ciMaxRatio)
 	}
 }
 
+// Bounds of TestBurstCI. The floor is that of one PUT per order (200 PUTs +
+// 2 list pages at 11 per 3 s = 55 s real); bulk write-back leaves the
+// carrier's asynchronous work as the bound (≈ 0.25–0.4 of it for 200
+// orders, whose pipeline does not amortise as 1,000 orders' does).
+const (
+	ciMaxMSPerOrder = 0.05
+	ciMaxRatio      = 0.6
+)
+
 func burstCI(t *testing.T) float64 {
 	t.Helper()
-	e := newEnv(t, Options{Scale: 20, Budget: UserBudget, CDEKPollInterval: RecommendedCDEKPollInterval})
+	e := newEnv(t, Options{Scale: 5, Budget: UserBudget, CDEKPollInterval: RecommendedCDEKPollInterval, WaybillBytes: RealisticWaybillBytes})
 	r, err := e.Burst(context.Background(), 200, 5)
 	if err != nil {
 		t.Fatal(err)
@@ -67,11 +78,14 @@ func burstCI(t *testing.T) float64 {
 	}
 	for _, id := range e.MS.OrderIDs() {
 		if n := e.MS.PutsPerOrder(id); n > 1 {
-			t.Errorf("order %s got %d PUTs, want 1", id, n)
+			t.Errorf("order %s was written %d times, want once", id, n)
 		}
 	}
-	if got := r.MSPerOrder(); got > 1.1 {
-		t.Errorf("MoySklad requests per order %.3f > 1.1: %v", got, r.MS)
+	if r.MS["POST /entity/customerorder"] == 0 || r.MS["PUT /entity/customerorder/{id}"] != 0 {
+		t.Errorf("write-back was not bulk: %v", r.MS)
+	}
+	if got := r.MSPerOrder(); got > ciMaxMSPerOrder {
+		t.Errorf("MoySklad requests per order %.3f > %.2f: %v", got, ciMaxMSPerOrder, r.MS)
 	}
 	// Six steps, each once: the lookup by number before the create (a lost
 	// or restored store must not book twice), create, its status, print

@@ -14,11 +14,19 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"path/filepath"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -79,7 +87,20 @@ type Options struct {
 	// Remote, when set, points the environment at simulators running
 	// elsewhere (another process) instead of starting its own.
 	Remote *Remote
+	// PutWriteBack makes the poller write each outcome back with its own
+	// PUT (poller.Config.PutWriteBack), the path before bulk write-back.
+	PutWriteBack bool
+	// WaybillBytes pads every waybill PDF the CDEK simulator serves to
+	// about this size (0: the simulator's own, under 1 KB). Real CDEK
+	// waybills weigh tens of kilobytes; in a bulk update they travel
+	// base64-encoded in the request body.
+	WaybillBytes int
 }
+
+// RealisticWaybillBytes is the waybill size the burst benchmarks use: "tens
+// of kilobytes" (an assumption: no real CDEK waybill PDF is among the
+// samples).
+const RealisticWaybillBytes = 40 << 10
 
 // Remote names simulators started by another Env.
 type Remote struct {
@@ -90,9 +111,12 @@ type Remote struct {
 // Env is a running environment: both simulators, the clients, the store and
 // the poller, wired as app/wire.go wires them.
 type Env struct {
-	Opts  Options
-	MS    *moyskladtest.Server // nil with Options.Remote
-	CDEK  *cdektest.Server     // nil with Options.Remote
+	Opts Options
+	MS   *moyskladtest.Server // nil with Options.Remote
+	CDEK *cdektest.Server     // nil with Options.Remote
+	// pad serves the CDEK simulator's API with padded waybills
+	// (Options.WaybillBytes); nil without.
+	pad   *httptest.Server
 	MSC   *moysklad.Client
 	Store *store.Store
 	P     *poller.Poller
@@ -153,6 +177,14 @@ func NewEnv(o Options) (*Env, error) {
 			SettleDelay: e.uniform(CDEKSettle), PrintDelay: e.uniform(CDEKPrint)})
 		r = &Remote{MoySkladURL: e.MS.URL(), MoySkladToken: e.MS.Token(),
 			CDEKURL: e.CDEK.URL(), CDEKClientID: e.CDEK.ClientID(), CDEKSecret: e.CDEK.ClientSecret()}
+		if o.WaybillBytes > 0 {
+			var err error
+			if e.pad, err = padWaybills(e.CDEK.URL(), o.WaybillBytes); err != nil {
+				e.Close()
+				return nil, err
+			}
+			r.CDEKURL = e.pad.URL
+		}
 		e.Opts.Remote = nil
 	}
 	fail := func(err error) (*Env, error) {
@@ -189,13 +221,13 @@ func NewEnv(o Options) (*Env, error) {
 	}
 	// The production configuration (poller defaults, app's SettleTimeout),
 	// every duration scaled.
-	cfg := poller.Config{Workers: o.Workers}.WithDefaults()
+	cfg := poller.Config{Workers: o.Workers, PutWriteBack: o.PutWriteBack}.WithDefaults()
 	cfg.States = poller.StateNames{Ready: StateReady, Registered: StateRegistered, Failed: "Ошибка оформления доставки",
 		Delete: "Удалить заказ на доставку", Deleted: "Заказ на доставку удален", NotDeleted: "Заказ на доставку НЕ удален"}
 	cfg.Attributes = poller.AttributeNames{Carrier: "Служба доставки", PickupPoint: "Код ПВЗ", Tariff: "Тариф доставки",
 		TrackingNumber: "Трек-номер", Waybill: "Накладная", Error: "Ошибка доставки"}
 	for _, d := range []*time.Duration{&cfg.Overlap, &cfg.SweepEvery, &cfg.PollInterval, &cfg.FirstPollDelay, &cfg.SettleTimeout,
-		&cfg.ReconcileGrace, &cfg.RetryBase, &cfg.RetryMax} {
+		&cfg.ReconcileGrace, &cfg.RetryBase, &cfg.RetryMax, &cfg.BulkDelay} {
 		*d = e.S(*d)
 	}
 	e.Cfg = cfg
@@ -214,6 +246,62 @@ func (e *Env) Close() {
 	if e.CDEK != nil {
 		e.CDEK.Close()
 	}
+	if e.pad != nil {
+		e.pad.Close()
+	}
+}
+
+// RemoteOf names the environment's simulators for another process: the
+// padding proxy in front of CDEK when there is one.
+func (e *Env) RemoteOf() Remote {
+	r := Remote{MoySkladURL: e.MS.URL(), MoySkladToken: e.MS.Token(),
+		CDEKURL: e.CDEK.URL(), CDEKClientID: e.CDEK.ClientID(), CDEKSecret: e.CDEK.ClientSecret()}
+	if e.pad != nil {
+		r.CDEKURL = e.pad.URL
+	}
+	return r
+}
+
+// padWaybills starts a reverse proxy to the CDEK simulator at target that
+// pads every PDF it serves to about size bytes with comment lines after
+// %%EOF (readers ignore what follows the end marker; the adapter checks
+// only the %PDF- header).
+func padWaybills(target string, size int) (*httptest.Server, error) {
+	u, err := url.Parse(target)
+	if err != nil {
+		return nil, err
+	}
+	rp := httputil.NewSingleHostReverseProxy(u)
+	srv := httptest.NewUnstartedServer(rp)
+	rp.ModifyResponse = func(resp *http.Response) error {
+		if resp.Header.Get("Content-Encoding") != "" {
+			return nil
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			return err
+		}
+		var b bytes.Buffer
+		if resp.StatusCode == http.StatusOK && strings.HasSuffix(resp.Request.URL.Path, ".pdf") {
+			b.Grow(size + 80)
+			b.Write(body)
+			const line = "%ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/ABCDEFGHIJKL\n"
+			for b.Len() < size {
+				b.WriteString(line)
+			}
+		} else {
+			// Links the simulator hands out (print form URLs) point at the
+			// proxy: the adapter sends its token only to its API host.
+			b.Write(bytes.ReplaceAll(body, []byte(target), []byte(srv.URL)))
+		}
+		resp.Body = io.NopCloser(&b)
+		resp.ContentLength = int64(b.Len())
+		resp.Header.Set("Content-Length", strconv.Itoa(b.Len()))
+		return nil
+	}
+	srv.Start()
+	return srv, nil
 }
 
 // AddOrders adds n orders in status "Новый" for CDEK to a pickup point and

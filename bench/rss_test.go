@@ -22,23 +22,43 @@ const (
 	envCDEKSec   = "SHIPBRIDGE_BENCH_CDEK_SECRET"
 	envBudget    = "SHIPBRIDGE_BENCH_BUDGET"
 	envScale     = "SHIPBRIDGE_BENCH_SCALE"
+	envPut       = "SHIPBRIDGE_BENCH_PUT"
 	rssLinePrefx = "VmHWM_kB="
 )
 
 // BenchmarkBurstRSS runs the 1,000-order burst with shipbridge (poller,
 // clients, store) in a child process and the simulators in this one, and
 // reports the child's peak resident set (VmHWM) — the figure of a
-// shipbridge process, without the simulators' memory.
+// shipbridge process, without the simulators' memory. "waybill=40KB" serves
+// realistic waybills (RealisticWaybillBytes), "waybill=sim" the simulator's
+// own (under 1 KB); "-put" writes back one PUT per order, as before bulk
+// write-back. Scaled ×10: the peak, not the time, is measured.
 func BenchmarkBurstRSS(b *testing.B) {
+	for _, c := range []struct {
+		name    string
+		waybill int
+		put     bool
+	}{
+		{"waybill=40KB", RealisticWaybillBytes, false},
+		{"waybill=40KB-put", RealisticWaybillBytes, true},
+		{"waybill=sim", 0, false},
+	} {
+		b.Run(c.name, func(b *testing.B) { burstRSS(b, c.waybill, c.put) })
+	}
+}
+
+func burstRSS(b *testing.B, waybill int, put bool) {
 	for i := 0; i < b.N; i++ {
-		e := newEnv(b, Options{Scale: 10, Budget: UserBudget, CDEKPollInterval: RecommendedCDEKPollInterval})
+		e := newEnv(b, Options{Scale: 10, Budget: UserBudget, CDEKPollInterval: RecommendedCDEKPollInterval, WaybillBytes: waybill, PutWriteBack: put})
 		ids := e.AddOrders("R-", 1000)
 		var peakKB int
 		cycle := func(ctx context.Context) error {
 			cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestBurstRSSChild$", "-test.v")
+			rem := e.RemoteOf()
 			cmd.Env = append(os.Environ(), envChild+"=1",
-				envMSURL+"="+e.MS.URL(), envMSToken+"="+e.MS.Token(),
-				envCDEKURL+"="+e.CDEK.URL(), envCDEKID+"="+e.CDEK.ClientID(), envCDEKSec+"="+e.CDEK.ClientSecret(),
+				envMSURL+"="+rem.MoySkladURL, envMSToken+"="+rem.MoySkladToken,
+				envCDEKURL+"="+rem.CDEKURL, envCDEKID+"="+rem.CDEKClientID, envCDEKSec+"="+rem.CDEKSecret,
+				envPut+"="+strconv.FormatBool(e.Opts.PutWriteBack),
 				envBudget+"="+strconv.Itoa(e.Opts.Budget), envScale+"="+strconv.FormatFloat(e.Opts.Scale, 'f', -1, 64))
 			out, err := cmd.CombinedOutput()
 			if err != nil {
@@ -76,7 +96,8 @@ func TestBurstRSSChild(t *testing.T) {
 	}
 	budget, _ := strconv.Atoi(os.Getenv(envBudget))
 	scale, _ := strconv.ParseFloat(os.Getenv(envScale), 64)
-	e, err := NewEnv(Options{Scale: scale, Budget: budget, Dir: t.TempDir(), CDEKPollInterval: RecommendedCDEKPollInterval,
+	put, _ := strconv.ParseBool(os.Getenv(envPut))
+	e, err := NewEnv(Options{Scale: scale, Budget: budget, Dir: t.TempDir(), CDEKPollInterval: RecommendedCDEKPollInterval, PutWriteBack: put,
 		Remote: &Remote{MoySkladURL: os.Getenv(envMSURL), MoySkladToken: os.Getenv(envMSToken),
 			CDEKURL: os.Getenv(envCDEKURL), CDEKClientID: os.Getenv(envCDEKID), CDEKSecret: os.Getenv(envCDEKSec)}})
 	if err != nil {

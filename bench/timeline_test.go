@@ -10,10 +10,11 @@ import (
 // BenchmarkBurstTimeline is the 45-per-3-s burst again, reporting where its
 // time goes: when the first order is registered (list pages + the first
 // order's whole CDEK chain, during which MoySklad's budget idles) and the
-// pace of the rest against the budget's.
+// pace of the rest against the budget's. It measures the one-PUT-per-order
+// write-back (poller.Config.PutWriteBack), whose pace the budget sets.
 func BenchmarkBurstTimeline(b *testing.B) {
 	for i := 0; i < b.N; i++ {
-		e := newEnv(b, Options{Scale: 10, Budget: SolutionBudget})
+		e := newEnv(b, Options{Scale: 10, Budget: SolutionBudget, PutWriteBack: true})
 		ids := e.AddOrders("T-", 1000)
 		start := time.Now()
 		r, err := e.BurstOf(context.Background(), ids, 10, func() error { return e.SetReady(ids...) }, func(ctx context.Context) error { return e.Cycle(ctx) })

@@ -412,6 +412,9 @@ func TestChaos(t *testing.T) {
 		"slow answers 20%% of requests on both, print forms 50–1500 ms; CDEK orders created %d; settle nudges %d; violations %d",
 		seed, p.orders, st.kills, st.storeOpens, st.managerActions, st.bursts, st.courierPickups,
 		st.storeLosses, st.storeRestores, st.msFailRate*100, st.ms429Bursts, st.ms429Answers, st.cdek5xx, st.cdek429, st.cdekLostCreates, st.cdekCreates, st.nudges, len(violations))
+	eps := w.ms.RequestsByEndpoint()
+	t.Logf("MoySklad write-backs: %d bulk requests (POST /entity/customerorder), %d PUTs",
+		eps["POST /entity/customerorder"], eps["PUT /entity/customerorder/{id}"])
 	for _, v := range violations {
 		t.Error("violation: " + v)
 	}

@@ -33,15 +33,48 @@ const DefaultUserAgent = "shipbridge/dev (+https://github.com/shipbridge/shipbri
 // shipbridge can use, and must not exhaust a small VPS's memory.
 const maxBody = 16 << 20
 
-// fileContent matches the base64 content of an uploaded file in a request.
-var fileContent = regexp.MustCompile(`"content":"[A-Za-z0-9+/=]*"`)
-
-// elideFileContent replaces uploaded files' base64 content with its size,
-// so that a history shows what was sent without the bytes.
+// elideFileContent replaces uploaded files' base64 content
+// ("content":"…") with its size, so that a history shows what was sent
+// without the bytes. It scans the payload once, without a regular
+// expression: a bulk update carries megabytes of base64.
 func elideFileContent(payload []byte) string {
-	return fileContent.ReplaceAllStringFunc(string(payload), func(m string) string {
-		return fmt.Sprintf(`"content":"(%d bytes of base64)"`, len(m)-len(`"content":""`))
-	})
+	const key = `"content":"`
+	var b strings.Builder
+	rest := payload
+	for {
+		i := bytes.Index(rest, []byte(key))
+		if i < 0 {
+			break
+		}
+		j := i + len(key)
+		k := j
+		for k < len(rest) && isBase64Byte(rest[k]) {
+			k++
+		}
+		if k == len(rest) || rest[k] != '"' {
+			// Not base64 up to the closing quote: keep it as it is.
+			b.Write(rest[:j])
+			rest = rest[j:]
+			continue
+		}
+		if b.Cap() == 0 {
+			b.Grow(min(len(payload), 1<<16))
+		}
+		b.Write(rest[:i])
+		fmt.Fprintf(&b, `"content":"(%d bytes of base64)"`, k-j)
+		rest = rest[k+1:]
+	}
+	if b.Len() == 0 {
+		return string(payload)
+	}
+	b.Write(rest)
+	return b.String()
+}
+
+// isBase64Byte reports whether c belongs to the standard base64 alphabet
+// or its padding.
+func isBase64Byte(c byte) bool {
+	return c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '+' || c == '/' || c == '='
 }
 
 // ErrAnswerTooLarge is returned, without retrying, when an answer exceeds

@@ -241,7 +241,7 @@ func (p *Poller) handle(ctx context.Context, meta *Resolved, o moysklad.Order, g
 		if gate.hold(o) {
 			return t.finish(nil)
 		}
-		t.writeBack(ctx)
+		t.writeBack(ctx, gate)
 		return t.finish(t.save())
 	}
 	return t.finish(nil)

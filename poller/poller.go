@@ -115,6 +115,17 @@ type Config struct {
 	// waybill, which is attached when it comes (WaybillGiveUp bounds that,
 	// default 24h).
 	WaybillWait, WaybillGiveUp time.Duration
+	// PutWriteBack writes each outcome back with its own PUT, as before bulk
+	// write-back (for comparison); by default the outcomes ready in a cycle
+	// travel together in bulk updates (see BulkUpdater).
+	PutWriteBack bool
+	// BulkDelay is how long an outcome waits at most for others to join its
+	// bulk update (default DefaultBulkDelay); BulkMaxItems (default and at
+	// most moysklad.MaxBulkItems) and BulkMaxBytes (default
+	// DefaultBulkMaxBytes) bound one request.
+	BulkDelay    time.Duration
+	BulkMaxItems int
+	BulkMaxBytes int
 }
 
 // WithDefaults returns c with every zero duration and count replaced by its
@@ -163,6 +174,15 @@ func (c *Config) setDefaults() {
 	}
 	if c.QuickRetries == 0 {
 		c.QuickRetries = 2
+	}
+	if c.BulkDelay <= 0 {
+		c.BulkDelay = DefaultBulkDelay
+	}
+	if c.BulkMaxItems <= 0 || c.BulkMaxItems > moysklad.MaxBulkItems {
+		c.BulkMaxItems = moysklad.MaxBulkItems
+	}
+	if c.BulkMaxBytes <= 0 {
+		c.BulkMaxBytes = DefaultBulkMaxBytes
 	}
 }
 
@@ -399,8 +419,8 @@ func (p *Poller) dispatch(ctx context.Context, meta *Resolved, pl cyclePlan) dis
 		// gate holds write-backs back while the listing pages. Orders start
 		// while later pages load, but a PUT moves an order out of the
 		// filtered list and would shift the offsets of the pages still to
-		// read.
-		gate = &writeGate{}
+		// read. Its batcher gathers the write-backs into bulk updates.
+		gate = &writeGate{bulk: p.newBatcher(ctx)}
 	)
 	fail := func(err error) {
 		failMu.Lock()
@@ -416,7 +436,10 @@ func (p *Poller) dispatch(ctx context.Context, meta *Resolved, pl cyclePlan) dis
 			if !ok {
 				return
 			}
-			if err := p.work(ctx, meta, j, gate); err != nil {
+			gate.bulk.begin()
+			err := p.work(ctx, meta, j, gate)
+			gate.bulk.end()
+			if err != nil {
 				p.log.Error("order not handled", zap.String("order", j.order.Name), zap.String("id", j.order.ID), zap.Error(err))
 				fail(err)
 			}
@@ -488,6 +511,7 @@ func (p *Poller) dispatch(ctx context.Context, meta *Resolved, pl cyclePlan) dis
 	}
 	jobs.close()
 	wg.Wait()
+	gate.bulk.close()
 	close(progressDone)
 	return d
 }
@@ -496,7 +520,7 @@ func (p *Poller) dispatch(ctx context.Context, meta *Resolved, pl cyclePlan) dis
 func (p *Poller) work(ctx context.Context, meta *Resolved, j job, gate *writeGate) error {
 	o := j.order
 	if j.deferred {
-		return p.flush(ctx, meta, o)
+		return p.flush(ctx, meta, o, gate)
 	}
 	if j.resumed {
 		fresh, gerr := p.ms.GetOrder(ctx, o.ID)
@@ -676,6 +700,8 @@ func (q *jobQueue[T]) pop(ctx context.Context) (T, bool) {
 
 // writeGate holds write-backs back until the cycle's listing has ended.
 type writeGate struct {
+	// bulk gathers write-backs into bulk updates; nil: one PUT each.
+	bulk     *batcher
 	mu       sync.Mutex
 	opened   bool
 	deferred []moysklad.Order

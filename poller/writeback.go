@@ -2,6 +2,7 @@ package poller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -9,12 +10,70 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/shipbridge/shipbridge/internal/exchange"
 	"github.com/shipbridge/shipbridge/moysklad"
 )
 
-// writeBack sends the pending outcome to MoySklad in one partial PUT.
-func (t *task) writeBack(ctx context.Context) {
+// writeBack sends the pending outcome to MoySklad: in the cycle's next bulk
+// update when gate has a batcher (see batcher), else in one partial PUT.
+// Either way the outcome was saved as pending before (intent before
+// effect), and each order's result is handled alike: applied → landed;
+// refused → changed and tried again, then left to the operator; answer lost
+// → tried again after a re-read of the order (the next pass resumes it).
+func (t *task) writeBack(ctx context.Context, gate *writeGate) {
 	wb := t.st.WriteBack
+	u, summary := t.update(wb)
+	// The saved copy of the state (with the waybill in base64) is not
+	// needed while the update travels: save encodes t.st afresh. Each
+	// worker holding one through a bulk request's wait added up to
+	// megabytes.
+	t.rec.Pending = nil
+	start := t.p.now()
+	if gate != nil && gate.bulk != nil {
+		if size := updateSize(u); gate.bulk.fits(size) {
+			it := gate.bulk.submit(t.o.ID, u, size, func(e exchange.Exchange) { t.exchange(e) })
+			summary["bulk"] = it.n
+			summary["took_ms"] = it.took.Milliseconds()
+			r := it.res
+			switch r.Outcome {
+			case moysklad.BulkApplied:
+				t.landed(wb, r.Updated.String(), summary)
+				return
+			case moysklad.BulkRefused:
+				t.refused(wb, r.Err, summary)
+				return
+			case moysklad.BulkNotSent:
+				if !errors.Is(r.Err, moysklad.ErrBulkItemTooLarge) {
+					// Certainly not stored (429 after the retries, …):
+					// sent again, as after a failed PUT.
+					t.notWritten(r.Err, summary)
+					return
+				}
+				// Larger than estimated: alone, by PUT below.
+				delete(summary, "bulk")
+				start = t.p.now()
+			default: // BulkUnknown: the answer was lost
+				t.notWritten(r.Err, summary)
+				return
+			}
+		}
+	}
+	updated, err := t.p.ms.UpdateOrder(ctx, t.o.ID, u)
+	if err != nil {
+		if !moysklad.IsRetryable(err) {
+			t.refused(wb, err, summary)
+		} else {
+			t.notWritten(err, summary)
+		}
+		return
+	}
+	summary["took_ms"] = t.p.now().Sub(start).Milliseconds()
+	t.landed(wb, updated.Updated.String(), summary)
+}
+
+// update builds the partial update of the write-back, and its summary for
+// the history.
+func (t *task) update(wb *writeBack) (moysklad.OrderUpdate, map[string]any) {
 	u := moysklad.OrderUpdate{}
 	if wb.State != "" {
 		s := t.meta.states[wb.State]
@@ -47,38 +106,53 @@ func (t *task) writeBack(ctx context.Context) {
 	if wb.Waybill != nil {
 		summary["waybill"] = wb.Waybill.Filename
 	}
-	start := t.p.now()
-	updated, err := t.p.ms.UpdateOrder(ctx, t.o.ID, u)
-	if err != nil {
-		t.rec.Retries++
-		d := t.p.backoff(t.rec.Retries)
-		if !moysklad.IsRetryable(err) {
-			// MoySklad refused the update itself (4xx). It is never sent
-			// again unchanged in a loop: re-read the metadata, then drop
-			// the file (the usual culprit: size or type), then give up
-			// and leave the order to the operator.
-			t.p.invalidateMetadata()
-			t.p.log.Error("MoySklad refused the order update", zap.String("order", t.o.Name), zap.Int("refusals", t.rec.Retries), zap.Error(err))
-			switch {
-			case t.rec.Retries >= maxRefusedWriteBacks:
-				t.event("moysklad_update_abandoned", fmt.Sprintf("МойСклад %d раз отклонил запись результата (%v); заказ оставлен оператору", t.rec.Retries, err), summary)
-				t.st.WriteBack = nil
-				t.st.Settled = true
-				t.rec.NextAttemptAt = time.Time{}
-				return
-			case t.rec.Retries >= 2 && wb.Waybill != nil:
-				wb.Error = strings.TrimSpace(wb.Error + " Накладную не удалось прикрепить к заказу: МойСклад её не принял; она есть в личном кабинете перевозчика.")
-				wb.Waybill = nil
-			}
-		} else {
-			d = t.p.cfg.RetryBase / 4
-		}
-		t.rec.NextAttemptAt = t.p.now().Add(d)
-		t.event("moysklad_update_failed", fmt.Sprintf("Не удалось записать результат в МойСклад: %v; повтор через %s", err, d.Round(time.Second)), summary)
-		return
+	return u, summary
+}
+
+// exchange records a MoySklad exchange in the order's history, as the
+// recorder of handle's context does.
+func (t *task) exchange(e exchange.Exchange) {
+	msg := fmt.Sprintf("%s %s → %d", e.Method, e.URL, e.Status)
+	if e.Err != "" {
+		msg = fmt.Sprintf("%s %s → %s", e.Method, e.URL, e.Err)
 	}
-	summary["took_ms"] = t.p.now().Sub(start).Milliseconds()
-	t.landed(wb, updated.Updated.String(), summary)
+	t.event("moysklad_exchange", msg, e)
+}
+
+// refused handles a write-back MoySklad refused (4xx, or an element of a
+// bulk answer with errors). It is never sent again unchanged in a loop:
+// re-read the metadata, then drop the file (the usual culprit: size or
+// type), then give up and leave the order to the operator.
+func (t *task) refused(wb *writeBack, err error, summary map[string]any) {
+	t.rec.Retries++
+	d := t.p.backoff(t.rec.Retries)
+	t.p.invalidateMetadata()
+	t.p.log.Error("MoySklad refused the order update", zap.String("order", t.o.Name), zap.Int("refusals", t.rec.Retries), zap.Error(err))
+	switch {
+	case t.rec.Retries >= maxRefusedWriteBacks:
+		t.event("moysklad_update_abandoned", fmt.Sprintf("МойСклад %d раз отклонил запись результата (%v); заказ оставлен оператору", t.rec.Retries, err), summary)
+		t.st.WriteBack = nil
+		t.st.Settled = true
+		t.rec.NextAttemptAt = time.Time{}
+		return
+	case t.rec.Retries >= 2 && wb.Waybill != nil:
+		wb.Error = strings.TrimSpace(wb.Error + " Накладную не удалось прикрепить к заказу: МойСклад её не принял; она есть в личном кабинете перевозчика.")
+		wb.Waybill = nil
+	}
+	t.rec.NextAttemptAt = t.p.now().Add(d)
+	t.event("moysklad_update_failed", fmt.Sprintf("Не удалось записать результат в МойСклад: %v; повтор через %s", err, d.Round(time.Second)), summary)
+}
+
+// notWritten handles a write-back that failed for a reason that is not
+// the update itself (5xx, network, 429 after the retries), or whose answer
+// was lost: it may or may not be stored. The order is tried again soon;
+// that pass reads the order first (a resumed order is re-read) and, if our
+// status is already there, takes it as landed (leftTrigger).
+func (t *task) notWritten(err error, summary map[string]any) {
+	t.rec.Retries++
+	d := t.p.cfg.RetryBase / 4
+	t.rec.NextAttemptAt = t.p.now().Add(d)
+	t.event("moysklad_update_failed", fmt.Sprintf("Не удалось записать результат в МойСклад: %v; повтор через %s", err, d.Round(time.Second)), summary)
 }
 
 // maxRefusedWriteBacks is how many times a write-back MoySklad refuses (4xx)
@@ -134,7 +208,7 @@ func truncateRunes(s string, n int) string {
 // the cycle's listing paged. It reads the record again (the outcome is
 // saved), and neither re-runs the lifecycle nor re-saves what did not
 // change.
-func (p *Poller) flush(ctx context.Context, meta *Resolved, o moysklad.Order) error {
+func (p *Poller) flush(ctx context.Context, meta *Resolved, o moysklad.Order, gate *writeGate) error {
 	rec, found, err := p.st.Order(o.ID)
 	if err != nil || !found {
 		return err
@@ -144,6 +218,6 @@ func (p *Poller) flush(ctx context.Context, meta *Resolved, o moysklad.Order) er
 		return nil
 	}
 	t.fields = readFields(o, meta.attrs)
-	t.writeBack(t.recorder(context.WithoutCancel(ctx)))
+	t.writeBack(t.recorder(context.WithoutCancel(ctx)), gate)
 	return t.save()
 }
