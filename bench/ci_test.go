@@ -89,9 +89,11 @@ func burstCI(t *testing.T) float64 {
 	}
 	// Six steps, each once: the lookup by number before the create (a lost
 	// or restored store must not book twice), create, its status, print
-	// form request, its status, the PDF; plus a share of the token.
-	if got := r.CDEKPerOrder(); got > 6.1 {
-		t.Errorf("CDEK requests per order %.3f > 6.1: %v", got, r.CDEK)
+	// form request, its status, the PDF; plus a share of the token and
+	// the status checks repeated while CDEK is still deciding (≈ 0.4 at
+	// this time scale).
+	if got := r.CDEKPerOrder(); got > 7 {
+		t.Errorf("CDEK requests per order %.3f > 7: %v", got, r.CDEK)
 	}
 	if r.TooMany > 2 {
 		t.Errorf("%d 429 answers from MoySklad", r.TooMany)
