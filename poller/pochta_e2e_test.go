@@ -396,3 +396,34 @@ func TestPochtaDeleteAfterLostStoreLeavesForeignOrder(t *testing.T) {
 		t.Fatalf("%d live Pochta orders, want the other order's one", n)
 	}
 }
+
+// A 5xx to the create is ambiguous at Pochta (no idempotency: the request
+// may have been processed behind the gateway). Nothing is found, so the
+// create is re-sent only after the reconcile grace — then exactly once.
+func TestPochtaCreate5xxResentAfterGrace(t *testing.T) {
+	r := newPochtaRig(t, pochtatest.Options{}, noQuickRetries)
+	if _, err := r.pc.RefreshQuota(t.Context()); err != nil { // the next Pochta request is the create
+		t.Fatal(err)
+	}
+	id := r.addPost("P-900", nil)
+	r.set(id, sReady)
+	r.post.FailNext(1, 502)
+	r.cycle()
+	if o := r.order(id); o.StateName != sReady || r.post.CreatesForNumber("P-900") != 0 {
+		t.Fatalf("after the 502: %s, %d creates processed", o.StateName, r.post.CreatesForNumber("P-900"))
+	}
+	for i := 0; i < 5; i++ {
+		r.clock.Advance(10 * time.Second)
+		r.cycle()
+	}
+	if n := r.post.Calls()["PUT /2.0/user/backlog"]; n != 1 {
+		t.Fatalf("%d create requests within the grace, want 1 (no re-send before it)", n)
+	}
+	r.clock.Advance(pochta.Timings().ReconcileGrace)
+	r.cycle()
+	r.cycle()
+	r.registeredAtPochta(id, "P-900")
+	if n := r.post.CreatesForNumber("P-900"); n != 1 {
+		t.Errorf("%d creates processed, want 1", n)
+	}
+}
