@@ -53,6 +53,9 @@ func (t *task) readyStep(ctx context.Context) bool {
 			t.fail(text)
 			return false
 		}
+		if done, goOn := t.prefind(ctx, s); done {
+			return goOn
+		}
 		return t.submit(ctx, s)
 	case phaseSubmitting:
 		return t.reconcile(ctx, true)

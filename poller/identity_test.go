@@ -265,7 +265,15 @@ func TestDeleteWithLostStoreDoesNotTrustAHiddenLiveOne(t *testing.T) {
 	h.cycle() // live H1
 	h.loseStore()
 	h.set(id, sReady)
-	h.cycle() // the store knows nothing: H1 is sent again and refused as a duplicate
+	h.cycle() // the store knows nothing: the lookup before the create finds H1, ours
+	if fc.createsFor("H1") != 1 || fc.liveShipments()["H1"] != 1 || h.order(id).StateName != sRegistered || !h.hasEvent(id, "carrier_found") {
+		t.Fatalf("creates %d, live %v, state %s; history %s", fc.createsFor("H1"), fc.liveShipments(), h.order(id).StateName, h.timeline(id))
+	}
+	// Another system sends H1 again: refused as a duplicate, it is now the
+	// most recent order under H1 and hides the live one.
+	if _, err := fc.Submit(context.Background(), carriers.Shipment{OrderName: "H1", Number: "H1", Mark: "someone-else", Recipient: carriers.Contact{Phone: "+79990000000"}}); err != nil && carriers.KindOf(err) != carriers.KindRejected {
+		t.Fatal(err)
+	}
 	if fc.createsFor("H1") != 2 || fc.liveShipments()["H1"] != 1 {
 		t.Fatalf("creates %d, live %v", fc.createsFor("H1"), fc.liveShipments())
 	}

@@ -427,3 +427,45 @@ func TestPochtaCreate5xxResentAfterGrace(t *testing.T) {
 		t.Errorf("%d creates processed, want 1", n)
 	}
 }
+
+// Pochta does not refuse a second order under a number, so after a lost
+// store a «ready» set again must find the order's live shipment and keep
+// it, not create a second one.
+func TestPochtaReadyAgainAfterLostStore(t *testing.T) {
+	r := newPochtaRig(t, pochtatest.Options{})
+	id := r.addPost("P-700", nil)
+	r.set(id, sReady)
+	r.cycle()
+	first := r.registeredAtPochta(id, "P-700")
+	r.loseStore()
+	r.set(id, sReady)
+	r.cycle()
+	again := r.registeredAtPochta(id, "P-700")
+	if again.ID != first.ID || r.post.CreatesForNumber("P-700") != 1 {
+		t.Fatalf("a second Pochta order %d (first %d), %d creates; history %s", again.ID, first.ID, r.post.CreatesForNumber("P-700"), r.timeline(id))
+	}
+}
+
+// The same after a deletion and a re-registration under P-710-2: the live
+// order is under the second attempt's number, which a lost store forgot.
+func TestPochtaReadyAgainAfterLostStoreSecondAttempt(t *testing.T) {
+	r := newPochtaRig(t, pochtatest.Options{})
+	id := r.addPost("P-710", nil)
+	r.set(id, sReady)
+	r.cycle()
+	r.set(id, sDelete)
+	r.cycle()
+	r.set(id, sReady)
+	r.cycle()
+	first := r.registeredAtPochta(id, "P-710-2")
+	r.loseStore()
+	r.set(id, sReady)
+	r.cycle()
+	live := r.liveByNumber("P-710")
+	if o := r.order(id); o.StateName != sRegistered || len(live) != 0 || len(r.liveByNumber("P-710-2")) != 1 {
+		t.Fatalf("%s; live under P-710: %d, under P-710-2: %d; history %s", o.StateName, len(live), len(r.liveByNumber("P-710-2")), r.timeline(id))
+	}
+	if got := r.order(id).Attr("Трек-номер"); got != first.Barcode {
+		t.Errorf("tracking %q, want the live order's %q", got, first.Barcode)
+	}
+}
