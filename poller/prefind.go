@@ -9,19 +9,21 @@ import (
 
 // prefind looks for the order's live shipment before a create from phase
 // none, where the store may have forgotten it (a lost store, an older
-// backup put back). A carrier that does not refuse a second create under a
-// number (not Idempotent: Почта России) would otherwise get a duplicate, so
-// for it the number about to be sent is always looked up first. When the
+// backup put back). The number about to be sent is always looked up first:
+// a carrier that does not refuse a second create under a number (Почта
+// России) would get a duplicate, and one that does (CDEK) would record a
+// refused duplicate that hides the live order from every later lookup by
+// number (the order then fails while its shipment is live). When the
 // shop's order still carries a tracking number — a shipment was registered
 // and never deleted as far as MoySklad knows — every number the order may
-// have had is looked up, for any carrier that can find: the live shipment
-// may be under another attempt's number, which no carrier refuses. Ours is
-// adopted (then re-asserted, batched and written back as usual); a shipment
-// not ours is left alone. It reports whether it decided the step (done) and,
+// have had is looked up: the live shipment may be under another attempt's
+// number, which no carrier refuses. Ours is adopted (then re-asserted,
+// batched and written back as usual); a shipment not ours is left to the
+// create's own handling. It reports whether it decided the step (done) and,
 // if so, whether the lifecycle may go on.
 func (t *task) prefind(ctx context.Context, s carriers.Shipment) (done, goOn bool) {
 	wide := s.KnownTracking != ""
-	if !t.caps.CanFind() || (t.caps.Idempotent && !wide) {
+	if !t.caps.CanFind() {
 		return false, false
 	}
 	type candidate struct {
