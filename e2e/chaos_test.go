@@ -314,7 +314,7 @@ func TestChaos(t *testing.T) {
 						open = append(open, b.Name)
 					}
 				}
-				if len(open) > 0 && rng.float() < 0.2 {
+				if len(open) > 0 && rng.float() < 0.06 {
 					if w.post.CheckIn(open[rng.intn(len(open))]) == nil {
 						count(func(s *chaosStats) { s.postCheckIns++ })
 					}
