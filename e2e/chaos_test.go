@@ -505,14 +505,22 @@ func TestChaos(t *testing.T) {
 		t.Log("note: " + v)
 	}
 	finals := map[string]map[string]int{"CDEK": {}, "Pochta": {}}
+	reasons := map[string]int{}
 	for _, id := range ids {
 		c := "CDEK"
 		if postNames[names[id]] {
 			c = "Pochta"
 		}
-		finals[c][w.order(id).StateName]++
+		o := w.order(id)
+		finals[c][o.StateName]++
+		if o.StateName == sNotDeleted || o.StateName == sFailed {
+			reasons[c+": "+firstLine(o.Attr(aError), 110)]++
+		}
 	}
 	t.Logf("final statuses: CDEK %v; Почта России %v", finals["CDEK"], finals["Pochta"])
+	for r, n := range reasons {
+		t.Logf("reason %d×: %s", n, r)
+	}
 	t.Logf("chaos result: seed %d, orders %d, kills %d (store opened cleanly after each: %d), manager actions %d (quick flips %d), courier pickups %d, "+
 		"store lost %d times, older backup restored %d times, "+
 		"faults: MoySklad 5xx rate %.0f%% + %d 429 bursts (%d 429 answers in all, incl. rate-limit refusals), CDEK %d injected 5xx, %d injected 429, %d lost create responses armed, "+
