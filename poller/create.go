@@ -53,7 +53,7 @@ func (t *task) readyStep(ctx context.Context) bool {
 			t.fail(text)
 			return false
 		}
-		if done, goOn := t.prefind(ctx, s); done {
+		if goOn, decided := t.lookBeforeCreate(ctx, s); decided {
 			return goOn
 		}
 		return t.submit(ctx, s)
@@ -95,10 +95,42 @@ func (t *task) stillLive(ctx context.Context) bool {
 	return true
 }
 
+// lookBeforeCreate asks the carrier, before the first create of an attempt,
+// whether a shipment already exists under the number. With its memory
+// intact shipbridge would not need to ask; but a store that was lost or
+// restored from an older backup forgets shipments it made, and a re-send
+// would then duplicate a parcel at a carrier that accepts duplicates
+// (Почта России), or, at CDEK, create a refused duplicate that hides the
+// live order from every later lookup by number. One lookup per attempt
+// prevents both. Ours is adopted; one not ours moves the order to the next
+// free number; a failed lookup postpones the create. decided is false when
+// the create should go ahead.
+func (t *task) lookBeforeCreate(ctx context.Context, s carriers.Shipment) (goOn, decided bool) {
+	if !t.caps.CanFind() {
+		return false, false
+	}
+	s.Number = t.c.Number(s)
+	t.rec.Number = s.Number
+	f, err := t.lookup(ctx, s)
+	switch {
+	case err != nil:
+		t.retryLater(err)
+		return false, true
+	case f.ours != nil:
+		return t.adopt(*f.ours, evFound, "carrier_found", fmt.Sprintf("Заказ %s уже есть в %s: %s", s.Number, t.title(t.c), f.ours.Reference)), true
+	case f.foreign != nil:
+		return t.numberTaken(*f.foreign), true
+	}
+	return false, false
+}
+
 // submit records the intent, then sends the shipment, then saves the
 // carrier's answer before anything waits. It reports whether the lifecycle
 // may go on in this pass.
 func (t *task) submit(ctx context.Context, s carriers.Shipment) bool {
+	if done, goOn := t.lookUnderOtherNumbers(ctx, s); done {
+		return goOn
+	}
 	c := t.c
 	t.rec.Number = c.Number(s)
 	t.rec.Reference = ""

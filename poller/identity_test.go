@@ -12,10 +12,11 @@ import (
 )
 
 // A live shipment under the order's number that is not ours (no mark: made
-// by hand) makes a CDEK-like carrier refuse our create as a duplicate, and
-// its lookup then shows only our refused create (the most recent). The
-// foreign shipment is never adopted: the order fails with the carrier's
-// reason.
+// by hand) is seen by the lookup before the create: it is never adopted and
+// never touched; the order is registered under the next free number, and
+// the history says why. (Sending the create first would make a CDEK-like
+// carrier refuse it as a duplicate, and that refused create would then hide
+// the live one from every lookup by number.)
 func TestForeignShipmentUnderNumberIsNotAdopted(t *testing.T) {
 	fc := newFakeCarrier()
 	h := newHarness(t, fc)
@@ -25,11 +26,11 @@ func TestForeignShipmentUnderNumberIsNotAdopted(t *testing.T) {
 	h.cycle()
 	o := h.order(id)
 	rec := h.record(id)
-	if o.StateName != sFailed || rec.Reference == foreign || o.Attr("Трек-номер") != "" || !strings.Contains(o.Attr("Ошибка доставки"), "СДЭК") {
-		t.Fatalf("state %s, reference %s (foreign %s), error %q; history %s", o.StateName, rec.Reference, foreign, o.Attr("Ошибка доставки"), h.timeline(id))
+	if o.StateName != sRegistered || rec.Reference == foreign || rec.Number != "F1-2" || fc.createsFor("F1") != 0 {
+		t.Fatalf("state %s, number %s, reference %s (foreign %s), creates under F1 %d; history %s", o.StateName, rec.Number, rec.Reference, foreign, fc.createsFor("F1"), h.timeline(id))
 	}
-	if h.hasEvent(id, "carrier_found") {
-		t.Error("a shipment was adopted")
+	if !h.hasEvent(id, "number_taken") {
+		t.Errorf("the history does not say the number was taken: %s", h.timeline(id))
 	}
 	if fc.liveShipments()["F1"] != 1 {
 		t.Errorf("the foreign shipment was touched: %v", fc.liveShipments())
@@ -254,9 +255,11 @@ func TestRetryNoteSaysItOnce(t *testing.T) {
 	}
 }
 
-// CDEK's lookup answers only the most recent order under a number: a
-// refused create may hide an older live one. A delete with no shipment in
-// the store does not conclude «удален» from that.
+// After a lost store, «ready» again finds the order's live shipment before
+// any create and keeps it. CDEK's lookup answers only the most recent order
+// under a number: a refused duplicate (sent by another system) may hide an
+// older live one, and a delete with no shipment in the store then does not
+// conclude «удален».
 func TestDeleteWithLostStoreDoesNotTrustAHiddenLiveOne(t *testing.T) {
 	fc := newFakeCarrier()
 	h := newHarness(t, fc)
@@ -302,16 +305,25 @@ func TestFinderAllSeesForeignAndOurs(t *testing.T) {
 	attrs := map[string]any{"Служба доставки": "Почта России", "Код ПВЗ": "101000"}
 	a := h.addOrder("PF-1", attrs)
 	b := h.addOrder("PF-2", attrs)
-	pf.dropNext = 1 // PF-1's create never reaches Почта
+	// PF-1: the lookup before the create sees the foreign one; the order
+	// moves to PF-1-2, whose first create never reaches Почта and is
+	// re-sent after the lookup finds nothing.
+	pf.dropNext = 1
 	h.set(a, sReady)
-	h.cycle()
-	if rec := h.record(a); rec.Number != "PF-1-2" || h.order(a).StateName != sRegistered {
+	for i := 0; i < 3 && h.order(a).StateName != sRegistered; i++ {
+		h.cycle()
+		h.clock.Advance(5 * time.Minute)
+	}
+	if rec := h.record(a); rec.Number != "PF-1-2" || h.order(a).StateName != sRegistered || pf.live("PF-1") != 1 || pf.live("PF-1-2") != 1 {
 		t.Fatalf("PF-1: number %s state %s; history %s", rec.Number, h.order(a).StateName, h.timeline(a))
 	}
-	pf.loseNext = 1 // PF-2's create arrives, its answer is lost
+	// PF-2: a foreign one under PF-2 too, so the order goes to PF-2-2,
+	// whose create arrives while its answer is lost: the lookup finds ours
+	// beside nothing else and adopts it, without a second create.
+	pf.loseNext = 1
 	h.set(b, sReady)
 	h.cycle()
-	if rec := h.record(b); rec.Number != "PF-2" || h.order(b).StateName != sRegistered || pf.live("PF-2") != 2 || pf.creates["PF-2"] != 1 {
+	if rec := h.record(b); rec.Number != "PF-2-2" || h.order(b).StateName != sRegistered || pf.live("PF-2") != 1 || pf.creates["PF-2-2"] != 1 {
 		t.Fatalf("PF-2: number %s state %s live %d creates %d; history %s", rec.Number, h.order(b).StateName, pf.live("PF-2"), pf.creates["PF-2"], h.timeline(b))
 	}
 }
