@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/shipbridge/shipbridge/carriers/cdek/cdektest"
+	"github.com/shipbridge/shipbridge/carriers/pochta/pochtatest"
 	"github.com/shipbridge/shipbridge/moysklad/moyskladtest"
 	"github.com/shipbridge/shipbridge/store"
 )
@@ -29,7 +30,19 @@ var (
 	chaosNudge  = flag.Duration("chaos.nudge", 6*time.Second, "in the settle phase, re-set the status of orders that made no progress for this long (0: never)")
 	chaosSettle = flag.Duration("chaos.settle", 0, "bound of the settle phase (0: 75s short, 4m long); it must exceed the poller's reconcile grace (45s): a create cut off by a kill is only re-sent after it")
 	chaosLoss   = flag.Float64("chaos.storeloss", 0.15, "after each kill, the probability that the store file is lost (deleted); the same again that an older backup is restored in its place")
+	chaosPochta = flag.Int("chaos.pochta", 3, "every n-th order goes by Почта России (0: none)")
 )
+
+// The Почта России endpoints (pochtatest.Server.Calls keys) that get
+// injected 5xx in the short run: every one but the create. A 5xx to a
+// create is ambiguous (Pochta has no idempotency), so shipbridge re-sends
+// it only after Pochta's reconcile grace of 2 minutes, longer than the
+// short run; the long run fails every endpoint, creates included.
+var pochtaNonCreateEndpoints = []string{
+	"GET /1.0/backlog/search", "GET /1.0/shipment/search", "GET /1.0/backlog/{id}", "GET /1.0/shipment/{id}",
+	"DELETE /1.0/backlog", "DELETE /1.0/shipment", "POST /1.0/user/shipment", "POST /1.0/batch/{name}/shipment",
+	"GET /1.0/batch", "GET /1.0/forms/{id}/forms", "GET /1.0/settings/limit",
+}
 
 // chaosParams are the knobs of one chaos run.
 type chaosParams struct {
@@ -49,6 +62,9 @@ type chaosStats struct {
 	cdek5xx, cdek429, cdekLostCreates      int
 	cdekCreates, nudges                    int
 	storeLosses, storeRestores             int
+	// Почта России.
+	postOrders, post5xx, postLostCreates, postLostBatches, postCheckIns int
+	postCreates, postDoubleLiveSamples                                  int
 }
 
 // managerBook is what the simulated managers did to each order.
@@ -114,6 +130,11 @@ func TestChaos(t *testing.T) {
 	needBinary(t)
 	t.Parallel() // overlaps the idle retries of TestOnceMoySkladUnreachable
 	p := chaosParams{orders: 40, kills: 5, lifeMin: 1500 * time.Millisecond, lifeMax: 3500 * time.Millisecond, settle: 75 * time.Second}
+	if *chaosPochta > 0 {
+		// A Pochta create cut off by a kill before it reached Pochta is
+		// re-sent only after Pochta's reconcile grace (2 min, pochta.Timings).
+		p.settle = 150 * time.Second
+	}
 	if *chaosLong {
 		p = chaosParams{orders: 400, kills: 50, lifeMin: 2 * time.Second, lifeMax: 8 * time.Second, settle: 4 * time.Minute}
 	} else if testing.Short() {
@@ -129,6 +150,7 @@ func TestChaos(t *testing.T) {
 		p.settle = *chaosSettle
 	}
 	seed := *chaosSeed
+	runStart := time.Now()
 	t.Logf("chaos: seed %d, %d orders, %d kills (reproduce with -chaos.seed=%d)", seed, p.orders, p.kills, seed)
 	rng := &lockedRand{r: rand.New(rand.NewPCG(seed, seed^0x5eed))}
 
@@ -142,7 +164,12 @@ func TestChaos(t *testing.T) {
 			return rng.between(0, max)
 		}
 	}
+	var postOpts *pochtatest.Options
+	if *chaosPochta > 0 {
+		postOpts = &pochtatest.Options{Seed: seed, DailyQuota: 10_000_000, Latency: slow(0.2, 300*time.Millisecond)}
+	}
 	w := newWorld(t, worldOptions{
+		pochta: postOpts,
 		// Tighter than the client's own limit below, so 429s happen.
 		ms: moyskladtest.Options{RequestsPerWindow: 40, Window: time.Second, Seed: seed, Latency: slow(0.2, 150*time.Millisecond)},
 		cdek: cdektest.Options{Seed: seed, Latency: slow(0.2, 300*time.Millisecond),
@@ -164,15 +191,22 @@ func TestChaos(t *testing.T) {
 	w.env["SHIPBRIDGE_MOYSKLAD_REQUESTS_PER_WINDOW"] = "60"
 	w.env["SHIPBRIDGE_MOYSKLAD_MAX_PARALLEL"] = "5"
 
+	var st chaosStats
 	ids := make([]string, p.orders)
 	names := map[string]string{}
+	postNames := map[string]bool{} // the orders that go by Почта России
 	for i := range ids {
 		name := fmt.Sprintf("CH-%04d", i+1)
-		ids[i] = w.addOrder(name)
+		if *chaosPochta > 0 && (i+1)%*chaosPochta == 0 {
+			ids[i] = w.addOrderFor(name, "Почта России", "101000")
+			postNames[name] = true
+			st.postOrders++
+		} else {
+			ids[i] = w.addOrder(name)
+		}
 		names[ids[i]] = name
 	}
 	book := &managerBook{last: map[string]string{}, readyOnce: map[string]bool{}, burstLast: map[string]bool{}, lastEpoch: map[string]int{}}
-	var st chaosStats
 	var statsMu sync.Mutex
 	count := func(f func(*chaosStats)) { statsMu.Lock(); f(&st); statsMu.Unlock() }
 
@@ -224,7 +258,37 @@ func TestChaos(t *testing.T) {
 			count(func(s *chaosStats) { s.managerActions++ })
 		}
 	})
-	// The courier: now and then CDEK takes a parcel, after which deletion is refused.
+	// Never two live Pochta orders for one order's numbers, at any moment:
+	// sampled while the chaos runs (and checked again at the end).
+	var doubleMu sync.Mutex
+	var doubleLive []string
+	samplePost := func() {
+		if w.post == nil {
+			return
+		}
+		live := map[string][]string{}
+		for _, po := range w.post.Orders() {
+			if po.Deleted {
+				continue
+			}
+			for name := range postNames {
+				if isNumberOf(po.OrderNum, name) {
+					live[name] = append(live[name], fmt.Sprintf("%s/%s", po.OrderNum, po.Barcode))
+				}
+			}
+		}
+		for name, l := range live {
+			if len(l) > 1 {
+				doubleMu.Lock()
+				doubleLive = append(doubleLive, fmt.Sprintf("%s: %d live Pochta orders at once %v", name, len(l), l))
+				doubleMu.Unlock()
+			}
+		}
+		count(func(s *chaosStats) { s.postDoubleLiveSamples++ })
+	}
+	// The courier: now and then CDEK takes a parcel, after which deletion is
+	// refused; now and then the shop checks a Pochta batch in (Ф103), after
+	// which Pochta refuses to delete its orders.
 	bg.Go(func() {
 		for {
 			select {
@@ -242,6 +306,20 @@ func TestChaos(t *testing.T) {
 				if w.cdek.SetOrderStatus(live[rng.intn(len(live))], "RECEIVED_AT_SHIPMENT_WAREHOUSE") == nil {
 					count(func(s *chaosStats) { s.courierPickups++ })
 				}
+			}
+			if w.post != nil {
+				var open []string
+				for _, b := range w.post.Batches() {
+					if b.Status == "CREATED" {
+						open = append(open, b.Name)
+					}
+				}
+				if len(open) > 0 && rng.float() < 0.06 {
+					if w.post.CheckIn(open[rng.intn(len(open))]) == nil {
+						count(func(s *chaosStats) { s.postCheckIns++ })
+					}
+				}
+				samplePost()
 			}
 		}
 	})
@@ -269,6 +347,21 @@ func TestChaos(t *testing.T) {
 			case x < 0.16:
 				w.cdek.FailNext(2, http.StatusTooManyRequests)
 				count(func(s *chaosStats) { s.cdek429 += 2 })
+			case w.post == nil:
+			case x < 0.22:
+				status := []int{500, 502, 503, 504}[rng.intn(4)]
+				if *chaosLong {
+					w.post.FailNext(1, status) // any endpoint, creates included
+				} else {
+					w.post.FailNextOn(pochtaNonCreateEndpoints, 1, status)
+				}
+				count(func(s *chaosStats) { s.post5xx++ })
+			case x < 0.25:
+				w.post.LoseNextCreateResponse(1)
+				count(func(s *chaosStats) { s.postLostCreates++ })
+			case x < 0.26:
+				w.post.LoseNextResponse([]string{"POST /1.0/user/shipment", "POST /1.0/batch/{name}/shipment"}[rng.intn(2)], 1)
+				count(func(s *chaosStats) { s.postLostBatches++ })
 			}
 		}
 	})
@@ -397,21 +490,47 @@ func TestChaos(t *testing.T) {
 		t.Errorf("the binary panicked:\n%s", tail(final.stderr.String(), 4000))
 	}
 
-	violations, info := checkChaos(t, w, ids, names, book)
+	samplePost()
+	violations, info := checkChaos(t, w, ids, names, postNames, book)
+	violations = append(violations, doubleLive...)
 	if len(violations) > 0 {
 		t.Logf("final run's stderr (tail):\n%s", tail(final.stderr.String(), 6000))
 	}
 	cdekOrders := w.cdek.Orders()
 	st.cdekCreates = len(cdekOrders)
+	if w.post != nil {
+		st.postCreates = len(w.post.Orders())
+	}
 	for _, v := range info {
 		t.Log("note: " + v)
+	}
+	finals := map[string]map[string]int{"CDEK": {}, "Pochta": {}}
+	reasons := map[string]int{}
+	for _, id := range ids {
+		c := "CDEK"
+		if postNames[names[id]] {
+			c = "Pochta"
+		}
+		o := w.order(id)
+		finals[c][o.StateName]++
+		if o.StateName == sNotDeleted || o.StateName == sFailed {
+			reasons[c+": "+firstLine(o.Attr(aError), 110)]++
+		}
+	}
+	t.Logf("final statuses: CDEK %v; Почта России %v", finals["CDEK"], finals["Pochta"])
+	for r, n := range reasons {
+		t.Logf("reason %d×: %s", n, r)
 	}
 	t.Logf("chaos result: seed %d, orders %d, kills %d (store opened cleanly after each: %d), manager actions %d (quick flips %d), courier pickups %d, "+
 		"store lost %d times, older backup restored %d times, "+
 		"faults: MoySklad 5xx rate %.0f%% + %d 429 bursts (%d 429 answers in all, incl. rate-limit refusals), CDEK %d injected 5xx, %d injected 429, %d lost create responses armed, "+
-		"slow answers 20%% of requests on both, print forms 50–1500 ms; CDEK orders created %d; settle nudges %d; violations %d",
+		"slow answers 20%% of requests on both, print forms 50–1500 ms; CDEK orders created %d; "+
+		"Почта России: %d orders, %d injected 5xx, %d lost create responses armed, %d lost batch answers armed, %d batches checked in, %d Pochta orders created, %d double-live samples; "+
+		"settle nudges %d; took %s; violations %d",
 		seed, p.orders, st.kills, st.storeOpens, st.managerActions, st.bursts, st.courierPickups,
-		st.storeLosses, st.storeRestores, st.msFailRate*100, st.ms429Bursts, st.ms429Answers, st.cdek5xx, st.cdek429, st.cdekLostCreates, st.cdekCreates, st.nudges, len(violations))
+		st.storeLosses, st.storeRestores, st.msFailRate*100, st.ms429Bursts, st.ms429Answers, st.cdek5xx, st.cdek429, st.cdekLostCreates, st.cdekCreates,
+		st.postOrders, st.post5xx, st.postLostCreates, st.postLostBatches, st.postCheckIns, st.postCreates, st.postDoubleLiveSamples,
+		st.nudges, time.Since(runStart).Round(time.Second), len(violations))
 	eps := w.ms.RequestsByEndpoint()
 	t.Logf("MoySklad write-backs: %d bulk requests (POST /entity/customerorder), %d PUTs",
 		eps["POST /entity/customerorder"], eps["PUT /entity/customerorder/{id}"])
@@ -440,10 +559,45 @@ func isNumberOf(number, name string) bool {
 
 // checkChaos checks the invariants of RELIABILITY.md. It returns the
 // violations and informational notes.
-func checkChaos(t *testing.T, w *world, ids []string, names map[string]string, book *managerBook) (violations, info []string) {
+func checkChaos(t *testing.T, w *world, ids []string, names map[string]string, postNames map[string]bool, book *managerBook) (violations, info []string) {
 	t.Helper()
 	bad := func(format string, args ...any) { violations = append(violations, fmt.Sprintf(format, args...)) }
 	cdekOrders := w.cdek.Orders()
+	var postOrders []pochtatest.OrderInfo
+	if w.post != nil {
+		postOrders = w.post.Orders()
+	}
+
+	// Почта России accepts a second order under a number (no idempotency),
+	// so every create shipbridge sends under a number must be its only one:
+	// it never reuses a number after a deletion, and re-sends a create whose
+	// answer was lost only after a lookup found nothing. Two orders made under
+	// one number are a duplicate — unless the store was lost or restored,
+	// which may make shipbridge forget a number it deleted under (never one
+	// that is live: that is checked below and sampled during the run).
+	postByNumber := map[string][]pochtatest.OrderInfo{}
+	for _, po := range postOrders {
+		postByNumber[po.OrderNum] = append(postByNumber[po.OrderNum], po)
+	}
+	for n, list := range postByNumber {
+		if len(list) < 2 {
+			continue
+		}
+		live := 0
+		for _, po := range list {
+			if !po.Deleted {
+				live++
+			}
+		}
+		switch {
+		case live > 1:
+			bad("Pochta number %s: %d live orders", n, live)
+		case book.epoch == 0:
+			bad("Pochta number %s: %d orders created under it (a duplicate create) with the store never lost", n, len(list))
+		default:
+			info = append(info, fmt.Sprintf("Pochta number %s: %d orders created under it, at most one live (the store was lost or restored)", n, len(list)))
+		}
+	}
 
 	// No CDEK number was ever created twice while a live order with it existed.
 	byNumber := map[string][]cdektest.OrderInfo{}
@@ -523,30 +677,55 @@ func checkChaos(t *testing.T, w *world, ids []string, names map[string]string, b
 		sameEpoch := book.lastEpoch[id] == book.epoch
 		book.mu.Unlock()
 		o := w.order(id)
-		var live []cdektest.OrderInfo
-		for _, co := range cdekOrders {
-			if isNumberOf(co.Number, name) && co.CreateState == "SUCCESSFUL" && !co.Deleted && co.Status != "DELIVERED" && co.Status != "NOT_DELIVERED" {
-				live = append(live, co)
+		// live are the order's live shipments at its carrier, as
+		// "number/tracking" (CDEK: cdek_number; Pochta: ШПИ).
+		var live []string
+		liveTracking := ""
+		carrier := "CDEK"
+		if postNames[name] {
+			carrier = "Pochta"
+			for _, po := range postOrders {
+				if isNumberOf(po.OrderNum, name) && !po.Deleted {
+					live = append(live, po.OrderNum+"/"+po.Barcode)
+					liveTracking = po.Barcode
+				}
 			}
-		}
-		activeSum := 0
-		for n := range byNumber {
-			if isNumberOf(n, name) {
-				activeSum += w.cdek.ActiveOrdersForNumber(n)
+			for _, co := range cdekOrders {
+				if isNumberOf(co.Number, name) {
+					bad("%s: a Почта России order was sent to CDEK (%s)", name, co.Number)
+				}
 			}
-		}
-		if activeSum != len(live) {
-			bad("%s: snapshot shows %d live CDEK orders, ActiveOrdersForNumber %d", name, len(live), activeSum)
+		} else {
+			for _, co := range cdekOrders {
+				if isNumberOf(co.Number, name) && co.CreateState == "SUCCESSFUL" && !co.Deleted && co.Status != "DELIVERED" && co.Status != "NOT_DELIVERED" {
+					live = append(live, co.Number+"/"+co.CDEKNumber)
+					liveTracking = co.CDEKNumber
+				}
+			}
+			activeSum := 0
+			for n := range byNumber {
+				if isNumberOf(n, name) {
+					activeSum += w.cdek.ActiveOrdersForNumber(n)
+				}
+			}
+			if activeSum != len(live) {
+				bad("%s: snapshot shows %d live CDEK orders, ActiveOrdersForNumber %d", name, len(live), activeSum)
+			}
+			for _, po := range postOrders {
+				if isNumberOf(po.OrderNum, name) {
+					bad("%s: a CDEK order was sent to Почта России (%s)", name, po.OrderNum)
+				}
+			}
 		}
 		tracking, errText := o.Attr(aTracking), o.Attr(aError)
 
-		// MoySklad and CDEK agree, whatever the manager did.
+		// MoySklad and the carrier agree, whatever the manager did.
 		switch o.StateName {
 		case sRegistered, sNotDeleted:
 			if len(live) != 1 {
-				bad("%s: %s with %d live CDEK orders", name, o.StateName, len(live))
-			} else if live[0].CDEKNumber != tracking {
-				bad("%s: %s, tracking %q but the live CDEK order has cdek_number %q", name, o.StateName, tracking, live[0].CDEKNumber)
+				bad("%s: %s with %d live %s orders %v", name, o.StateName, len(live), carrier, live)
+			} else if liveTracking != tracking {
+				bad("%s: %s, tracking %q but the live %s order has tracking %q", name, o.StateName, tracking, carrier, liveTracking)
 			}
 			if o.StateName == sRegistered && o.Attributes[aWaybill].File == nil && errText == "" {
 				bad("%s: registered without a waybill and without a reason", name)
@@ -556,7 +735,7 @@ func checkChaos(t *testing.T, w *world, ids []string, names map[string]string, b
 			}
 		case sDeleted, sFailed:
 			if len(live) != 0 {
-				bad("%s: %s but %d live CDEK orders (orphan shipment): %+v", name, o.StateName, len(live), live)
+				bad("%s: %s but %d live %s orders (orphan shipment): %v", name, o.StateName, len(live), carrier, live)
 			}
 			if o.StateName == sFailed && errText == "" {
 				bad("%s: failed without a reason", name)

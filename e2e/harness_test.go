@@ -1,5 +1,6 @@
-// Package e2e drives the real shipbridge binary against the MoySklad and
-// CDEK simulators, which run inside the test process on loopback. TestMain
+// Package e2e drives the real shipbridge binary against the MoySklad, CDEK
+// and (where a test asks) Почта России simulators, which run inside the
+// test process on loopback. TestMain
 // builds the binary once with the go tool; -e2e.binary (or
 // SHIPBRIDGE_E2E_BINARY) uses a prebuilt one instead.
 package e2e
@@ -24,6 +25,7 @@ import (
 	"time"
 
 	"github.com/shipbridge/shipbridge/carriers/cdek/cdektest"
+	"github.com/shipbridge/shipbridge/carriers/pochta/pochtatest"
 	"github.com/shipbridge/shipbridge/moysklad/moyskladtest"
 	"github.com/shipbridge/shipbridge/store"
 )
@@ -106,12 +108,15 @@ const (
 	aError    = "Ошибка доставки"
 )
 
-// world is the outside world of one binary under test: both simulators, a
+// world is the outside world of one binary under test: the simulators, a
 // customer and a product to order, and a directory with the store.
 type world struct {
-	t       *testing.T
-	ms      *moyskladtest.Server
-	cdek    *cdektest.Server
+	t    *testing.T
+	ms   *moyskladtest.Server
+	cdek *cdektest.Server
+	// post is the Почта России simulator, nil unless worldOptions.pochta
+	// asked for it; the binary then has the carrier enabled.
+	post    *pochtatest.Server
 	dir     string
 	dbPath  string
 	agent   string
@@ -125,6 +130,9 @@ type world struct {
 type worldOptions struct {
 	ms   moyskladtest.Options
 	cdek cdektest.Options
+	// pochta, when set, starts the Почта России simulator and enables the
+	// carrier in the binary (its credentials are made unique per world).
+	pochta *pochtatest.Options
 }
 
 func randomHex(n int) string {
@@ -149,6 +157,12 @@ func newWorld(t *testing.T, o worldOptions) *world {
 	moyskladtest.Seed(w.ms)
 	w.cdek = cdektest.NewServer(o.cdek)
 	t.Cleanup(w.cdek.Close)
+	if o.pochta != nil {
+		po := *o.pochta
+		po.Token, po.Login, po.Password = "posttoken-"+randomHex(16), "shop-"+randomHex(4)+"@example.ru", "postpass-"+randomHex(12)
+		w.post = pochtatest.NewServer(po)
+		t.Cleanup(w.post.Close)
+	}
 	w.dbPath = filepath.Join(w.dir, "shipbridge.db")
 	w.agent = w.ms.AddCounterparty(moyskladtest.CounterpartySeed{Name: "Иванов Иван", Phone: "+7 916 123-45-67", Email: "ivan@example.ru"})
 	w.product = w.ms.AddProduct(moyskladtest.ProductSeed{Name: "Чайник", Article: "KT-1", Weight: 1.2})
@@ -184,6 +198,14 @@ func (w *world) environ() []string {
 		"SHIPBRIDGE_SHUTDOWN_TIMEOUT":             "20s",
 		"SHIPBRIDGE_SWEEP_EVERY":                  "1h",
 	}
+	if w.post != nil {
+		set["SHIPBRIDGE_CARRIERS_POCHTA_ENABLED"] = "true"
+		set["SHIPBRIDGE_CARRIERS_POCHTA_BASE_URL"] = w.post.URL()
+		set["SHIPBRIDGE_CARRIERS_POCHTA_TOKEN"] = w.post.Token()
+		set["SHIPBRIDGE_CARRIERS_POCHTA_LOGIN"] = w.post.Login()
+		set["SHIPBRIDGE_CARRIERS_POCHTA_PASSWORD"] = w.post.Password()
+		set["SHIPBRIDGE_CARRIERS_POCHTA_POSTOFFICE_CODE"] = w.post.Postcode()
+	}
 	for k, v := range w.env {
 		set[k] = v
 	}
@@ -197,9 +219,16 @@ func (w *world) environ() []string {
 // product, carrier СДЭК and a pickup point.
 func (w *world) addOrder(name string) string {
 	w.t.Helper()
+	return w.addOrderFor(name, "СДЭК", "MSK67")
+}
+
+// addOrderFor is addOrder with the given carrier and pickup point (for
+// Почта России: the index of the post office that holds the parcel).
+func (w *world) addOrderFor(name, carrier, pickup string) string {
+	w.t.Helper()
 	return w.ms.AddOrder(moyskladtest.OrderSeed{Name: name, AgentID: w.agent, StateName: sNew,
 		Positions:  []moyskladtest.PositionSeed{{ProductID: w.product, Quantity: 2, Price: 150000}},
-		Attributes: map[string]any{aCarrier: "СДЭК", aPickup: "MSK67"}})
+		Attributes: map[string]any{aCarrier: carrier, aPickup: pickup}})
 }
 
 func (w *world) set(id, state string) {

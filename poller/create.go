@@ -129,6 +129,9 @@ func (t *task) lookBeforeCreate(ctx context.Context, s carriers.Shipment) (goOn,
 // carrier's answer before anything waits. It reports whether the lifecycle
 // may go on in this pass.
 func (t *task) submit(ctx context.Context, s carriers.Shipment) bool {
+	if done, goOn := t.lookUnderOtherNumbers(ctx, s); done {
+		return goOn
+	}
 	c := t.c
 	t.rec.Number = c.Number(s)
 	t.rec.Reference = ""

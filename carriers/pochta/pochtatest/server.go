@@ -142,6 +142,7 @@ type Server struct {
 	calls     map[string]int
 	creates   map[string]int
 	failNext  []int
+	failOn    []targetedFault
 	lose      map[string]int
 	quotaDay  string
 	used      int
@@ -244,6 +245,27 @@ func (s *Server) FailNext(n, status int) {
 	defer s.mu.Unlock()
 	for i := 0; i < n; i++ {
 		s.failNext = append(s.failNext, status)
+	}
+}
+
+// targetedFault is one armed FailNextOn failure.
+type targetedFault struct {
+	endpoints map[string]bool
+	status    int
+}
+
+// FailNextOn makes the next n requests to any of the endpoints (keys as in
+// Calls, e.g. "GET /1.0/backlog/search") fail with the given HTTP status
+// before they are processed; requests to other endpoints pass.
+func (s *Server) FailNextOn(endpoints []string, n, status int) {
+	set := make(map[string]bool, len(endpoints))
+	for _, e := range endpoints {
+		set[e] = true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := 0; i < n; i++ {
+		s.failOn = append(s.failOn, targetedFault{endpoints: set, status: status})
 	}
 }
 
@@ -497,7 +519,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusUnauthorized, envelopeD("1000", "Unauthorized: invalid AccessToken or X-User-Authorization", ""))
 		return
 	}
-	if st := s.fault(); st != 0 {
+	if st := s.fault(key); st != 0 {
 		// A gateway page, as a proxy in front of the API would send (UNCONFIRMED).
 		w.Header().Set("Content-Type", "text/html")
 		w.WriteHeader(st)
@@ -588,13 +610,19 @@ func (s *Server) authorized(r *http.Request) bool {
 	return err == nil && string(raw) == s.opts.Login+":"+s.opts.Password
 }
 
-func (s *Server) fault() int {
+func (s *Server) fault(key string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.failNext) > 0 {
 		st := s.failNext[0]
 		s.failNext = s.failNext[1:]
 		return st
+	}
+	for i, f := range s.failOn {
+		if f.endpoints[key] {
+			s.failOn = append(s.failOn[:i], s.failOn[i+1:]...)
+			return f.status
+		}
 	}
 	if s.opts.FailRate > 0 && s.rng.Float64() < s.opts.FailRate {
 		return http.StatusInternalServerError

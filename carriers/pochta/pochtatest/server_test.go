@@ -248,6 +248,16 @@ func TestQuotaAndFaults(t *testing.T) {
 	if st, _, _ := c.do("GET", "/1.0/user-shipping-points", nil); st != 503 {
 		t.Errorf("fault: %d", st)
 	}
+	s.FailNextOn([]string{"GET /1.0/backlog/search"}, 1, 502)
+	if st, _, _ := c.do("GET", "/1.0/user-shipping-points", nil); st != 200 {
+		t.Errorf("a targeted fault hit another endpoint: %d", st)
+	}
+	if st, _, _ := c.do("GET", "/1.0/backlog/search?query=x", nil); st != 502 {
+		t.Errorf("targeted fault: %d", st)
+	}
+	if st, _, _ := c.do("GET", "/1.0/backlog/search?query=x", nil); st != 200 {
+		t.Errorf("a targeted fault fired twice: %d", st)
+	}
 	if st, _, b := c.do("GET", "/1.0/no/such", nil); st != 407 || !strings.Contains(string(b), "method not found") {
 		t.Errorf("wrong path: %d %s", st, b)
 	}
