@@ -201,3 +201,29 @@ func TestRegistrationDone(t *testing.T) {
 		t.Error("rejected is not done")
 	}
 }
+
+func TestShopNumber(t *testing.T) {
+	id := "3f1c2a7e-0000-4000-8000-000000000001"
+	for _, c := range []struct {
+		s    Shipment
+		want string
+	}{
+		{Shipment{OrderID: id, OrderName: "00042", Attempt: 1}, "00042"},
+		{Shipment{OrderID: id, OrderName: "00042", Attempt: 3}, "00042-3"},
+		{Shipment{OrderID: id, OrderName: " 00042 ", Attempt: 1, Number: "KEPT-1"}, "KEPT-1"},
+		{Shipment{OrderID: id, OrderName: "Заказ 5", Attempt: 1}, "SB-"},
+		{Shipment{OrderID: id, OrderName: "A 1", Attempt: 1}, "SB-"},
+		{Shipment{OrderID: id, OrderName: strings.Repeat("9", 29), Attempt: 2}, "SB-"},
+	} {
+		got := ShopNumber(c.s, 30)
+		if c.want == "SB-" {
+			if !strings.HasPrefix(got, "SB-") || len(got) > 30 || got != ShopNumber(c.s, 30) {
+				t.Errorf("ShopNumber(%q, attempt %d) = %q, want a stable SB- code", c.s.OrderName, c.s.Attempt, got)
+			}
+			continue
+		}
+		if got != c.want {
+			t.Errorf("ShopNumber(%q, attempt %d) = %q, want %q", c.s.OrderName, c.s.Attempt, got, c.want)
+		}
+	}
+}

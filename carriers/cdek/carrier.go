@@ -8,8 +8,6 @@ package cdek
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -150,41 +148,12 @@ func (c *Carrier) Client() *Client { return c.client }
 // Name returns "cdek".
 func (c *Carrier) Name() string { return Name }
 
-// Number returns the order's number at CDEK: the shop's order name when it
-// is 1–30 printable ASCII characters without spaces, otherwise "SB-" and
-// 16 hex digits of a hash of the order id. Attempt n > 1 appends "-n"; if
-// the name and suffix would exceed 30 characters the hashed form is used.
-func (c *Carrier) Number(s carriers.Shipment) string {
-	if n := strings.TrimSpace(s.Number); n != "" {
-		return n
-	}
-	suffix := ""
-	if s.Attempt > 1 {
-		suffix = "-" + strconv.Itoa(s.Attempt)
-	}
-	name := strings.TrimSpace(s.OrderName)
-	if plainNumber(name) && len(name)+len(suffix) <= MaxNumberLen {
-		return name + suffix
-	}
-	key := s.OrderID
-	if key == "" {
-		key = "name:" + s.OrderName
-	}
-	sum := sha256.Sum256([]byte(key))
-	return "SB-" + hex.EncodeToString(sum[:])[:16] + suffix
-}
-
-func plainNumber(s string) bool {
-	if s == "" || len(s) > MaxNumberLen {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] <= ' ' || s[i] > '~' {
-			return false
-		}
-	}
-	return true
-}
+// Number returns the order's number at CDEK (carriers.ShopNumber within
+// MaxNumberLen, 30): the shop's order name when it is printable ASCII
+// without spaces, otherwise "SB-" and 16 hex digits of a hash of the order
+// id. Attempt n > 1 appends "-n"; if the name and suffix would exceed 30
+// characters the hashed form is used.
+func (c *Carrier) Number(s carriers.Shipment) string { return carriers.ShopNumber(s, MaxNumberLen) }
 
 // Validate lists, in Russian, what CDEK would refuse in the shipment and a
 // manager can fix. It makes no call.

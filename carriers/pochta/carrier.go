@@ -3,8 +3,6 @@ package pochta
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -83,40 +81,8 @@ func (c *Carrier) Client() *Client { return c.client }
 func (c *Carrier) Name() string { return Name }
 
 // Number returns the order-num: the same rule as CDEK's number (PRODUCT
-// §2b) — the shop's order name when it is 1–30 printable ASCII characters,
-// otherwise "SB-" and 16 hex digits of a hash of the order id; attempt
-// n > 1 appends "-n".
-func (c *Carrier) Number(s carriers.Shipment) string {
-	if n := strings.TrimSpace(s.Number); n != "" {
-		return n
-	}
-	suffix := ""
-	if s.Attempt > 1 {
-		suffix = "-" + strconv.Itoa(s.Attempt)
-	}
-	name := strings.TrimSpace(s.OrderName)
-	if plainNumber(name) && len(name)+len(suffix) <= MaxNumberLen {
-		return name + suffix
-	}
-	key := s.OrderID
-	if key == "" {
-		key = "name:" + s.OrderName
-	}
-	sum := sha256.Sum256([]byte(key))
-	return "SB-" + hex.EncodeToString(sum[:])[:16] + suffix
-}
-
-func plainNumber(s string) bool {
-	if s == "" || len(s) > MaxNumberLen {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] <= ' ' || s[i] > '~' {
-			return false
-		}
-	}
-	return true
-}
+// §2b, carriers.ShopNumber) within MaxNumberLen.
+func (c *Carrier) Number(s carriers.Shipment) string { return carriers.ShopNumber(s, MaxNumberLen) }
 
 // carrierData is what the adapter keeps in Registration.CarrierData:
 // Pochta's internal order id (every later call needs it) and the batch.
