@@ -1,9 +1,9 @@
 package pochtatest
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/shipbridge/shipbridge/internal/simpdf"
 	"io"
 	"net/http"
 	"regexp"
@@ -783,50 +783,4 @@ func (s *Server) handleShippingPoints(w http.ResponseWriter) {
 
 // MakePDF renders a minimal one-page PDF with the lines of text: enough for
 // a client to see "%PDF-" … "%%EOF" and for a person to read it.
-func MakePDF(lines []string) []byte {
-	var content bytes.Buffer
-	content.WriteString("BT /F1 12 Tf 50 780 Td 16 TL\n")
-	for _, l := range lines {
-		content.WriteString("(" + pdfEscape(l) + ") Tj T*\n")
-	}
-	content.WriteString("ET\n")
-	objs := []string{
-		"<< /Type /Catalog /Pages 2 0 R >>",
-		"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-		"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>",
-		fmt.Sprintf("<< /Length %d >>\nstream\n%sendstream", content.Len(), content.String()),
-		"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-	}
-	var b bytes.Buffer
-	b.WriteString("%PDF-1.4\n")
-	offsets := make([]int, len(objs))
-	for i, o := range objs {
-		offsets[i] = b.Len()
-		fmt.Fprintf(&b, "%d 0 obj\n%s\nendobj\n", i+1, o)
-	}
-	xref := b.Len()
-	fmt.Fprintf(&b, "xref\n0 %d\n0000000000 65535 f \n", len(objs)+1)
-	for _, off := range offsets {
-		fmt.Fprintf(&b, "%010d 00000 n \n", off)
-	}
-	fmt.Fprintf(&b, "trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n", len(objs)+1, xref)
-	return b.Bytes()
-}
-
-// pdfEscape keeps ASCII (the built-in font has no Cyrillic) and escapes
-// the PDF string delimiters.
-func pdfEscape(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		switch {
-		case r == '(' || r == ')' || r == '\\':
-			b.WriteByte('\\')
-			b.WriteRune(r)
-		case r >= 32 && r < 127:
-			b.WriteRune(r)
-		default:
-			b.WriteByte('?')
-		}
-	}
-	return b.String()
-}
+func MakePDF(lines []string) []byte { return simpdf.Page(lines, 12, 780, 16) }
