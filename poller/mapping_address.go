@@ -22,12 +22,14 @@ func mapDestination(o moysklad.Order, problems *problemList) *carriers.Address {
 	}
 	const example = "например «г. Москва, ул. Тверская, д. 7, кв. 3»"
 	switch {
+	case addr.Street == "" && addr.House != "" && ruralLocality(addr.City):
+		// «д. Горки», house 15: a village without street names.
 	case addr.Street != "":
 		if addr.House == "" && !houseInStreet(addr.Street) {
 			problems.add("address.house", "В адресе доставки не указан номер дома (улица «%s»): для доставки до двери нужны улица и дом — заполните поле «Дом» в адресе доставки заказа или укажите код ПВЗ", shortName(addr.Street))
 		}
 	case addr.Text != "":
-		if fa := parseFreeAddress(addr.Text); !fa.street || !fa.house {
+		if fa := parseFreeAddress(addr.Text); !fa.complete() {
 			problems.add("address.street", "Адрес доставки «%s» неполный: для доставки до двери нужны улица и номер дома, %s. Дополните адрес или укажите код ПВЗ", shortName(addr.Text), example)
 		}
 	default:
@@ -73,8 +75,16 @@ func mapAddress(o moysklad.Order) *carriers.Address {
 // freeAddress is what parseFreeAddress found in a free-text address.
 type freeAddress struct {
 	city   string // the locality, as written
+	rural  bool   // the locality is marked as a village («село», «д.», «пос.», «хутор»…)
 	street bool   // a street part was found
 	house  bool   // a house number was found
+}
+
+// complete reports whether a courier can deliver to the address: a street
+// and a house number, or — in a village, where houses are often numbered
+// without streets («село Алабушево, 14») — a house number alone.
+func (fa freeAddress) complete() bool {
+	return fa.house && (fa.street || fa.rural)
 }
 
 // Word lists of the free-text address heuristic, lower case, without dots.
@@ -87,6 +97,9 @@ var (
 	regionWords = wordSet("обл область край респ республика ао округ р-н район мо")
 	cityWords   = wordSet("г город гор пгт пос посёлок поселок п с село д дер деревня рп ст-ца станица х хутор аул")
 	countries   = wordSet("россия рф russia")
+	// ruralWords are the locality words of villages, whose houses may be
+	// numbered without a street; a town («г.», «пгт», «рп») needs a street.
+	ruralWords = wordSet("с село д дер деревня п пос посёлок поселок х хутор аул ст-ца станица")
 )
 
 func wordSet(s string) map[string]bool {
@@ -225,6 +238,7 @@ func parseFreeAddress(text string) freeAddress {
 			words = words[1:]
 		}
 		fa.city = strings.Join(words, " ")
+		fa.rural = c.kind == partCity && ruralWords[c.low[0]]
 	}
 	for i, p := range parts {
 		switch {
@@ -243,6 +257,13 @@ func parseFreeAddress(text string) freeAddress {
 		}
 	}
 	return fa
+}
+
+// ruralLocality reports whether a structured city field names a village by
+// its marker («д. Горки», «село Алабушево»).
+func ruralLocality(city string) bool {
+	parts := splitAddress(city)
+	return len(parts) == 1 && parts[0].kind == partCity && ruralWords[parts[0].low[0]]
 }
 
 // houseInStreet reports whether a structured street field also holds the

@@ -361,6 +361,10 @@ func TestDoorAddressNeedsStreetAndHouse(t *testing.T) {
 		{"text, city only", nil, "Москва", "address.street", "«Москва» неполный"},
 		{"text, postal code and city", nil, "101000, Москва", "address.street", "«101000, Москва» неполный"},
 		{"addInfo, city only", &moysklad.Address{AddInfo: "г. Москва"}, "", "address.street", "неполный"},
+		{"structured village, house without a street", &moysklad.Address{City: "д. Горки", House: "15"}, "", "", ""},
+		{"structured village without a house", &moysklad.Address{City: "село Алабушево"}, "", "address.street", "только населённый пункт"},
+		{"structured town, house without a street", &moysklad.Address{City: "Москва", House: "7"}, "", "address.street", "только населённый пункт «Москва»"},
+		{"text, village and house", nil, "Московская обл., с. Алабушево, 14", "", ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -431,14 +435,21 @@ func TestFreeTextAddress(t *testing.T) {
 		{"Москва, кв. 5", false, "Москва", ""},
 		{"г Москва, Москва", false, "Москва", ""},
 		{"Москва, до востребования", false, "Москва", ""},
-		{"село Алабушево, 14-1", false, "Алабушево", ""},
+		// A village: houses numbered without streets.
+		{"село Алабушево, 14-1", true, "Алабушево", ""},
+		{"Тверская обл., Калининский р-н, д. Горки, д. 15", true, "Горки", ""},
+		{"142100, Московская область, пос. Дубровицы, 3", true, "Дубровицы", "142100"},
+		{"х. Весёлый, 12", true, "Весёлый", ""},
+		{"село Алабушево", false, "Алабушево", ""},
+		{"д. Горки, ул. Садовая", false, "Горки", ""},
+		{"пгт Новый, 5", false, "Новый", ""},
 		{"Московская обл., Одинцовский р-н", false, "", ""},
 		{"Новосибирск", false, "Новосибирск", ""},
 		{"", false, "", ""},
 	}
 	for _, c := range cases {
 		fa := parseFreeAddress(c.text)
-		if got := fa.street && fa.house; got != c.ok {
+		if got := fa.complete(); got != c.ok {
 			t.Errorf("%q: street %v, house %v; want accepted=%v", c.text, fa.street, fa.house, c.ok)
 		}
 		if fa.city != c.city {
