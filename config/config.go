@@ -4,6 +4,12 @@
 // Every key of the configuration has a default in Default, so every key can be overridden from
 // the environment: the key upper-cased, with "." replaced by "_", prefixed with SHIPBRIDGE_
 // (moysklad.token → SHIPBRIDGE_MOYSKLAD_TOKEN).
+//
+// config owns the common keys (schedule, store, log, http, moysklad, tracking). Each carrier owns
+// its section carriers.<key>.*: the carrier modules (carriers.Module) given to Load and Default
+// bring their settings types, defaults, validation and secrets; config imports no carrier
+// package. What config and the carriers share (Secret, Problem, the Checker, EnvName) is in the
+// leaf package config/setting.
 package config
 
 import (
