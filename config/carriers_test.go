@@ -1,6 +1,9 @@
 package config
 
 import (
+	"go/parser"
+	"go/token"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -97,4 +100,26 @@ func TestDefaultRefusesATwiceRegisteredCarrier(t *testing.T) {
 		}
 	}()
 	Default(fakeModule{}, fakeModule{})
+}
+
+// config knows carriers only through carriers.Module: it imports no carrier package, so adding a
+// carrier never touches it.
+func TestConfigImportsNoCarrier(t *testing.T) {
+	for _, dir := range []string{".", "setting"} {
+		files, err := filepath.Glob(filepath.Join(dir, "*.go"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, file := range files {
+			f, err := parser.ParseFile(token.NewFileSet(), file, nil, parser.ImportsOnly)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, imp := range f.Imports {
+				if path := strings.Trim(imp.Path.Value, `"`); strings.HasPrefix(path, "github.com/shipbridge/shipbridge/carriers/") {
+					t.Errorf("%s imports %s", file, path)
+				}
+			}
+		}
+	}
 }

@@ -123,7 +123,12 @@ func (s Settings) Validate(ch *setting.Checker, shop carriers.Shop) {
 			cfg.PostofficeCode = "000000"
 		}
 	}
-	err := cfg.Validate()
+	addProblems(ch, cfg.Validate())
+}
+
+// addProblems records the problems the adapter's Config.Validate found, each under its key
+// (with the variable to set when it is missing), or under carriers.pochta when it names none.
+func addProblems(ch *setting.Checker, err error) {
 	if err == nil {
 		return
 	}
