@@ -188,7 +188,7 @@ func (e *env) setup() (config.Config, *zap.Logger, error) {
 // setupWith is setup with another validation, e.g. config.Config.ValidateWithoutCredentials for
 // commands that only read the store.
 func (e *env) setupWith(validate func(config.Config) error) (config.Config, *zap.Logger, error) {
-	cfg, err := config.Load(e.configPath, e.lookup)
+	cfg, err := config.Load(e.configPath, e.lookup, carrierModules...)
 	if err != nil {
 		return config.Config{}, nil, fail(ExitUsage, err)
 	}
@@ -200,7 +200,7 @@ func (e *env) setupWith(validate func(config.Config) error) (config.Config, *zap
 		return config.Config{}, nil, fail(ExitUsage, err)
 	}
 	if e.environ != nil {
-		for _, w := range config.UnknownEnv(e.environ()) {
+		for _, w := range config.UnknownEnv(e.environ(), carrierModules...) {
 			log.Warn(w)
 		}
 	}

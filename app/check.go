@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -14,8 +13,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/shipbridge/shipbridge/carriers"
-	"github.com/shipbridge/shipbridge/carriers/cdek"
-	"github.com/shipbridge/shipbridge/carriers/pochta"
 	"github.com/shipbridge/shipbridge/config"
 	"github.com/shipbridge/shipbridge/metrics"
 	"github.com/shipbridge/shipbridge/moysklad"
@@ -29,7 +26,18 @@ type checkReport struct {
 	problems int
 }
 
+var _ carriers.CheckReport = (*checkReport)(nil)
+
 func (r *checkReport) ok(format string, args ...any) { r.w.printf("✓ "+format+"\n", args...) }
+
+// OK reports a passed check (carriers.CheckReport).
+func (r *checkReport) OK(format string, args ...any) { r.ok(format, args...) }
+
+// Warn reports a warning (carriers.CheckReport).
+func (r *checkReport) Warn(format string, args ...any) { r.warn(format, args...) }
+
+// Bad reports a failed check; fix, when not empty, says what to do (carriers.CheckReport).
+func (r *checkReport) Bad(fix, format string, args ...any) { r.bad(fix, format, args...) }
 
 func (r *checkReport) warn(format string, args ...any) { r.w.printf("! "+format+"\n", args...) }
 
@@ -65,46 +73,19 @@ func (e *env) checkCommand() *cobra.Command {
 
 func (e *env) runCheck(ctx context.Context, out io.Writer, timeout time.Duration) error {
 	r := &checkReport{w: errWriter{w: out}}
-	cfg, err := config.Load(e.configPath, e.lookup)
+	cfg, err := config.Load(e.configPath, e.lookup, carrierModules...)
 	if err != nil {
 		r.bad("correct the file or pass another one with --config", "configuration could not be read: %v", err)
 		return fail(ExitUsage, errors.New("the configuration could not be read"))
 	}
 	if e.environ != nil {
-		for _, w := range config.UnknownEnv(e.environ()) {
+		for _, w := range config.UnknownEnv(e.environ(), carrierModules...) {
 			r.warn("%s", w)
 		}
 	}
 
 	// Configuration. A problem in a service's keys skips that service's checks; others still run.
-	blocked := map[string]bool{}
-	var ve *config.ValidationError
-	configInvalid := false
-	switch err := cfg.Validate(); {
-	case errors.As(err, &ve):
-		configInvalid = true
-		for _, p := range ve.Problems {
-			r.bad("", "configuration: %s", p.Message)
-			switch {
-			case strings.HasPrefix(p.Key, "moysklad.states.") || strings.HasPrefix(p.Key, "moysklad.attributes."):
-				blocked["metadata"] = true
-			case strings.HasPrefix(p.Key, "moysklad."):
-				blocked["moysklad"] = true
-			case strings.HasPrefix(p.Key, "carriers.cdek."):
-				blocked["cdek"] = true
-			case strings.HasPrefix(p.Key, "carriers.pochta"):
-				blocked["pochta"] = true
-			case p.Key == "log.level" || p.Key == "log.format":
-				blocked["log"] = true
-			}
-		}
-	case err != nil:
-		configInvalid = true
-		r.bad("", "configuration: %v", err)
-		blocked["moysklad"], blocked["cdek"], blocked["pochta"] = true, true, true
-	default:
-		r.ok("configuration is valid (%s)", configSource(cfg))
-	}
+	blocked, configInvalid := checkConfig(r, cfg)
 	log := zap.NewNop()
 	if !blocked["log"] {
 		if l, err := newLogger(cfg.Log, e.stderr); err == nil {
@@ -122,21 +103,7 @@ func (e *env) runCheck(ctx context.Context, out io.Writer, timeout time.Duration
 	}
 
 	// Carriers: token and one cheap read each; a carrier whose keys are wrong is skipped.
-	switch {
-	case !cfg.Carriers.CDEK.Enabled:
-		r.skip("CDEK: disabled (carriers.cdek.enabled is false)")
-	case blocked["cdek"]:
-		r.skip("CDEK: not checked until the configuration above is fixed")
-	}
-	if cfg.Carriers.Pochta.Enabled && blocked["pochta"] {
-		r.skip("Почта России: not checked until the configuration above is fixed")
-	}
-	checked := cfg
-	checked.Carriers.CDEK.Enabled = cfg.Carriers.CDEK.Enabled && !blocked["cdek"]
-	checked.Carriers.Pochta.Enabled = cfg.Carriers.Pochta.Enabled && !blocked["pochta"]
-	if checked.Carriers.CDEK.Enabled || checked.Carriers.Pochta.Enabled {
-		e.checkCarriers(ctx, r, checked, log, m, timeout)
-	}
+	e.checkCarriers(ctx, r, cfg, blocked, log, m, timeout)
 
 	if r.w.err != nil {
 		return fail(ExitFailure, r.w.err)
@@ -149,6 +116,52 @@ func (e *env) runCheck(ctx context.Context, out io.Writer, timeout time.Duration
 		return fail(ExitFailure, fmt.Errorf("check found %d problem(s); each line marked ✗ says how to fix it", r.problems))
 	}
 	return nil
+}
+
+// checkConfig reports the configuration's problems and returns which services they block:
+// "moysklad", "metadata", "log", and the key of each carrier whose keys (carriers.<key>.*) are
+// at fault.
+func checkConfig(r *checkReport, cfg config.Config) (blocked map[string]bool, invalid bool) {
+	blocked = map[string]bool{}
+	var ve *config.ValidationError
+	switch err := cfg.Validate(); {
+	case errors.As(err, &ve):
+		for _, p := range ve.Problems {
+			r.bad("", "configuration: %s", p.Message)
+			if service := blockedService(cfg, p.Key); service != "" {
+				blocked[service] = true
+			}
+		}
+		return blocked, true
+	case err != nil:
+		r.bad("", "configuration: %v", err)
+		blocked["moysklad"] = true
+		for _, s := range cfg.Carriers.Sections() {
+			blocked[s.Key()] = true
+		}
+		return blocked, true
+	default:
+		r.ok("configuration is valid (%s)", configSource(cfg))
+		return blocked, false
+	}
+}
+
+// blockedService is the service a problem of key keeps check from checking, "" for none.
+func blockedService(cfg config.Config, key string) string {
+	switch {
+	case strings.HasPrefix(key, "moysklad.states.") || strings.HasPrefix(key, "moysklad.attributes."):
+		return "metadata"
+	case strings.HasPrefix(key, "moysklad."):
+		return "moysklad"
+	case key == "log.level" || key == "log.format":
+		return "log"
+	}
+	for _, s := range cfg.Carriers.Sections() {
+		if key == "carriers."+s.Key() || strings.HasPrefix(key, "carriers."+s.Key()+".") {
+			return s.Key()
+		}
+	}
+	return ""
 }
 
 func (e *env) checkMoySklad(ctx context.Context, r *checkReport, cfg config.Config, log *zap.Logger, m *metrics.Metrics, timeout time.Duration, skipMetadata bool) {
@@ -239,71 +252,48 @@ func moySkladFix(err error) string {
 	}
 }
 
-func (e *env) checkCarriers(ctx context.Context, r *checkReport, cfg config.Config, log *zap.Logger, m *metrics.Metrics, timeout time.Duration) {
-	reg, err := newCarriers(cfg, log, e.now, m)
+// checkCarriers says which carriers are disabled (when they are on by default) or blocked by
+// their configuration, then builds the others and asks each to prove that it is reachable and
+// accepts its credentials.
+func (e *env) checkCarriers(ctx context.Context, r *checkReport, cfg config.Config, blocked map[string]bool, log *zap.Logger, m *metrics.Metrics, timeout time.Duration) {
+	use := func(s config.CarrierSection) bool { return s.Settings.IsEnabled() && !blocked[s.Key()] }
+	some := false
+	for _, s := range cfg.Carriers.Sections() {
+		switch {
+		case !s.Settings.IsEnabled():
+			if s.Module.Defaults().IsEnabled() {
+				r.skip("%s: disabled (carriers.%s.enabled is false)", s.Module.Title(), s.Key())
+			}
+		case blocked[s.Key()]:
+			r.skip("%s: not checked until the configuration above is fixed", s.Module.Title())
+		}
+		some = some || use(s)
+	}
+	if !some {
+		return
+	}
+	_, built, err := buildCarriers(cfg, log, e.now, m, use)
 	if err != nil {
 		r.bad("correct the carriers.* settings", "carriers could not be built: %v", err)
 		return
 	}
-	for _, c := range reg.Carriers() {
-		checkCarrier(ctx, r, cfg, c, timeout)
+	for _, b := range built {
+		checkCarrier(ctx, r, b, timeout)
 	}
 }
 
-// checkCarrier asks a carrier to prove that it is reachable and accepts its
-// credentials (carriers.Checker), and turns the answer into a line with its
-// fix. The fixes name the carrier's own configuration keys,
-// carriers.<name>.*.
-func checkCarrier(ctx context.Context, r *checkReport, cfg config.Config, c carriers.Carrier, timeout time.Duration) {
-	title := strings.ToUpper(c.Name())
-	prefix := "carriers." + c.Name() + "."
-	ck, ok := c.(carriers.Checker)
+// checkCarrier asks a carrier to prove that it is reachable and accepts its credentials
+// (carriers.Checker); the carrier's settings turn the answer into lines with their fixes, in
+// terms of the carrier's own keys, carriers.<key>.*.
+func checkCarrier(ctx context.Context, r *checkReport, b builtCarrier, timeout time.Duration) {
+	ck, ok := b.carrier.(carriers.Checker)
 	if !ok {
-		r.warn("%s: no connectivity check exists for this carrier", title)
+		r.warn("%s: no connectivity check exists for this carrier", b.section.Module.Title())
 		return
-	}
-	where := configValue(cfg, prefix+"base_url")
-	if c.Name() == cdek.Name && config.IsCDEKTestServer(where) {
-		where += " (CDEK's test server)"
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	err := ck.Check(ctx)
-	if c.Name() == pochta.Name {
-		reportPochtaCheck(r, cfg, c, where, err)
-		return
-	}
-	switch {
-	case err == nil:
-		r.ok("%s: %s issued a token and answered an order lookup", title, where)
-	case carriers.KindOf(err) == carriers.KindConfig:
-		credentials := config.EnvName(prefix+"client_id") + " and " + config.EnvName(prefix+"client_secret")
-		r.bad("set "+credentials+" to the API keys of your "+title+" account",
-			"%s at %s refused the credentials: %v", title, where, err)
-	case carriers.KindOf(err) == carriers.KindAmbiguous || errors.Is(err, context.DeadlineExceeded) || isTransport(err):
-		r.bad("check "+config.EnvName(prefix+"base_url")+" and the network (no answer)",
-			"%s at %s: %v", title, where, err)
-	default:
-		r.bad("check "+config.EnvName(prefix+"base_url")+"; "+title+" may be unavailable, try again later",
-			"%s at %s: the check failed: %v", title, where, err)
-	}
-}
-
-// isTransport reports whether err is a connection-level failure.
-func isTransport(err error) bool {
-	var ne net.Error
-	var op *net.OpError
-	return errors.As(err, &ne) || errors.As(err, &op) || strings.Contains(err.Error(), "connection refused")
-}
-
-// configValue returns the value of a configuration key, "" when there is none.
-func configValue(cfg config.Config, key string) string {
-	for _, f := range config.Fields(cfg) {
-		if f.Key == key {
-			return f.Value
-		}
-	}
-	return ""
+	b.section.Settings.ReportCheck(r, b.carrier, ck.Check(ctx))
 }
 
 // mdItem returns the structured problem of the workflow's metadata check

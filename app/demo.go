@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
+	"github.com/shipbridge/shipbridge/carriers/cdek"
 	"github.com/shipbridge/shipbridge/carriers/cdek/cdektest"
 	"github.com/shipbridge/shipbridge/carriers/pochta"
 	"github.com/shipbridge/shipbridge/carriers/pochta/pochtatest"
@@ -91,14 +92,34 @@ func (e *env) demoCommand() *cobra.Command {
 	return cmd
 }
 
+// setDemoCarriers points the carriers' settings at the simulators: CDEK as a shop that hands
+// parcels over at an office, Почта России enabled.
+func setDemoCarriers(cfg *config.Config, sims demoSims) {
+	cd, _ := config.CarrierSettings[cdek.Settings](cfg.Carriers)
+	cd.BaseURL = sims.cdek.URL()
+	cd.ClientID = config.Secret(sims.cdek.ClientID())
+	cd.ClientSecret = config.Secret(sims.cdek.ClientSecret())
+	cd.ShipmentPoint = "MSK65"
+	cd.Sender = cdek.Sender{Name: "Петров Сергей", Company: "ООО «Уютный дом»", Phone: "+74951234567"}
+	cfg.Carriers.Set(cd)
+	pt, _ := config.CarrierSettings[pochta.Settings](cfg.Carriers)
+	pt.Enabled = true
+	pt.BaseURL = sims.pochta.URL()
+	pt.Token = config.Secret(sims.pochta.Token())
+	pt.Login = config.Secret(sims.pochta.Login())
+	pt.Password = config.Secret(sims.pochta.Password())
+	pt.PostofficeCode = sims.pochta.Postcode()
+	cfg.Carriers.Set(pt)
+}
+
 func (e *env) runDemo(ctx context.Context, out io.Writer, storePath string, timeout time.Duration) error {
 	// Only the log settings come from the configuration (file and environment): everything else
 	// is the defaults, pointed at the simulators.
-	loaded, err := config.Load(e.configPath, e.lookup)
+	loaded, err := config.Load(e.configPath, e.lookup, carrierModules...)
 	if err != nil {
 		return fail(ExitUsage, err)
 	}
-	cfg := config.Default()
+	cfg := config.Default(carrierModules...)
 	cfg.Log = loaded.Log
 	log, err := newLogger(cfg.Log, e.stderr)
 	if err != nil {
@@ -142,19 +163,7 @@ func (e *env) runDemo(ctx context.Context, out io.Writer, storePath string, time
 	cfg.MoySklad.Token = config.Secret(ms.Token())
 	// The simulator admits MoySklad's documented 45 requests per 3 s (a solution token).
 	cfg.MoySklad.RequestsPerWindow = 45
-	cdekCfg := &cfg.Carriers.CDEK
-	cdekCfg.BaseURL = cd.URL()
-	cdekCfg.ClientID = config.Secret(cd.ClientID())
-	cdekCfg.ClientSecret = config.Secret(cd.ClientSecret())
-	cdekCfg.ShipmentPoint = "MSK65"
-	cdekCfg.Sender = config.Sender{Name: "Петров Сергей", Company: "ООО «Уютный дом»", Phone: "+74951234567"}
-	pochtaCfg := &cfg.Carriers.Pochta
-	pochtaCfg.Enabled = true
-	pochtaCfg.BaseURL = pt.URL()
-	pochtaCfg.Token = config.Secret(pt.Token())
-	pochtaCfg.Login = config.Secret(pt.Login())
-	pochtaCfg.Password = config.Secret(pt.Password())
-	pochtaCfg.PostofficeCode = pt.Postcode()
+	setDemoCarriers(&cfg, sims)
 	if err := cfg.Validate(); err != nil {
 		return fail(ExitFailure, fmt.Errorf("demo configuration: %w", err))
 	}

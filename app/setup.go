@@ -73,7 +73,7 @@ func metadataItems(cfg config.Config) []metaItem {
 		{attribute: true, key: "error", name: a.Error, typ: "text",
 			description: "Почему отправление не оформлено или не удалено. Заполняет shipbridge, очищает при успехе."},
 	}
-	if name := codAttribute(cfg); name != "" {
+	if name := cfg.CashOnDeliveryAttribute(); name != "" {
 		items = append(items, metaItem{attribute: true, key: "cash_on_delivery", name: name, typ: "boolean",
 			description: "Отмечено — служба доставки возьмёт с получателя то, что он ещё не оплатил. Не отмечено — ничего не берёт."})
 	}

@@ -76,75 +76,57 @@ func newMoySklad(cfg config.Config, log *zap.Logger, now func() time.Time, m *me
 	})
 }
 
-// newCarriers builds the registry of enabled carriers. A new carrier is
-// one more block here.
+// carrierModules is the one registration block: every carrier shipbridge knows, in the order
+// check reports them. Configuration loading (the keys carriers.<key>.* and their
+// SHIPBRIDGE_CARRIERS_<KEY>_* variables), validation, building, check, setup and config.yaml go
+// through this list; a new carrier is one more line here (see README, "Adding a carrier").
+var carrierModules = []carriers.Module{
+	cdek.Module{},
+	pochta.Module{},
+}
+
+// newCarriers builds the registry of enabled carriers.
 func newCarriers(cfg config.Config, log *zap.Logger, now func() time.Time, m *metrics.Metrics) (*carriers.Registry, error) {
+	reg, _, err := buildCarriers(cfg, log, now, m, func(s config.CarrierSection) bool { return s.Settings.IsEnabled() })
+	return reg, err
+}
+
+// builtCarrier is a carrier built from its settings.
+type builtCarrier struct {
+	section config.CarrierSection
+	carrier carriers.Carrier
+}
+
+// buildCarriers builds and registers the carriers of cfg that use selects, in the order of the
+// modules.
+func buildCarriers(cfg config.Config, log *zap.Logger, now func() time.Time, m *metrics.Metrics,
+	use func(config.CarrierSection) bool) (*carriers.Registry, []builtCarrier, error) {
 	reg := &carriers.Registry{}
-	if c := cfg.Carriers.CDEK; c.Enabled {
-		carrier, err := cdek.New(cdek.Config{
-			BaseURL:        c.BaseURL,
-			ClientID:       c.ClientID.Value(),
-			ClientSecret:   c.ClientSecret.Value(),
-			Logger:         log.Named("cdek"),
-			Now:            now,
-			Observer:       m.API("cdek"),
-			OrderType:      c.OrderType,
-			TariffCode:     c.TariffCode,
-			DoorTariffCode: c.DoorTariffCode,
-			ShipmentPoint:  c.ShipmentPoint,
-			FromLocation: cdek.SenderLocation{
-				Code: c.FromLocation.Code, PostalCode: c.FromLocation.PostalCode, City: c.FromLocation.City,
-				Address: c.FromLocation.Address, CountryCode: c.FromLocation.CountryCode,
-			},
-			Sender:      cdek.Sender{Name: c.Sender.Name, Company: c.Sender.Company, Phone: c.Sender.Phone},
-			PrintCopies: c.PrintCopies,
-		})
+	var built []builtCarrier
+	shop := cfg.Shop()
+	for _, s := range cfg.Carriers.Sections() {
+		if !use(s) {
+			continue
+		}
+		key := s.Key()
+		carrier, err := s.Settings.Build(carriers.Env{Logger: log.Named(key), Now: now, Observer: m.API(key), Shop: shop})
 		if err != nil {
-			return nil, fmt.Errorf("carriers.cdek: %w", err)
+			return nil, nil, fmt.Errorf("carriers.%s: %w", key, err)
 		}
-		if err := reg.Register(carrier, carriers.Profile{
-			Names:          c.Names,
-			WeightUnit:     c.WeightUnit,
-			DefaultWeightG: c.Package.DefaultWeightG,
-			LengthCM:       c.Package.LengthCM,
-			WidthCM:        c.Package.WidthCM,
-			HeightCM:       c.Package.HeightCM,
-			CashOnDelivery: c.CashOnDelivery,
-			// CDEK decides most creates within 0.3–3 s and recommends a
-			// first GET after 2–3 s; its client times out after 30 s, so
-			// a "not found" is trusted 45 s after a create with no answer.
-			Timings: carriers.Timings{FirstPollDelay: 2 * time.Second, ReconcileGrace: 45 * time.Second},
-		}); err != nil {
-			return nil, err
+		if err := reg.Register(carrier, s.Settings.Profile(shop)); err != nil {
+			return nil, nil, err
 		}
+		built = append(built, builtCarrier{section: s, carrier: carrier})
 	}
-	if c := cfg.PochtaConfig(); c.Enabled {
-		c.Logger, c.Now, c.Observer = log.Named("pochta"), now, m.API("pochta")
-		carrier, err := pochta.New(c)
-		if err != nil {
-			return nil, fmt.Errorf("carriers.pochta: %w", err)
-		}
-		if err := reg.Register(carrier, c.Profile()); err != nil {
-			return nil, err
-		}
-	}
-	return reg, nil
+	return reg, built, nil
 }
 
-// quotaCarrier is a carrier that knows its request quota (Почта России).
-type quotaCarrier interface {
-	Quota() (pochta.Quota, bool)
-}
-
-// watchQuotas exports the quota of each carrier that has one on /metrics,
-// read at scrape time.
+// watchQuotas exports the quota of each carrier that has one (carriers.QuotaReporter) on
+// /metrics, read at scrape time.
 func watchQuotas(reg *carriers.Registry, m *metrics.Metrics) {
-	if c, _, ok := reg.Get(pochta.Name); ok {
-		if qc, ok := c.(quotaCarrier); ok {
-			m.WatchQuota(pochta.Name, func() (int64, int64, bool) {
-				q, ok := qc.Quota()
-				return q.Used, q.Allowed, ok
-			})
+	for _, c := range reg.Carriers() {
+		if qr, ok := c.(carriers.QuotaReporter); ok {
+			m.WatchQuota(c.Name(), qr.QuotaUsage)
 		}
 	}
 }
@@ -160,7 +142,7 @@ func pollerConfig(cfg config.Config) poller.Config {
 		States: poller.StateNames{Ready: s.Ready, Registered: s.Registered, Failed: s.Failed,
 			Delete: s.Delete, Deleted: s.Deleted, NotDeleted: s.NotDeleted, Delivered: s.Delivered, Returned: s.Returned},
 		Attributes: poller.AttributeNames{Carrier: a.Carrier, PickupPoint: a.PickupPoint, Tariff: a.Tariff,
-			TrackingNumber: a.TrackingNumber, Waybill: a.Waybill, Error: a.Error, CashOnDelivery: codAttribute(cfg),
+			TrackingNumber: a.TrackingNumber, Waybill: a.Waybill, Error: a.Error, CashOnDelivery: cfg.CashOnDeliveryAttribute(),
 			DeliveryStatus: a.DeliveryStatus},
 		TrackEvery:    cfg.Tracking.Every,
 		TrackMaxAge:   cfg.Tracking.MaxAge,
@@ -171,14 +153,4 @@ func pollerConfig(cfg config.Config) poller.Config {
 		RetryMax:      cfg.RetryMax,
 		SettleTimeout: settle,
 	}
-}
-
-// codAttribute is the name of the cash-on-delivery attribute when a carrier
-// collects by it (cash_on_delivery: attribute), else "": the workflow then
-// neither needs nor reads it.
-func codAttribute(cfg config.Config) string {
-	if cfg.Carriers.CDEK.Enabled && cfg.Carriers.CDEK.CashOnDelivery == "attribute" {
-		return cfg.MoySklad.Attributes.CashOnDelivery
-	}
-	return ""
 }

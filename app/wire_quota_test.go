@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/shipbridge/shipbridge/carriers/cdek"
 	"github.com/shipbridge/shipbridge/carriers/pochta"
 	"github.com/shipbridge/shipbridge/carriers/pochta/pochtatest"
 	"github.com/shipbridge/shipbridge/config"
@@ -43,13 +44,16 @@ func gauge(t *testing.T, m *metrics.Metrics, name, carrier string) float64 {
 func TestPochtaQuotaOnMetrics(t *testing.T) {
 	sim := pochtatest.NewServer(pochtatest.Options{})
 	t.Cleanup(sim.Close)
-	cfg := config.Default()
+	cfg := config.Default(carrierModules...)
 	cfg.Store.Path = filepath.Join(t.TempDir(), "shipbridge.db")
 	cfg.MoySklad.Token = "ms-token"
-	cfg.Carriers.CDEK.Enabled = false
-	p := &cfg.Carriers.Pochta
+	cd, _ := config.CarrierSettings[cdek.Settings](cfg.Carriers)
+	cd.Enabled = false
+	cfg.Carriers.Set(cd)
+	p, _ := config.CarrierSettings[pochta.Settings](cfg.Carriers)
 	p.Enabled, p.BaseURL, p.PostofficeCode = true, sim.URL(), sim.Postcode()
 	p.Token, p.Login, p.Password = config.Secret(sim.Token()), config.Secret(sim.Login()), config.Secret(sim.Password())
+	cfg.Carriers.Set(p)
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}

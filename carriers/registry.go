@@ -21,7 +21,10 @@ type Profile struct {
 	DefaultWeightG int
 	// LengthCM, WidthCM and HeightCM are the package dimensions.
 	LengthCM, WidthCM, HeightCM int
-	// CashOnDelivery is "auto" (collect what is unpaid) or "never".
+	// CashOnDelivery is "auto" (collect what is unpaid), "never", or
+	// "attribute" (collect it only from orders whose cash-on-delivery
+	// attribute is ticked: the configuration then requires
+	// moysklad.attributes.cash_on_delivery, and setup creates it).
 	CashOnDelivery string
 
 	// Timings are the carrier's own waits; zero fields take the workflow's

@@ -4,30 +4,27 @@
 // Every key of the configuration has a default in Default, so every key can be overridden from
 // the environment: the key upper-cased, with "." replaced by "_", prefixed with SHIPBRIDGE_
 // (moysklad.token → SHIPBRIDGE_MOYSKLAD_TOKEN).
+//
+// config owns the common keys (schedule, store, log, http, moysklad, tracking). Each carrier owns
+// its section carriers.<key>.*: the carrier modules (carriers.Module) given to Load and Default
+// bring their settings types, defaults, validation and secrets; config imports no carrier
+// package. What config and the carriers share (Secret, Problem, the Checker, EnvName) is in the
+// leaf package config/setting.
 package config
 
 import (
 	"time"
 
-	"github.com/shipbridge/shipbridge/carriers/pochta"
+	"github.com/shipbridge/shipbridge/carriers"
+	"github.com/shipbridge/shipbridge/config/setting"
 )
 
 // EnvPrefix is the prefix of every environment variable that overrides a configuration key.
-const EnvPrefix = "SHIPBRIDGE_"
+const EnvPrefix = setting.EnvPrefix
 
-// CDEKTestBaseURL is the address of CDEK's public test server, the default carriers.cdek.base_url.
-const CDEKTestBaseURL = "https://api.edu.cdek.ru"
-
-// CDEKProductionBaseURL is the address of CDEK's production API.
-const CDEKProductionBaseURL = "https://api.cdek.ru"
-
-// The public test account of CDEK, published in CDEK's API documentation ("Подключение к
-// сервису"). It is shared by all integrators, works only on api.edu.cdek.ru, and is filled in by
-// Load when carriers.cdek.base_url is the test server and no credentials are configured.
-const (
-	cdekTestClientID     = "wqGwiQx0gg8mLtiEKsUinjVSICCjtTEP"
-	cdekTestClientSecret = "RmAmgvSgSl1yirlz9QupbzOJVqhCxcP5"
-)
+// Secret is a string that is never printed (see setting.Secret); every configuration field of
+// this type is a secret.
+type Secret = setting.Secret
 
 // Config is the whole configuration of shipbridge. The mapstructure tags are the configuration
 // keys; see Default for the default of each.
@@ -62,7 +59,9 @@ type Config struct {
 	Log      Log      `mapstructure:"log"`
 	HTTP     HTTP     `mapstructure:"http"`
 	MoySklad MoySklad `mapstructure:"moysklad"`
-	Carriers Carriers `mapstructure:"carriers"`
+	// Carriers holds each carrier's settings, carriers.<key>.*, in the carrier's own type: the
+	// carrier modules given to Load or Default decide which carriers there are.
+	Carriers Carriers `mapstructure:"-"`
 	Tracking Tracking `mapstructure:"tracking"`
 
 	// File is the configuration file that was read, or "" when only defaults and the environment
@@ -132,7 +131,7 @@ type Attributes struct {
 	Waybill        string `mapstructure:"waybill"`
 	Error          string `mapstructure:"error"`
 	// CashOnDelivery names the boolean attribute that marks an order to be paid on delivery; used
-	// only by carriers whose cash_on_delivery is "attribute".
+	// only by carriers whose profile collects by it (carriers.Profile.CashOnDelivery "attribute").
 	CashOnDelivery string `mapstructure:"cash_on_delivery"`
 	// DeliveryStatus is the string attribute tracking writes the parcel's status into.
 	DeliveryStatus string `mapstructure:"delivery_status"`
@@ -146,106 +145,12 @@ type Tracking struct {
 	MaxAge time.Duration `mapstructure:"max_age"`
 }
 
-// Carriers holds the configuration of every supported carrier.
-type Carriers struct {
-	CDEK   CDEK   `mapstructure:"cdek"`
-	Pochta Pochta `mapstructure:"pochta"`
-}
-
-// Pochta configures Почта России's «Отправка» API carrier (PRODUCT.md §2b, §4). There is no test
-// server: BaseURL is production, and tests and the demo use a simulator.
-type Pochta struct {
-	// Enabled turns the carrier on (off by default).
-	Enabled bool `mapstructure:"enabled"`
-	// Names are the values of the order's carrier attribute that select Pochta (case-insensitive).
-	Names []string `mapstructure:"names"`
-	// BaseURL is the API root, https://otpravka-api.pochta.ru.
-	BaseURL string `mapstructure:"base_url"`
-	// Token is the application token (Authorization: AccessToken …); Login and Password are the
-	// cabinet user's (X-User-Authorization: Basic …). All three are secrets.
-	Token    Secret `mapstructure:"token"`
-	Login    Secret `mapstructure:"login"`
-	Password Secret `mapstructure:"password"`
-	// PostofficeCode is the acceptance office (postoffice-code), one of the account's shipping points.
-	PostofficeCode string `mapstructure:"postoffice_code"`
-	// MailType is the mail-type of every parcel, e.g. POSTAL_PARCEL or ONLINE_PARCEL.
-	MailType string `mapstructure:"mail_type"`
-	// DeclaredValue sends the goods' value (category WITH_DECLARED_VALUE).
-	DeclaredValue bool `mapstructure:"declared_value"`
-	// CashOnDelivery is auto (collect the unpaid amount on delivery) or never.
-	CashOnDelivery string `mapstructure:"cash_on_delivery"`
-	// Package is the box of every parcel and the default weight, as for CDEK.
-	Package Package `mapstructure:"package"`
-}
-
-// CDEK configures the CDEK API v2 carrier.
-type CDEK struct {
-	// Enabled turns the carrier on.
-	Enabled bool `mapstructure:"enabled"`
-	// Names are the values of the order's carrier attribute that select CDEK (case-insensitive).
-	Names []string `mapstructure:"names"`
-	// BaseURL is the API root: CDEKTestBaseURL or CDEKProductionBaseURL.
-	BaseURL string `mapstructure:"base_url"`
-	// ClientID and ClientSecret are the OAuth client credentials. Both default to CDEK's public test
-	// account when BaseURL is the test server. ClientSecret is secret.
-	ClientID     Secret `mapstructure:"client_id"`
-	ClientSecret Secret `mapstructure:"client_secret"`
-	// OrderType is 1 (online store, "интернет-магазин") or 2 (delivery, "доставка").
-	OrderType int `mapstructure:"order_type"`
-	// TariffCode is the default tariff when the order has a pickup point; DoorTariffCode when it has
-	// only an address. The order's tariff attribute overrides both.
-	TariffCode     int `mapstructure:"tariff_code"`
-	DoorTariffCode int `mapstructure:"door_tariff_code"`
-	// ShipmentPoint is the CDEK office where parcels are handed over; when empty, FromLocation is used.
-	ShipmentPoint string   `mapstructure:"shipment_point"`
-	FromLocation  Location `mapstructure:"from_location"`
-	Sender        Sender   `mapstructure:"sender"`
-	Package       Package  `mapstructure:"package"`
-	// WeightUnit is the unit of the product weights in MoySklad: kg or g.
-	WeightUnit string `mapstructure:"weight_unit"`
-	// CashOnDelivery is auto (collect the unpaid amount, sum − payedSum, on delivery), never, or
-	// attribute (collect it only from orders whose attribute moysklad.attributes.cash_on_delivery
-	// is ticked).
-	CashOnDelivery string `mapstructure:"cash_on_delivery"`
-	// PrintCopies is the number of waybill copies on one PDF.
-	PrintCopies int `mapstructure:"print_copies"`
-}
-
-// Location is a sender address for door pick-up (CDEK from_location).
-type Location struct {
-	// Code is CDEK's city code (GET /v2/location/cities), the most reliable way to name the city.
-	Code        int    `mapstructure:"code"`
-	PostalCode  string `mapstructure:"postal_code"`
-	City        string `mapstructure:"city"`
-	Address     string `mapstructure:"address"`
-	CountryCode string `mapstructure:"country_code"`
-}
-
-// IsZero reports whether no part of the address is set (the country code alone does not count).
-func (l Location) IsZero() bool {
-	return l.Code == 0 && l.PostalCode == "" && l.City == "" && l.Address == ""
-}
-
-// Sender is the shipper's contact (CDEK sender; required for order type 2).
-type Sender struct {
-	Name    string `mapstructure:"name"`
-	Company string `mapstructure:"company"`
-	Phone   string `mapstructure:"phone"`
-}
-
-// Package is the single package of every shipment: its dimensions, and the weight used when the
-// order's products have no weight.
-type Package struct {
-	LengthCM int `mapstructure:"length_cm"`
-	WidthCM  int `mapstructure:"width_cm"`
-	HeightCM int `mapstructure:"height_cm"`
-	// DefaultWeightG is used when the products weigh nothing; 0 means such orders fail validation.
-	DefaultWeightG int `mapstructure:"default_weight_g"`
-}
-
-// Default returns the configuration used when neither a file nor the environment sets a key.
-// Secrets are empty; Load fills in CDEK's public test account for the test server.
-func Default() Config {
+// Default returns the configuration used when neither a file nor the environment sets a key,
+// with the carriers of mods (each at its Module.Defaults). Secrets are empty; Load completes
+// the carriers' settings (Settings.Complete: CDEK's public test account on its test server).
+// It panics when two modules share a key or a settings type, or a module's settings are not a
+// struct: the list of modules is the program's, not the operator's.
+func Default(mods ...carriers.Module) Config {
 	return Config{
 		Schedule:        "@every 1m",
 		WatchEvery:      12 * time.Second,
@@ -285,75 +190,7 @@ func Default() Config {
 				DeliveryStatus: "Статус доставки",
 			},
 		},
-		Carriers: Carriers{CDEK: CDEK{
-			Enabled:        true,
-			Names:          []string{"СДЭК", "CDEK"},
-			BaseURL:        CDEKTestBaseURL,
-			OrderType:      1,
-			TariffCode:     136,
-			DoorTariffCode: 137,
-			FromLocation:   Location{CountryCode: "RU"},
-			Package:        Package{LengthCM: 20, WidthCM: 15, HeightCM: 10},
-			WeightUnit:     "kg",
-			CashOnDelivery: "auto",
-			PrintCopies:    2,
-		}, Pochta: Pochta{
-			Names:          []string{"Почта России", "Почта"},
-			BaseURL:        "https://otpravka-api.pochta.ru",
-			MailType:       "POSTAL_PARCEL",
-			DeclaredValue:  true,
-			CashOnDelivery: "auto",
-			Package:        Package{LengthCM: 20, WidthCM: 15, HeightCM: 10},
-		}},
+		Carriers: newCarriers(mods),
 		Tracking: Tracking{Every: time.Hour, MaxAge: 1440 * time.Hour},
 	}
-}
-
-// Secret is a string that must never be printed: its String, GoString and MarshalJSON return
-// "[redacted]" (or "" when empty), so a Secret that reaches a log line, an error or %v stays
-// hidden. Use Value to get the secret itself.
-type Secret string
-
-const redacted = "[redacted]"
-
-// Value returns the secret itself, for the one place that sends it to its service.
-func (s Secret) Value() string { return string(s) }
-
-// String returns "[redacted]" for a non-empty secret and "" for an empty one.
-func (s Secret) String() string {
-	if s == "" {
-		return ""
-	}
-	return redacted
-}
-
-// GoString makes %#v redact the secret too.
-func (s Secret) GoString() string { return `config.Secret("` + s.String() + `")` }
-
-// MarshalJSON encodes the redacted form, so reflection-based loggers cannot leak the secret.
-func (s Secret) MarshalJSON() ([]byte, error) { return []byte(`"` + s.String() + `"`), nil }
-
-// MarshalText encodes the redacted form, for text and YAML encoders.
-func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
-
-// PochtaConfig maps carriers.pochta.* onto the carrier package's configuration, secrets included:
-// use it only to build the carrier. Product weights are in the shop's unit,
-// carriers.cdek.weight_unit (one shop, one unit).
-func (c Config) PochtaConfig() pochta.Config {
-	p := c.Carriers.Pochta
-	cfg := pochta.DefaultConfig()
-	cfg.Enabled = p.Enabled
-	cfg.Names = p.Names
-	cfg.BaseURL = p.BaseURL
-	cfg.Token, cfg.Login, cfg.Password = p.Token.Value(), p.Login.Value(), p.Password.Value()
-	cfg.PostofficeCode = p.PostofficeCode
-	cfg.MailType = p.MailType
-	cfg.DeclaredValue = p.DeclaredValue
-	cfg.CashOnDelivery = p.CashOnDelivery
-	if u := c.Carriers.CDEK.WeightUnit; u != "" {
-		cfg.WeightUnit = u
-	}
-	cfg.Package = pochta.Package{LengthCM: p.Package.LengthCM, WidthCM: p.Package.WidthCM, HeightCM: p.Package.HeightCM,
-		DefaultWeightG: p.Package.DefaultWeightG}
-	return cfg
 }

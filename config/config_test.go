@@ -30,13 +30,12 @@ func writeFile(t *testing.T, content string) string {
 }
 
 func TestLoadDefaults(t *testing.T) {
-	cfg, err := load("", nil, env(nil))
+	cfg, err := load("", nil, env(nil), testModules...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Default()
-	want.Carriers.CDEK.ClientID = cdekTestClientID
-	want.Carriers.CDEK.ClientSecret = cdekTestClientSecret
+	// Load completes each carrier's settings (fake's public test key).
+	want := withFake(Default(testModules...), func(s *fakeSettings) { s.APIKey = "public-test-key" })
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("defaults differ:\n got %s\nwant %s", cfg, want)
 	}
@@ -48,10 +47,8 @@ func TestLoadDefaults(t *testing.T) {
 		"states.ready":       cfg.MoySklad.States.Ready == "Готов к отгрузке",
 		"states.not_deleted": cfg.MoySklad.States.NotDeleted == "Заказ на доставку НЕ удален",
 		"attributes.waybill": cfg.MoySklad.Attributes.Waybill == "Накладная",
-		"cdek names":         reflect.DeepEqual(cfg.Carriers.CDEK.Names, []string{"СДЭК", "CDEK"}),
-		"cdek tariffs":       cfg.Carriers.CDEK.OrderType == 1 && cfg.Carriers.CDEK.TariffCode == 136 && cfg.Carriers.CDEK.DoorTariffCode == 137,
-		"cdek misc":          cfg.Carriers.CDEK.WeightUnit == "kg" && cfg.Carriers.CDEK.CashOnDelivery == "auto" && cfg.Carriers.CDEK.PrintCopies == 2,
-		"cdek test server":   cfg.Carriers.CDEK.BaseURL == "https://api.edu.cdek.ru",
+		"fake names":         reflect.DeepEqual(fake(cfg).Names, []string{"Фейк", "Fake"}),
+		"fake package":       fake(cfg).Package.LengthCM == 20 && fake(cfg).Timeout == 30*time.Second,
 		"operational":        cfg.Workers == 128 && cfg.SweepEvery == 15*time.Minute && cfg.Overlap == 2*time.Minute && cfg.OnceTimeout == 2*time.Minute,
 		"no file":            cfg.File == "",
 	}
@@ -72,13 +69,13 @@ moysklad:
   states:
     ready: "Собран"
 carriers:
-  cdek:
-    names: [cdek-express]
-    shipment_point: MSK65
+  fake:
+    names: [fake-express]
+    base_url: https://fake.example
     package:
       default_weight_g: 300
 `)
-	cfg, err := load(path, nil, env(nil))
+	cfg, err := load(path, nil, env(nil), testModules...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,11 +88,11 @@ carriers:
 	if cfg.MoySklad.States.Ready != "Собран" || cfg.MoySklad.States.Registered != "Зарегистрирован перевозчиком" {
 		t.Errorf("nested file value or its sibling default wrong: %+v", cfg.MoySklad.States)
 	}
-	if !reflect.DeepEqual(cfg.Carriers.CDEK.Names, []string{"cdek-express"}) || cfg.Carriers.CDEK.ShipmentPoint != "MSK65" {
-		t.Errorf("cdek from file wrong: %+v", cfg.Carriers.CDEK)
+	if f := fake(cfg); !reflect.DeepEqual(f.Names, []string{"fake-express"}) || f.BaseURL != "https://fake.example" || f.APIKey != "" {
+		t.Errorf("fake from file wrong: %+v", f)
 	}
-	if cfg.Carriers.CDEK.Package.DefaultWeightG != 300 || cfg.Carriers.CDEK.Package.LengthCM != 20 {
-		t.Errorf("package = %+v", cfg.Carriers.CDEK.Package)
+	if p := fake(cfg).Package; p.DefaultWeightG != 300 || p.LengthCM != 20 {
+		t.Errorf("package = %+v", p)
 	}
 }
 
@@ -137,36 +134,41 @@ func TestLoadDefaultSearchesWorkingDirectory(t *testing.T) {
 }
 
 func TestLoadUnknownKey(t *testing.T) {
-	path := writeFile(t, "carriers:\n  cdek:\n    tarif_code: 1\n")
-	_, err := load(path, nil, env(nil))
-	if err == nil || !strings.Contains(err.Error(), `unknown key "carriers.cdek.tarif_code"; did you mean carriers.cdek.tariff_code?`) {
+	path := writeFile(t, "carriers:\n  fake:\n    bsae_url: x\n")
+	_, err := load(path, nil, env(nil), testModules...)
+	if err == nil || !strings.Contains(err.Error(), `unknown key "carriers.fake.bsae_url"; did you mean carriers.fake.base_url?`) {
 		t.Fatalf("err = %v, want the unknown key named with the nearest known one", err)
 	}
-	if strings.Contains(err.Error(), "has invalid keys") || strings.Contains(err.Error(), "door_tariff_code") {
+	if strings.Contains(err.Error(), "has invalid keys") || strings.Contains(err.Error(), "api_key") {
 		t.Errorf("err = %v: viper's message, or a key that is not near", err)
+	}
+	// A carrier the program does not know is unknown too.
+	path = writeFile(t, "carriers:\n  boxberry:\n    enabled: true\n")
+	if _, err := load(path, nil, env(nil), testModules...); err == nil || !strings.Contains(err.Error(), `unknown key "carriers.boxberry.enabled"`) {
+		t.Errorf("err = %v, want the unknown carrier's key named", err)
 	}
 }
 
 func TestLoadUnknownKeysNamesEachWithItsNeighbours(t *testing.T) {
 	path := writeFile(t, `
 wrokers: 3
-cdek:
-  client_id: x
+fake:
+  api_key: x
 carriers:
-  cdek:
-    from_location:
-      zip: "101000"
+  fake:
+    package:
+      depth_cm: 7
 `)
-	_, err := load(path, nil, env(nil))
+	_, err := load(path, nil, env(nil), testModules...)
 	if err == nil {
 		t.Fatal("unknown keys accepted")
 	}
 	for _, want := range []string{
 		`unknown key "wrokers"; did you mean workers?`,
 		// The right name at the wrong place.
-		`unknown key "cdek.client_id"; did you mean carriers.cdek.client_id?`,
+		`unknown key "fake.api_key"; did you mean carriers.fake.api_key?`,
 		// Nothing spelt alike: the keys of the same section.
-		`unknown key "carriers.cdek.from_location.zip"; the known keys under carriers.cdek.from_location are carriers.cdek.from_location.code, carriers.cdek.from_location.postal_code, carriers.cdek.from_location.city`,
+		`unknown key "carriers.fake.package.depth_cm"; the known keys under carriers.fake.package are carriers.fake.package.length_cm, carriers.fake.package.width_cm, carriers.fake.package.height_cm, carriers.fake.package.default_weight_g`,
 		path,
 	} {
 		if !strings.Contains(err.Error(), want) {
@@ -179,13 +181,14 @@ func TestUnknownEnv(t *testing.T) {
 	got := UnknownEnv([]string{
 		"HOME=/root",
 		"SHIPBRIDGE_WORKERS=4",
+		"SHIPBRIDGE_CARRIERS_FAKE_API_KEY=set",
 		"SHIPBRIDGE_MOYSKLAD_TOKN=secret-value",
-		"SHIPBRIDGE_CDEK_CLIENT_ID=x",
+		"SHIPBRIDGE_FAKE_API_KEY=x",
 		"SHIPBRIDGE_COLOUR=blue",
-	})
+	}, testModules...)
 	want := []string{
-		"environment variable SHIPBRIDGE_CDEK_CLIENT_ID is not a shipbridge setting and is ignored; did you mean SHIPBRIDGE_CARRIERS_CDEK_CLIENT_ID (key carriers.cdek.client_id)?",
 		"environment variable SHIPBRIDGE_COLOUR is not a shipbridge setting and is ignored",
+		"environment variable SHIPBRIDGE_FAKE_API_KEY is not a shipbridge setting and is ignored; did you mean SHIPBRIDGE_CARRIERS_FAKE_API_KEY (key carriers.fake.api_key)?",
 		"environment variable SHIPBRIDGE_MOYSKLAD_TOKN is not a shipbridge setting and is ignored; did you mean SHIPBRIDGE_MOYSKLAD_TOKEN (key moysklad.token)?",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
@@ -197,9 +200,14 @@ func TestUnknownEnv(t *testing.T) {
 }
 
 func TestLoadBadType(t *testing.T) {
-	_, err := load("", nil, env(map[string]string{"SHIPBRIDGE_MOYSKLAD_WINDOW": "soon"}))
+	_, err := load("", nil, env(map[string]string{"SHIPBRIDGE_MOYSKLAD_WINDOW": "soon"}), testModules...)
 	if err == nil || !strings.Contains(err.Error(), "moysklad.window") {
 		t.Fatalf("err = %v, want the bad key named", err)
+	}
+	// A carrier's key is named in full too.
+	_, err = load("", nil, env(map[string]string{"SHIPBRIDGE_CARRIERS_FAKE_PACKAGE_LENGTH_CM": "long"}), testModules...)
+	if err == nil || !strings.Contains(err.Error(), "carriers.fake.package.length_cm") {
+		t.Fatalf("err = %v, want the carrier's bad key named in full", err)
 	}
 }
 
@@ -211,26 +219,27 @@ moysklad:
   states:
     ready: "Из файла"
 carriers:
-  cdek:
+  fake:
     enabled: true
-    from_location:
-      city: Казань
+    base_url: https://fake.example
+    package:
+      width_cm: 40
 `)
 	cfg, err := load(path, nil, env(map[string]string{
-		"SHIPBRIDGE_MOYSKLAD_TOKEN":                      "from-env",
-		"SHIPBRIDGE_MOYSKLAD_MAX_PARALLEL":               "3",
-		"SHIPBRIDGE_MOYSKLAD_STATES_READY":               "Из окружения",
-		"SHIPBRIDGE_MOYSKLAD_ATTRIBUTES_ERROR":           "Причина", // not in the file at all
-		"SHIPBRIDGE_CARRIERS_CDEK_ENABLED":               "false",
-		"SHIPBRIDGE_CARRIERS_CDEK_NAMES":                 "СДЭК,Сдэк Экспресс",
-		"SHIPBRIDGE_CARRIERS_CDEK_FROM_LOCATION_CITY":    "Москва",
-		"SHIPBRIDGE_CARRIERS_CDEK_PACKAGE_LENGTH_CM":     "33",
-		"SHIPBRIDGE_CARRIERS_CDEK_CLIENT_SECRET":         "s3",
-		"SHIPBRIDGE_CARRIERS_CDEK_FROM_LOCATION_ADDRESS": "ул. Ленина, 1",
-		"SHIPBRIDGE_SWEEP_EVERY":                         "5m",
-		"SHIPBRIDGE_HTTP_LISTEN":                         "", // set but empty: disables
-		"SHIPBRIDGE_LOG_LEVEL":                           "debug",
-	}))
+		"SHIPBRIDGE_MOYSKLAD_TOKEN":                  "from-env",
+		"SHIPBRIDGE_MOYSKLAD_MAX_PARALLEL":           "3",
+		"SHIPBRIDGE_MOYSKLAD_STATES_READY":           "Из окружения",
+		"SHIPBRIDGE_MOYSKLAD_ATTRIBUTES_ERROR":       "Причина", // not in the file at all
+		"SHIPBRIDGE_CARRIERS_FAKE_ENABLED":           "false",
+		"SHIPBRIDGE_CARRIERS_FAKE_NAMES":             "Фейк,Фейк Экспресс",
+		"SHIPBRIDGE_CARRIERS_FAKE_PACKAGE_LENGTH_CM": "33",
+		"SHIPBRIDGE_CARRIERS_FAKE_API_KEY":           "s3",
+		"SHIPBRIDGE_CARRIERS_FAKE_TIMEOUT":           "1m",
+		"SHIPBRIDGE_CARRIERS_SPARE_ENABLED":          "true",
+		"SHIPBRIDGE_SWEEP_EVERY":                     "5m",
+		"SHIPBRIDGE_HTTP_LISTEN":                     "", // set but empty: disables
+		"SHIPBRIDGE_LOG_LEVEL":                       "debug",
+	}), testModules...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,12 +248,14 @@ carriers:
 		"max_parallel": cfg.MoySklad.MaxParallel,
 		"ready":        cfg.MoySklad.States.Ready,
 		"error attr":   cfg.MoySklad.Attributes.Error,
-		"enabled":      cfg.Carriers.CDEK.Enabled,
-		"names":        cfg.Carriers.CDEK.Names,
-		"city":         cfg.Carriers.CDEK.FromLocation.City,
-		"address":      cfg.Carriers.CDEK.FromLocation.Address,
-		"length":       cfg.Carriers.CDEK.Package.LengthCM,
-		"secret":       cfg.Carriers.CDEK.ClientSecret.Value(),
+		"enabled":      fake(cfg).Enabled,
+		"names":        fake(cfg).Names,
+		"base_url":     fake(cfg).BaseURL,
+		"length":       fake(cfg).Package.LengthCM,
+		"width":        fake(cfg).Package.WidthCM,
+		"secret":       fake(cfg).APIKey.Value(),
+		"timeout":      fake(cfg).Timeout,
+		"spare":        cfg.Carriers.Sections()[1].Settings.IsEnabled(),
 		"sweep":        cfg.SweepEvery,
 		"listen":       cfg.HTTP.Listen,
 		"level":        cfg.Log.Level,
@@ -255,11 +266,13 @@ carriers:
 		"ready":        "Из окружения",
 		"error attr":   "Причина",
 		"enabled":      false,
-		"names":        []string{"СДЭК", "Сдэк Экспресс"},
-		"city":         "Москва",
-		"address":      "ул. Ленина, 1",
+		"names":        []string{"Фейк", "Фейк Экспресс"},
+		"base_url":     "https://fake.example",
 		"length":       33,
+		"width":        40,
 		"secret":       "s3",
+		"timeout":      time.Minute,
+		"spare":        true,
 		"sweep":        5 * time.Minute,
 		"listen":       "",
 		"level":        "debug",
@@ -267,18 +280,13 @@ carriers:
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("env overrides:\n got %v\nwant %v", got, want)
 	}
-	// A user who set only the secret keeps an empty client id: the test account is filled in only
-	// when neither is configured.
-	if cfg.Carriers.CDEK.ClientID != "" {
-		t.Errorf("client_id = %q, want empty", cfg.Carriers.CDEK.ClientID.Value())
-	}
 }
 
 // TestEveryKeyHasAnEnvVariable guards the explicit binding: each key of the struct must be
 // overridable, including keys that no file mentions.
 func TestEveryKeyHasAnEnvVariable(t *testing.T) {
-	fields := Fields(Default())
-	if len(fields) < 50 {
+	fields := Fields(Default(testModules...))
+	if len(fields) < 45 {
 		t.Fatalf("only %d keys found; the struct walk is broken", len(fields))
 	}
 	for _, f := range fields {
@@ -287,9 +295,9 @@ func TestEveryKeyHasAnEnvVariable(t *testing.T) {
 		}
 		value := "7"
 		switch f.Key {
-		case "carriers.cdek.enabled", "carriers.pochta.declared_value":
+		case "carriers.fake.enabled":
 			value = "false"
-		case "carriers.pochta.enabled":
+		case "carriers.spare.enabled":
 			value = "true"
 		case "schedule", "log.level", "log.format":
 			value = "x7"
@@ -297,7 +305,7 @@ func TestEveryKeyHasAnEnvVariable(t *testing.T) {
 		if _, isDuration := f.raw.(time.Duration); isDuration {
 			value = "7s"
 		}
-		cfg, err := load("", nil, env(map[string]string{f.Env: value}))
+		cfg, err := load("", nil, env(map[string]string{f.Env: value}), testModules...)
 		if err != nil {
 			t.Errorf("%s=%s: %v", f.Env, value, err)
 			continue
@@ -315,10 +323,9 @@ func TestEveryKeyHasAnEnvVariable(t *testing.T) {
 }
 
 func validConfig() Config {
-	c := Default()
+	c := Default(testModules...)
 	c.MoySklad.Token = "tok"
-	c.Carriers.CDEK.ShipmentPoint = "MSK65"
-	return c
+	return withFake(c, func(s *fakeSettings) { s.APIKey = "key" })
 }
 
 func problems(err error) []Problem {
@@ -350,6 +357,14 @@ func TestValidateTokenRequired(t *testing.T) {
 	if err := c.ValidateWithoutCredentials(); err != nil {
 		t.Errorf("ValidateWithoutCredentials: %v, want nil", err)
 	}
+	// A carrier's secret is required only with credentials too.
+	c = withFake(validConfig(), func(s *fakeSettings) { s.APIKey = "" })
+	if ps := problems(c.Validate()); len(ps) != 1 || ps[0].Message != "carriers.fake.api_key is required: set SHIPBRIDGE_CARRIERS_FAKE_API_KEY" {
+		t.Errorf("problems = %+v", ps)
+	}
+	if err := c.ValidateWithoutCredentials(); err != nil {
+		t.Errorf("ValidateWithoutCredentials: %v, want nil", err)
+	}
 }
 
 func TestValidateListsEveryProblem(t *testing.T) {
@@ -360,27 +375,23 @@ func TestValidateListsEveryProblem(t *testing.T) {
 	c.HTTP.Listen = "8080"
 	c.MoySklad.MaxParallel = 9
 	c.MoySklad.States.Deleted = c.MoySklad.States.Ready
-	c.Carriers.CDEK.ShipmentPoint = ""
-	c.Carriers.CDEK.BaseURL = CDEKProductionBaseURL
-	c.Carriers.CDEK.ClientID, c.Carriers.CDEK.ClientSecret = "", ""
-	c.Carriers.CDEK.OrderType = 2
-	c.Carriers.CDEK.WeightUnit = "lb"
+	c.MoySklad.Attributes.Error = " накладная "
+	c = withFake(c, func(s *fakeSettings) {
+		s.BaseURL, s.APIKey, s.Package.WidthCM = "ftp://fake.example", "", 0
+	})
 
 	want := map[string]string{
-		"moysklad.token":                "moysklad.token is required: set SHIPBRIDGE_MOYSKLAD_TOKEN",
-		"schedule":                      "schedule is not a valid cron spec",
-		"log.level":                     `log.level must be one of debug, info, warn, error, got "loud"`,
-		"http.listen":                   "http.listen must be host:port",
-		"moysklad.max_parallel":         "moysklad.max_parallel must be between 1 and 5",
-		"moysklad.states.deleted":       "moysklad.states.deleted must differ from moysklad.states.ready",
-		"carriers.cdek.shipment_point":  "carriers.cdek.shipment_point or carriers.cdek.from_location is required: set SHIPBRIDGE_CARRIERS_CDEK_SHIPMENT_POINT",
-		"carriers.cdek.client_id":       "carriers.cdek.client_id is required when carriers.cdek.base_url is not the CDEK test server: set SHIPBRIDGE_CARRIERS_CDEK_CLIENT_ID",
-		"carriers.cdek.client_secret":   "set SHIPBRIDGE_CARRIERS_CDEK_CLIENT_SECRET",
-		"carriers.cdek.sender.name":     "carriers.cdek.sender.name is required for carriers.cdek.order_type 2",
-		"carriers.cdek.sender.phone":    "carriers.cdek.sender.phone is required",
-		"carriers.cdek.weight_unit":     `carriers.cdek.weight_unit must be one of kg, g, got "lb"`,
-		"carriers.cdek.print_copies":    "", // still valid: must not be reported
-		"carriers.cdek.from_location.*": "",
+		"moysklad.token":                  "moysklad.token is required: set SHIPBRIDGE_MOYSKLAD_TOKEN",
+		"schedule":                        "schedule is not a valid cron spec",
+		"log.level":                       `log.level must be one of debug, info, warn, error, got "loud"`,
+		"http.listen":                     "http.listen must be host:port",
+		"moysklad.max_parallel":           "moysklad.max_parallel must be between 1 and 5",
+		"moysklad.states.deleted":         "moysklad.states.deleted must differ from moysklad.states.ready",
+		"moysklad.attributes.error":       `moysklad.attributes.error must differ from moysklad.attributes.waybill (both are " накладная ")`,
+		"carriers.fake.base_url":          `carriers.fake.base_url must be an http(s) URL such as https://host/path, got "ftp://fake.example"`,
+		"carriers.fake.api_key":           "carriers.fake.api_key is required: set SHIPBRIDGE_CARRIERS_FAKE_API_KEY",
+		"carriers.fake.package.width_cm":  "carriers.fake.package.width_cm must be greater than 0, got 0",
+		"carriers.fake.package.height_cm": "", // still valid: must not be reported
 	}
 	got := map[string]string{}
 	for _, p := range problems(c.Validate()) {
@@ -398,58 +409,16 @@ func TestValidateListsEveryProblem(t *testing.T) {
 			t.Errorf("%s: got %q, want it to contain %q", key, msg, prefix)
 		}
 	}
-	if len(got) != 12 {
-		t.Errorf("got %d problems, want 12: %v", len(got), got)
-	}
-}
-
-func TestValidateFromLocation(t *testing.T) {
-	c := validConfig()
-	c.Carriers.CDEK.ShipmentPoint = ""
-	c.Carriers.CDEK.FromLocation = Location{City: "Москва", CountryCode: "RU"}
-	ps := problems(c.Validate())
-	if len(ps) != 1 || ps[0].Key != "carriers.cdek.from_location.address" {
-		t.Fatalf("problems = %+v", ps)
-	}
-	c.Carriers.CDEK.FromLocation.Address = "ул. Ленина, 1"
-	if err := c.Validate(); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func TestDisabledCDEKIsReported(t *testing.T) {
-	c := validConfig()
-	c.Carriers.CDEK.Enabled = false
-	c.Carriers.CDEK.TariffCode = -1 // not checked while disabled
-	ps := problems(c.Validate())
-	if len(ps) != 1 || ps[0].Key != "carriers.cdek.enabled" {
-		t.Fatalf("problems = %+v", ps)
-	}
-}
-
-func TestCDEKTestCredentials(t *testing.T) {
-	cfg, err := load("", nil, env(map[string]string{"SHIPBRIDGE_CARRIERS_CDEK_BASE_URL": "https://api.cdek.ru"}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if cfg.Carriers.CDEK.ClientID != "" || cfg.Carriers.CDEK.ClientSecret != "" {
-		t.Error("test credentials must not be used for production")
-	}
-	cfg, err = load("", nil, env(map[string]string{"SHIPBRIDGE_CARRIERS_CDEK_CLIENT_ID": "mine", "SHIPBRIDGE_CARRIERS_CDEK_CLIENT_SECRET": "mine2"}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if cfg.Carriers.CDEK.ClientID.Value() != "mine" || cfg.Carriers.CDEK.ClientSecret.Value() != "mine2" {
-		t.Error("configured credentials must win over the test account")
+	if len(got) != 10 {
+		t.Errorf("got %d problems, want 10: %v", len(got), got)
 	}
 }
 
 func TestSecretsAreRedacted(t *testing.T) {
 	cfg, err := load("", nil, env(map[string]string{
-		"SHIPBRIDGE_MOYSKLAD_TOKEN":              "ms-token-SECRET",
-		"SHIPBRIDGE_CARRIERS_CDEK_CLIENT_ID":     "cdek-id-SECRET",
-		"SHIPBRIDGE_CARRIERS_CDEK_CLIENT_SECRET": "cdek-pass-SECRET",
-	}))
+		"SHIPBRIDGE_MOYSKLAD_TOKEN":        "ms-token-SECRET",
+		"SHIPBRIDGE_CARRIERS_FAKE_API_KEY": "fake-key-SECRET",
+	}), testModules...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -465,70 +434,33 @@ func TestSecretsAreRedacted(t *testing.T) {
 		"%s token": fmt.Sprintf("%s %q %x", cfg.MoySklad.Token, cfg.MoySklad.Token, cfg.MoySklad.Token),
 		"json":     string(js),
 		"redacted": fmt.Sprint(cfg.Redacted()),
+		"carriers": fmt.Sprintf("%v %+v %#v %s", cfg.Carriers, cfg.Carriers, cfg.Carriers, cfg.Carriers),
 	}
 	for name, view := range views {
 		if strings.Contains(view, "SECRET") {
 			t.Errorf("%s leaks a secret: %s", name, view)
 		}
 	}
+	if !strings.Contains(string(js), `"fake":{"Enabled":true,`) || !strings.Contains(string(js), `"APIKey":"[redacted]"`) {
+		t.Errorf("JSON should show the carriers' settings, secrets redacted: %s", js)
+	}
 	if !strings.Contains(cfg.String(), "moysklad.token = [redacted]\n") {
 		t.Errorf("String() should show that the token is set:\n%s", cfg.String())
 	}
-	if !strings.Contains(cfg.String(), "carriers.cdek.names = [СДЭК, CDEK]\n") || !strings.Contains(cfg.String(), "moysklad.window = 3s\n") ||
+	if !strings.Contains(cfg.String(), "carriers.fake.names = [Фейк, Fake]\n") || !strings.Contains(cfg.String(), "moysklad.window = 3s\n") ||
 		!strings.Contains(cfg.String(), "sweep_every = 15m\n") {
 		t.Errorf("String() should show ordinary values:\n%s", cfg.String())
 	}
-	if got := Default().String(); !strings.Contains(got, "moysklad.token = \n") {
+	if !strings.Contains(cfg.String(), "carriers.fake.api_key = [redacted]\n") || !strings.Contains(cfg.String(), "carriers.fake.timeout = 30s\n") {
+		t.Errorf("String() should show the carrier's keys, its secret redacted:\n%s", cfg.String())
+	}
+	if got := Default(testModules...).String(); !strings.Contains(got, "moysklad.token = \n") || !strings.Contains(got, "carriers.fake.api_key = \n") {
 		t.Errorf("an unset token should show empty:\n%s", got)
 	}
 }
 
-// TestShippedConfigYAML keeps ../config.yaml, the starting point shipped with shipbridge, loadable
-// and equal to the defaults, with every non-secret key present and no secret value in it.
-func TestShippedConfigYAML(t *testing.T) {
-	const path = "../config.yaml"
-	cfg, err := load(path, nil, env(nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := Default()
-	want.Carriers.CDEK.ClientID = cdekTestClientID
-	want.Carriers.CDEK.ClientSecret = cdekTestClientSecret
-	want.File = path
-	if !reflect.DeepEqual(cfg, want) {
-		t.Errorf("config.yaml differs from the defaults:\n got %s\nwant %s", cfg, want)
-	}
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	text := string(raw)
-	for _, f := range Fields(Default()) {
-		last := f.Key[strings.LastIndex(f.Key, ".")+1:]
-		if f.Secret {
-			if !strings.Contains(text, "# "+last+":") || !strings.Contains(text, f.Env) {
-				t.Errorf("config.yaml should document secret %s as a comment naming %s", f.Key, f.Env)
-			}
-			continue
-		}
-		if !strings.Contains(text, "\n"+strings.Repeat("  ", strings.Count(f.Key, "."))+last+":") {
-			t.Errorf("config.yaml lacks key %s", f.Key)
-		}
-	}
-}
-
-func TestValidateWithoutCredentialsNeedsNoShipmentPoint(t *testing.T) {
-	c := Default()
-	if err := c.ValidateWithoutCredentials(); err != nil {
-		t.Errorf("defaults without credentials: %v", err)
-	}
-	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "carriers.cdek.shipment_point") {
-		t.Errorf("Validate should still require the shipment point: %v", err)
-	}
-}
-
 func TestRetryBounds(t *testing.T) {
-	c := Default()
+	c := Default(testModules...)
 	if c.RetryBase != 30*time.Second || c.RetryMax != 30*time.Minute {
 		t.Errorf("defaults %s %s", c.RetryBase, c.RetryMax)
 	}
@@ -536,49 +468,5 @@ func TestRetryBounds(t *testing.T) {
 	err := c.ValidateWithoutCredentials()
 	if err == nil || !strings.Contains(err.Error(), "retry_max must be at least retry_base") {
 		t.Errorf("err = %v", err)
-	}
-}
-
-func TestValidatePochta(t *testing.T) {
-	c := Default()
-	c.MoySklad.Token = "t"
-	c.Carriers.CDEK.Enabled = false
-	c.Carriers.Pochta.Enabled = true
-	err := c.Validate()
-	var ve *ValidationError
-	if !errors.As(err, &ve) {
-		t.Fatalf("pochta without secrets: %v", err)
-	}
-	keys := map[string]string{}
-	for _, p := range ve.Problems {
-		keys[p.Key] = p.Message
-	}
-	for _, k := range []string{"carriers.pochta.token", "carriers.pochta.login", "carriers.pochta.password", "carriers.pochta.postoffice_code"} {
-		if !strings.Contains(keys[k], EnvName(k)) {
-			t.Errorf("%s not reported with its variable: %q", k, keys[k])
-		}
-	}
-	if _, ok := keys["carriers.cdek.enabled"]; ok {
-		t.Error("CDEK off is fine while Pochta is on")
-	}
-	if err := c.ValidateWithoutCredentials(); err != nil {
-		t.Errorf("demo without Pochta secrets: %v", err)
-	}
-	c.Carriers.Pochta.Token, c.Carriers.Pochta.Login, c.Carriers.Pochta.Password = "a", "b", "c"
-	c.Carriers.Pochta.PostofficeCode = "102961"
-	if err := c.Validate(); err != nil {
-		t.Errorf("complete pochta: %v", err)
-	}
-	c.Carriers.Pochta.PostofficeCode = "10296"
-	c.Carriers.Pochta.CashOnDelivery = "maybe"
-	err = c.Validate()
-	if err == nil || !strings.Contains(err.Error(), "carriers.pochta.postoffice_code") || !strings.Contains(err.Error(), "carriers.pochta.cash_on_delivery") {
-		t.Errorf("bad values: %v", err)
-	}
-	if pc := c.PochtaConfig(); pc.Token != "a" || pc.WeightUnit != "kg" || !pc.DeclaredValue || pc.Package.LengthCM != 20 {
-		t.Errorf("PochtaConfig = %s %+v", pc, pc.Package)
-	}
-	if strings.Contains(c.String(), "= a\n") {
-		t.Error("a pochta secret is printed")
 	}
 }

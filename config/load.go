@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net/url"
 	"os"
 	"reflect"
 	"sort"
@@ -12,6 +11,9 @@ import (
 	"time"
 
 	"github.com/spf13/viper"
+
+	"github.com/shipbridge/shipbridge/carriers"
+	"github.com/shipbridge/shipbridge/config/setting"
 )
 
 // DefaultSearchPaths are the configuration files Load tries, in order, when no path is given.
@@ -29,19 +31,23 @@ type LookupFunc func(name string) (string, bool)
 // An environment variable that is set, even to the empty string, overrides its key (an empty
 // SHIPBRIDGE_HTTP_LISTEN disables the HTTP server).
 //
+// The carriers are those of mods: each carrier's keys, carriers.<key>.*, are decoded into its
+// own settings type (carriers.Module.Defaults), which Load then completes (Settings.Complete).
+//
 // Load rejects unknown keys in the file and values of the wrong type; it does not call Validate.
-func Load(path string, lookup LookupFunc) (Config, error) {
-	return load(path, DefaultSearchPaths(), lookup)
+func Load(path string, lookup LookupFunc, mods ...carriers.Module) (Config, error) {
+	return load(path, DefaultSearchPaths(), lookup, mods...)
 }
 
-func load(path string, search []string, lookup LookupFunc) (Config, error) {
+func load(path string, search []string, lookup LookupFunc, mods ...carriers.Module) (Config, error) {
 	if lookup == nil {
 		lookup = os.LookupEnv
 	}
 	v := viper.New()
 	v.SetConfigType("yaml")
 
-	fields := Fields(Default())
+	defaults := Default(mods...)
+	fields := Fields(defaults)
 	for _, f := range fields {
 		v.SetDefault(f.Key, f.raw)
 	}
@@ -93,8 +99,8 @@ func load(path string, search []string, lookup LookupFunc) (Config, error) {
 		return Config{}, fmt.Errorf("config: %s: %s", file, strings.Join(msgs, "; "))
 	}
 
-	var cfg Config
-	if err := v.UnmarshalExact(&cfg); err != nil {
+	cfg, err := decode(v, defaults.Carriers)
+	if err != nil {
 		where := "defaults and environment"
 		if file != "" {
 			where = file + " and environment"
@@ -102,19 +108,37 @@ func load(path string, search []string, lookup LookupFunc) (Config, error) {
 		return Config{}, fmt.Errorf("config: %s: %w", where, err)
 	}
 	cfg.File = file
-
-	cdek := &cfg.Carriers.CDEK
-	if IsCDEKTestServer(cdek.BaseURL) && cdek.ClientID == "" && cdek.ClientSecret == "" {
-		cdek.ClientID = cdekTestClientID
-		cdek.ClientSecret = cdekTestClientSecret
-	}
 	return cfg, nil
 }
 
-// IsCDEKTestServer reports whether baseURL points at CDEK's public test server api.edu.cdek.ru.
-func IsCDEKTestServer(baseURL string) bool {
-	u, err := url.Parse(strings.TrimSpace(baseURL))
-	return err == nil && strings.EqualFold(u.Hostname(), "api.edu.cdek.ru")
+// decode unmarshals every key of v at once, so that a value of the wrong type is named by its
+// full key wherever it is: into a struct made for the purpose, the common Config squashed into
+// it next to "carriers", whose fields are the settings types of the carriers, one per key. The
+// carriers' settings are then completed (Settings.Complete).
+func decode(v *viper.Viper, cs Carriers) (Config, error) {
+	fields := make([]reflect.StructField, len(cs.sections))
+	for i, s := range cs.sections {
+		fields[i] = reflect.StructField{Name: fmt.Sprintf("C%d", i), Type: reflect.TypeOf(s.Settings),
+			Tag: reflect.StructTag(`mapstructure:"` + s.Key() + `"`)}
+	}
+	target := reflect.New(reflect.StructOf([]reflect.StructField{
+		{Name: "Common", Type: reflect.TypeFor[Config](), Tag: `mapstructure:",squash"`},
+		{Name: "Carriers", Type: reflect.StructOf(fields), Tag: `mapstructure:"carriers"`},
+	}))
+	if err := v.UnmarshalExact(target.Interface()); err != nil {
+		return Config{}, err
+	}
+	cfg := target.Elem().Field(0).Interface().(Config)
+	decoded := target.Elem().Field(1)
+	cfg.Carriers = Carriers{sections: make([]CarrierSection, len(cs.sections))}
+	for i, s := range cs.sections {
+		done := decoded.Field(i).Interface().(carriers.Settings).Complete()
+		if reflect.TypeOf(done) != reflect.TypeOf(s.Settings) {
+			return Config{}, fmt.Errorf("carriers.%s: Complete returned %T, not %T", s.Key(), done, s.Settings)
+		}
+		cfg.Carriers.sections[i] = CarrierSection{Module: s.Module, Settings: done}
+	}
+	return cfg, nil
 }
 
 // Field is one configuration key with its value in a Config.
@@ -132,12 +156,11 @@ type Field struct {
 }
 
 // EnvName returns the environment variable that overrides key.
-func EnvName(key string) string {
-	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
-}
+func EnvName(key string) string { return setting.EnvName(key) }
 
-// Fields lists every configuration key of c, in declaration order, with its value formatted
-// for humans and secrets redacted.
+// Fields lists every configuration key of c, in declaration order (each carrier's keys,
+// carriers.<key>.*, in the order of its settings type, where Config declares Carriers), with its
+// value formatted for humans and secrets redacted.
 func Fields(c Config) []Field {
 	var out []Field
 	walk(reflect.ValueOf(c), "", &out)
@@ -148,6 +171,12 @@ func walk(v reflect.Value, prefix string, out *[]Field) {
 	t := v.Type()
 	for i := range t.NumField() {
 		sf := t.Field(i)
+		if sf.Type == reflect.TypeFor[Carriers]() {
+			for _, s := range v.Field(i).Interface().(Carriers).sections {
+				walk(reflect.ValueOf(s.Settings), "carriers."+s.Key(), out)
+			}
+			continue
+		}
 		name := sf.Tag.Get("mapstructure")
 		if name == "" || name == "-" {
 			continue
@@ -249,11 +278,12 @@ func UnknownKeyMessage(key string, known []string) string {
 }
 
 // UnknownEnv returns a warning for every SHIPBRIDGE_* variable in environ
-// ("NAME=value" entries, as os.Environ) that no configuration key reads,
-// naming the nearest known variable. Such a variable is ignored, which is
-// easy to miss: SHIPBRIDGE_MOYSKLAD_TOKN leaves the token unset.
-func UnknownEnv(environ []string) []string {
-	fields := Fields(Default())
+// ("NAME=value" entries, as os.Environ) that no configuration key reads (the
+// common keys and those of the carriers of mods), naming the nearest known
+// variable. Such a variable is ignored, which is easy to miss:
+// SHIPBRIDGE_MOYSKLAD_TOKN leaves the token unset.
+func UnknownEnv(environ []string, mods ...carriers.Module) []string {
+	fields := Fields(Default(mods...))
 	known := make(map[string]bool, len(fields))
 	shortNames := make([]string, 0, len(fields))
 	keyOf := make(map[string]string, len(fields))

@@ -1,23 +1,17 @@
 package config
 
 import (
-	"fmt"
 	"net"
-	"net/url"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/robfig/cron/v3"
+
+	"github.com/shipbridge/shipbridge/config/setting"
 )
 
 // Problem is one thing wrong with the configuration.
-type Problem struct {
-	// Key is the configuration key at fault, e.g. "moysklad.token".
-	Key string
-	// Message says what is wrong and how to fix it; it starts with the key.
-	Message string
-}
+type Problem = setting.Problem
 
 // ValidationError lists every problem found by Validate.
 type ValidationError struct {
@@ -46,275 +40,142 @@ func (c Config) ValidateWithoutCredentials() error {
 	return c.validate(false)
 }
 
-type checker struct{ problems []Problem }
-
-func (ch *checker) add(key, format string, args ...any) {
-	ch.problems = append(ch.problems, Problem{Key: key, Message: key + " " + fmt.Sprintf(format, args...)})
-}
-
-func (ch *checker) required(key, value string) bool {
-	if strings.TrimSpace(value) == "" {
-		ch.add(key, "is required: set %s", EnvName(key))
-		return false
-	}
-	return true
-}
-
-func (ch *checker) positive(key string, value int) {
-	if value <= 0 {
-		ch.add(key, "must be greater than 0, got %d", value)
-	}
-}
-
-func (ch *checker) oneOf(key, value string, allowed ...string) {
-	if !slices.Contains(allowed, value) {
-		ch.add(key, "must be one of %s, got %q", strings.Join(allowed, ", "), value)
-	}
-}
-
-func (ch *checker) httpURL(key, value string) {
-	if !ch.required(key, value) {
-		return
-	}
-	u, err := url.Parse(value)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		ch.add(key, "must be an http(s) URL such as https://host/path, got %q", value)
-	}
-}
-
 func (c Config) validate(credentials bool) error {
-	ch := &checker{}
+	ch := &setting.Checker{Credentials: credentials}
+	c.validateCycle(ch)
+	c.validateLocal(ch)
+	c.validateMoySklad(ch)
+	c.validateStates(ch)
+	c.validateAttributes(ch)
+	c.validateTracking(ch)
+	c.validateCarriers(ch)
+	if len(ch.Problems()) == 0 {
+		return nil
+	}
+	return &ValidationError{Problems: ch.Problems()}
+}
 
-	if ch.required("schedule", c.Schedule) {
+// validateCycle checks the schedule and the timings of the poll cycle.
+func (c Config) validateCycle(ch *setting.Checker) {
+	if ch.Required("schedule", c.Schedule) {
 		if _, err := cron.ParseStandard(c.Schedule); err != nil {
-			ch.add("schedule", "is not a valid cron spec (%v): use e.g. \"@every 1m\" or \"*/5 * * * *\"", err)
+			ch.Add("schedule", "is not a valid cron spec (%v): use e.g. \"@every 1m\" or \"*/5 * * * *\"", err)
 		}
 	}
 	if c.WatchEvery < 0 || (c.WatchEvery > 0 && c.WatchEvery < time.Second) {
-		ch.add("watch_every", "must be 0 (off) or a duration of at least 1s such as 12s, got %s", c.WatchEvery)
+		ch.Add("watch_every", "must be 0 (off) or a duration of at least 1s such as 12s, got %s", c.WatchEvery)
 	}
-	ch.positive("workers", c.Workers)
-	if c.SweepEvery <= 0 {
-		ch.add("sweep_every", "must be a positive duration such as 15m, got %s", c.SweepEvery)
-	}
-	if c.RetryBase <= 0 {
-		ch.add("retry_base", "must be a positive duration such as 30s, got %s", c.RetryBase)
-	}
+	ch.Positive("workers", c.Workers)
+	positiveDuration(ch, "sweep_every", c.SweepEvery, "15m")
+	positiveDuration(ch, "retry_base", c.RetryBase, "30s")
 	if c.RetryMax < c.RetryBase {
-		ch.add("retry_max", "must be at least retry_base (%s), got %s", c.RetryBase, c.RetryMax)
+		ch.Add("retry_max", "must be at least retry_base (%s), got %s", c.RetryBase, c.RetryMax)
 	}
 	if c.Overlap < 0 {
-		ch.add("overlap", "must not be negative, got %s", c.Overlap)
+		ch.Add("overlap", "must not be negative, got %s", c.Overlap)
 	}
-	if c.OnceTimeout <= 0 {
-		ch.add("once_timeout", "must be a positive duration such as 2m, got %s", c.OnceTimeout)
-	}
-	if c.ShutdownTimeout <= 0 {
-		ch.add("shutdown_timeout", "must be a positive duration such as 1m, got %s", c.ShutdownTimeout)
-	}
+	positiveDuration(ch, "once_timeout", c.OnceTimeout, "2m")
+	positiveDuration(ch, "shutdown_timeout", c.ShutdownTimeout, "1m")
+}
 
-	ch.required("store.path", c.Store.Path)
-	ch.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
-	ch.oneOf("log.format", c.Log.Format, "console", "json")
+// positiveDuration records a problem when d is not positive; example is a good value.
+func positiveDuration(ch *setting.Checker, key string, d time.Duration, example string) {
+	if d <= 0 {
+		ch.Add(key, "must be a positive duration such as %s, got %s", example, d)
+	}
+}
+
+// validateLocal checks what concerns this host: the store, logging and the HTTP endpoints.
+func (c Config) validateLocal(ch *setting.Checker) {
+	ch.Required("store.path", c.Store.Path)
+	ch.OneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
+	ch.OneOf("log.format", c.Log.Format, "console", "json")
 	if c.HTTP.Listen != "" {
 		if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
-			ch.add("http.listen", "must be host:port such as 127.0.0.1:8080, or empty to disable, got %q", c.HTTP.Listen)
+			ch.Add("http.listen", "must be host:port such as 127.0.0.1:8080, or empty to disable, got %q", c.HTTP.Listen)
 		}
 	}
+}
 
+// validateMoySklad checks the MoySklad client's keys: the address, the token and the rate limit.
+func (c Config) validateMoySklad(ch *setting.Checker) {
 	ms := c.MoySklad
-	ch.httpURL("moysklad.base_url", ms.BaseURL)
-	if credentials {
-		ch.required("moysklad.token", ms.Token.Value())
+	ch.HTTPURL("moysklad.base_url", ms.BaseURL)
+	if ch.Credentials {
+		ch.Required("moysklad.token", ms.Token.Value())
 	}
-	ch.positive("moysklad.requests_per_window", ms.RequestsPerWindow)
-	if ms.Window <= 0 {
-		ch.add("moysklad.window", "must be a positive duration such as 3s, got %s", ms.Window)
-	}
+	ch.Positive("moysklad.requests_per_window", ms.RequestsPerWindow)
+	positiveDuration(ch, "moysklad.window", ms.Window, "3s")
 	if ms.MaxParallel < 1 || ms.MaxParallel > 5 {
-		ch.add("moysklad.max_parallel", "must be between 1 and 5 (MoySklad allows 5 parallel requests), got %d", ms.MaxParallel)
+		ch.Add("moysklad.max_parallel", "must be between 1 and 5 (MoySklad allows 5 parallel requests), got %d", ms.MaxParallel)
 	}
-	states := []struct{ key, value string }{
-		{"moysklad.states.ready", ms.States.Ready},
-		{"moysklad.states.registered", ms.States.Registered},
-		{"moysklad.states.failed", ms.States.Failed},
-		{"moysklad.states.delete", ms.States.Delete},
-		{"moysklad.states.deleted", ms.States.Deleted},
-		{"moysklad.states.not_deleted", ms.States.NotDeleted},
-	}
+}
+
+// named is a configured name in MoySklad and its key.
+type named struct{ key, value string }
+
+// validateStates checks that the workflow's statuses are named, and each differently; the
+// statuses of tracking may be empty (tracking then never moves an order there).
+func (c Config) validateStates(ch *setting.Checker) {
+	s := c.MoySklad.States
 	seen := map[string]string{}
-	for _, s := range states {
-		if !ch.required(s.key, s.value) {
-			continue
-		}
-		name := strings.ToLower(strings.TrimSpace(s.value))
-		if other, dup := seen[name]; dup {
-			ch.add(s.key, "must differ from %s (both are %q): every status of the workflow needs its own name", other, s.value)
-			continue
-		}
-		seen[name] = s.key
-	}
-	for _, s := range []struct{ key, value string }{{"moysklad.states.delivered", ms.States.Delivered}, {"moysklad.states.returned", ms.States.Returned}} {
-		name := strings.ToLower(strings.TrimSpace(s.value))
-		if name == "" {
-			continue // empty: tracking never moves an order there
-		}
-		if other, dup := seen[name]; dup {
-			ch.add(s.key, "must differ from %s (both are %q): every status of the workflow needs its own name", other, s.value)
-			continue
-		}
-		seen[name] = s.key
-	}
-	attrs := []struct{ key, value string }{
-		{"moysklad.attributes.carrier", ms.Attributes.Carrier},
-		{"moysklad.attributes.pickup_point", ms.Attributes.PickupPoint},
-		{"moysklad.attributes.tariff", ms.Attributes.Tariff},
-		{"moysklad.attributes.tracking_number", ms.Attributes.TrackingNumber},
-		{"moysklad.attributes.waybill", ms.Attributes.Waybill},
-		{"moysklad.attributes.error", ms.Attributes.Error},
+	const why = ": every status of the workflow needs its own name"
+	distinct(ch, seen, true, why, []named{
+		{"moysklad.states.ready", s.Ready},
+		{"moysklad.states.registered", s.Registered},
+		{"moysklad.states.failed", s.Failed},
+		{"moysklad.states.delete", s.Delete},
+		{"moysklad.states.deleted", s.Deleted},
+		{"moysklad.states.not_deleted", s.NotDeleted},
+	})
+	distinct(ch, seen, false, why, []named{{"moysklad.states.delivered", s.Delivered}, {"moysklad.states.returned", s.Returned}})
+}
+
+// validateAttributes checks that the workflow's attributes are named, and each differently;
+// tracking's attribute only while tracking is on. The cash-on-delivery attribute is the
+// carriers' concern (validateCarriers).
+func (c Config) validateAttributes(ch *setting.Checker) {
+	a := c.MoySklad.Attributes
+	attrs := []named{
+		{"moysklad.attributes.carrier", a.Carrier},
+		{"moysklad.attributes.pickup_point", a.PickupPoint},
+		{"moysklad.attributes.tariff", a.Tariff},
+		{"moysklad.attributes.tracking_number", a.TrackingNumber},
+		{"moysklad.attributes.waybill", a.Waybill},
+		{"moysklad.attributes.error", a.Error},
 	}
 	if c.Tracking.Every > 0 {
-		attrs = append(attrs, struct{ key, value string }{"moysklad.attributes.delivery_status", ms.Attributes.DeliveryStatus})
+		attrs = append(attrs, named{"moysklad.attributes.delivery_status", a.DeliveryStatus})
 	}
-	seen = map[string]string{}
-	for _, a := range attrs {
-		if !ch.required(a.key, a.value) {
-			continue
-		}
-		name := strings.ToLower(strings.TrimSpace(a.value))
-		if other, dup := seen[name]; dup {
-			ch.add(a.key, "must differ from %s (both are %q)", other, a.value)
-			continue
-		}
-		seen[name] = a.key
-	}
+	distinct(ch, map[string]string{}, true, "", attrs)
+}
 
+// distinct records a problem for each name equal (case and surrounding spaces aside) to an
+// earlier one in seen, which it extends; why ends the message. Required names must be set;
+// others are skipped when empty.
+func distinct(ch *setting.Checker, seen map[string]string, required bool, why string, names []named) {
+	for _, n := range names {
+		if required && !ch.Required(n.key, n.value) {
+			continue
+		}
+		name := strings.ToLower(strings.TrimSpace(n.value))
+		if name == "" {
+			continue
+		}
+		if other, dup := seen[name]; dup {
+			ch.Add(n.key, "must differ from %s (both are %q)%s", other, n.value, why)
+			continue
+		}
+		seen[name] = n.key
+	}
+}
+
+// validateTracking checks tracking's period and the age at which it stops.
+func (c Config) validateTracking(ch *setting.Checker) {
 	if c.Tracking.Every < 0 {
-		ch.add("tracking.every", "must not be negative (0 disables tracking), got %s", c.Tracking.Every)
+		ch.Add("tracking.every", "must not be negative (0 disables tracking), got %s", c.Tracking.Every)
 	}
 	if c.Tracking.Every > 0 && c.Tracking.MaxAge <= 0 {
-		ch.add("tracking.max_age", "must be a positive duration such as 1440h, got %s", c.Tracking.MaxAge)
+		ch.Add("tracking.max_age", "must be a positive duration such as 1440h, got %s", c.Tracking.MaxAge)
 	}
-
-	cd := c.Carriers.CDEK
-	if !cd.Enabled && !c.Carriers.Pochta.Enabled {
-		ch.add("carriers.cdek.enabled", "is false and no other carrier is enabled: set it or carriers.pochta.enabled to true")
-	} else if cd.Enabled {
-		c.validateCDEK(ch, credentials)
-	}
-	c.validatePochta(ch, credentials)
-
-	if len(ch.problems) == 0 {
-		return nil
-	}
-	return &ValidationError{Problems: ch.problems}
-}
-
-func (c Config) validateCDEK(ch *checker, credentials bool) {
-	cd := c.Carriers.CDEK
-	if len(cd.Names) == 0 || slices.ContainsFunc(cd.Names, func(n string) bool { return strings.TrimSpace(n) == "" }) {
-		ch.add("carriers.cdek.names", "must list the non-empty values of the carrier attribute that mean CDEK, e.g. [\"СДЭК\", \"CDEK\"]")
-	}
-	ch.httpURL("carriers.cdek.base_url", cd.BaseURL)
-	if credentials && !IsCDEKTestServer(cd.BaseURL) {
-		for _, key := range []string{"carriers.cdek.client_id", "carriers.cdek.client_secret"} {
-			value := cd.ClientID
-			if key == "carriers.cdek.client_secret" {
-				value = cd.ClientSecret
-			}
-			if strings.TrimSpace(value.Value()) == "" {
-				ch.add(key, "is required when carriers.cdek.base_url is not the CDEK test server: set %s", EnvName(key))
-			}
-		}
-	}
-	if cd.OrderType != 1 && cd.OrderType != 2 {
-		ch.add("carriers.cdek.order_type", "must be 1 (online store) or 2 (delivery), got %d", cd.OrderType)
-	}
-	ch.positive("carriers.cdek.tariff_code", cd.TariffCode)
-	ch.positive("carriers.cdek.door_tariff_code", cd.DoorTariffCode)
-	if strings.TrimSpace(cd.ShipmentPoint) == "" {
-		loc := cd.FromLocation
-		if loc.IsZero() && credentials {
-			// Where parcels are handed over is part of what a real CDEK
-			// account needs; demo and history work without it.
-			ch.add("carriers.cdek.shipment_point", "or carriers.cdek.from_location is required: set %s to the CDEK office where you hand over parcels (e.g. MSK65), or fill carriers.cdek.from_location", EnvName("carriers.cdek.shipment_point"))
-		} else if !loc.IsZero() {
-			if strings.TrimSpace(loc.Address) == "" {
-				ch.add("carriers.cdek.from_location.address", "is required when carriers.cdek.from_location is used: set %s", EnvName("carriers.cdek.from_location.address"))
-			}
-			if loc.Code == 0 && strings.TrimSpace(loc.City) == "" && strings.TrimSpace(loc.PostalCode) == "" {
-				ch.add("carriers.cdek.from_location.city", "or carriers.cdek.from_location.code or carriers.cdek.from_location.postal_code is required when carriers.cdek.from_location is used: set %s", EnvName("carriers.cdek.from_location.city"))
-			}
-			if len(loc.CountryCode) != 2 {
-				ch.add("carriers.cdek.from_location.country_code", "must be an ISO 3166 alpha-2 code such as RU, got %q", loc.CountryCode)
-			}
-		}
-	}
-	if cd.OrderType == 2 {
-		if strings.TrimSpace(cd.Sender.Name) == "" {
-			ch.add("carriers.cdek.sender.name", "is required for carriers.cdek.order_type 2: set %s", EnvName("carriers.cdek.sender.name"))
-		}
-		if strings.TrimSpace(cd.Sender.Phone) == "" {
-			ch.add("carriers.cdek.sender.phone", "is required for carriers.cdek.order_type 2: set %s", EnvName("carriers.cdek.sender.phone"))
-		}
-	}
-	ch.positive("carriers.cdek.package.length_cm", cd.Package.LengthCM)
-	ch.positive("carriers.cdek.package.width_cm", cd.Package.WidthCM)
-	ch.positive("carriers.cdek.package.height_cm", cd.Package.HeightCM)
-	if cd.Package.DefaultWeightG < 0 {
-		ch.add("carriers.cdek.package.default_weight_g", "must not be negative (0 means no default), got %d", cd.Package.DefaultWeightG)
-	}
-	ch.oneOf("carriers.cdek.weight_unit", cd.WeightUnit, "kg", "g")
-	ch.oneOf("carriers.cdek.cash_on_delivery", cd.CashOnDelivery, "auto", "never", "attribute")
-	if cd.CashOnDelivery == "attribute" && strings.TrimSpace(c.MoySklad.Attributes.CashOnDelivery) == "" {
-		ch.add("moysklad.attributes.cash_on_delivery", "must name the boolean order attribute that marks cash on delivery when carriers.cdek.cash_on_delivery is attribute")
-	}
-	if cd.PrintCopies < 1 || cd.PrintCopies > 10 {
-		ch.add("carriers.cdek.print_copies", "must be between 1 and 10, got %d", cd.PrintCopies)
-	}
-}
-
-// validatePochta checks carriers.pochta.* with the carrier package's own rules (pochta.Config.Validate)
-// when it is enabled; without credentials (demo, history) the secrets may be missing.
-func (c Config) validatePochta(ch *checker, credentials bool) {
-	pc := c.Carriers.Pochta
-	if !pc.Enabled {
-		return
-	}
-	if len(pc.Names) == 0 || slices.ContainsFunc(pc.Names, func(n string) bool { return strings.TrimSpace(n) == "" }) {
-		ch.add("carriers.pochta.names", "must list the non-empty values of the carrier attribute that mean Почта России, e.g. [\"Почта России\", \"Почта\"]")
-	}
-	ch.required("carriers.pochta.base_url", pc.BaseURL)
-	ch.positive("carriers.pochta.package.length_cm", pc.Package.LengthCM)
-	ch.positive("carriers.pochta.package.width_cm", pc.Package.WidthCM)
-	ch.positive("carriers.pochta.package.height_cm", pc.Package.HeightCM)
-	pcfg := c.PochtaConfig()
-	if !credentials {
-		// Secrets may be missing; fill placeholders so only the shape of the rest is checked.
-		pcfg.Token, pcfg.Login, pcfg.Password = "x", "x", "x"
-		if strings.TrimSpace(pcfg.PostofficeCode) == "" {
-			pcfg.PostofficeCode = "000000"
-		}
-	}
-	if err := pcfg.Validate(); err != nil {
-		for _, e := range unjoin(err) {
-			msg := e.Error()
-			key, _, _ := strings.Cut(msg, " ")
-			if strings.HasPrefix(key, "carriers.pochta.") {
-				if strings.Contains(msg, " is required") {
-					msg += ": set " + EnvName(key)
-				}
-				ch.problems = append(ch.problems, Problem{Key: key, Message: msg})
-			} else {
-				ch.add("carriers.pochta", "%s", msg)
-			}
-		}
-	}
-}
-
-func unjoin(err error) []error {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		return j.Unwrap()
-	}
-	return []error{err}
 }

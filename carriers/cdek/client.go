@@ -60,21 +60,30 @@ type Observer interface {
 }
 
 // SenderLocation is the address parcels are handed over at when no
-// shipment point (CDEK office) is configured.
+// shipment point (CDEK office) is configured: CDEK's from_location, the
+// keys carriers.cdek.from_location.*.
 type SenderLocation struct {
-	// Code is CDEK's city code; optional but the most reliable way to name a city.
-	Code        int
-	PostalCode  string
-	City        string
-	Address     string
-	CountryCode string
+	// Code is CDEK's city code (GET /v2/location/cities); optional but the
+	// most reliable way to name a city.
+	Code        int    `mapstructure:"code"`
+	PostalCode  string `mapstructure:"postal_code"`
+	City        string `mapstructure:"city"`
+	Address     string `mapstructure:"address"`
+	CountryCode string `mapstructure:"country_code"`
 }
 
-// Sender is the shop as it appears on CDEK orders.
+// IsZero reports whether no part of the address is set (the country code
+// alone does not count).
+func (l SenderLocation) IsZero() bool {
+	return l.Code == 0 && l.PostalCode == "" && l.City == "" && l.Address == ""
+}
+
+// Sender is the shop as it appears on CDEK orders (CDEK's sender, the keys
+// carriers.cdek.sender.*).
 type Sender struct {
-	Name    string
-	Company string
-	Phone   string
+	Name    string `mapstructure:"name"`
+	Company string `mapstructure:"company"`
+	Phone   string `mapstructure:"phone"`
 }
 
 // Config configures the CDEK client and the adapter. Only BaseURL,

@@ -1374,3 +1374,12 @@ func (c *Carrier) classify(op string, err error, number string, mutating bool) e
 	_ = number
 	return e
 }
+
+var _ carriers.QuotaReporter = (*Carrier)(nil)
+
+// QuotaUsage returns the daily quota as last read (Quota), for /metrics
+// (carriers.QuotaReporter).
+func (c *Carrier) QuotaUsage() (used, allowed int64, known bool) {
+	q, ok := c.Quota()
+	return q.Used, q.Allowed, ok
+}
