@@ -141,12 +141,14 @@ type Config struct {
 
 // String describes the configuration without the client secret.
 func (c Config) String() string {
-	secret := ""
-	if c.ClientSecret != "" {
-		secret = "[redacted]"
+	red := func(v string) string {
+		if v == "" {
+			return `""`
+		}
+		return "[redacted]"
 	}
-	return fmt.Sprintf("cdek.Config{BaseURL:%q ClientID:%q ClientSecret:%s OrderType:%d TariffCode:%d DoorTariffCode:%d ShipmentPoint:%q}",
-		c.BaseURL, c.ClientID, secret, c.OrderType, c.TariffCode, c.DoorTariffCode, c.ShipmentPoint)
+	return fmt.Sprintf("cdek.Config{BaseURL:%q ClientID:%s ClientSecret:%s OrderType:%d TariffCode:%d DoorTariffCode:%d ShipmentPoint:%q}",
+		c.BaseURL, red(c.ClientID), red(c.ClientSecret), c.OrderType, c.TariffCode, c.DoorTariffCode, c.ShipmentPoint)
 }
 
 // GoString is String, so %#v does not print the secret either.

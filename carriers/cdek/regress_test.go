@@ -445,8 +445,12 @@ func TestMarkAndPhoneRoundTrip(t *testing.T) {
 	if !caps.Idempotent || caps.FinderAll == nil || caps.Tracker == nil || caps.Checker == nil {
 		t.Errorf("capabilities %+v", caps)
 	}
-	if tm := cdek.Timings(); tm.FirstPollDelay <= 0 || tm.ReconcileGrace < 45*time.Second || tm.SettleTimeout <= 0 {
+	// The profile's waits are Timings, and a "not found" is trusted no sooner than the client does.
+	if tm := cdek.Timings(); tm.FirstPollDelay <= 0 || tm.ReconcileGrace < cdek.DefaultNotFoundGrace {
 		t.Errorf("timings %+v", tm)
+	}
+	if p := cdek.DefaultSettings().Profile(carriers.Shop{}); p.Timings != cdek.Timings() {
+		t.Errorf("profile timings %+v, want cdek.Timings() %+v", p.Timings, cdek.Timings())
 	}
 }
 

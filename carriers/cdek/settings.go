@@ -5,7 +5,6 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/shipbridge/shipbridge/carriers"
 	"github.com/shipbridge/shipbridge/config/setting"
@@ -218,9 +217,7 @@ func (s Settings) validateParcels(ch *setting.Checker) {
 }
 
 // Profile returns the workflow's profile of CDEK: its names, the shop's weight unit, the
-// package, cash on delivery, and CDEK's waits. CDEK decides most creates within 0.3–3 s and
-// recommends a first GET after 2–3 s; its client times out after 30 s, so a "not found" is
-// trusted 45 s after a create with no answer.
+// package, cash on delivery, and CDEK's waits (Timings).
 func (s Settings) Profile(carriers.Shop) carriers.Profile {
 	return carriers.Profile{
 		Names:          s.Names,
@@ -230,7 +227,7 @@ func (s Settings) Profile(carriers.Shop) carriers.Profile {
 		WidthCM:        s.Package.WidthCM,
 		HeightCM:       s.Package.HeightCM,
 		CashOnDelivery: s.CashOnDelivery,
-		Timings:        carriers.Timings{FirstPollDelay: 2 * time.Second, ReconcileGrace: 45 * time.Second},
+		Timings:        Timings(),
 	}
 }
 

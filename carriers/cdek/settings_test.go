@@ -346,7 +346,7 @@ func TestBuildAndProfile(t *testing.T) {
 	}
 	p := s.Profile(carriers.Shop{WeightUnit: "g"})
 	if !reflect.DeepEqual(p.Names, []string{"СДЭК", "CDEK"}) || p.WeightUnit != "kg" || p.LengthCM != 20 || p.CashOnDelivery != "auto" ||
-		p.Timings.FirstPollDelay.Seconds() != 2 || p.Timings.ReconcileGrace.Seconds() != 45 {
+		p.Timings != cdek.Timings() {
 		t.Errorf("profile %+v", p)
 	}
 	// The adapter's own rules still refuse what cannot work (order type 2).

@@ -8,21 +8,22 @@ import (
 	"github.com/shipbridge/shipbridge/carriers"
 )
 
-// Timings are CDEK's waits for the workflow (carriers.Profile.Timings):
+// Timings are CDEK's waits for the workflow (carriers.Profile.Timings), the
+// one place they are set:
 //
-//   - FirstPollDelay 3 s: CDEK decides a create in 200–500 ms, and
+//   - FirstPollDelay 2 s: CDEK decides a create in 200–500 ms, and
 //     recommends waiting 2–3 s before the first GET ([SPEC-common] «Режим
 //     взаимодействия»; reference §3).
 //   - ReconcileGrace 60 s: right after a create a GET may answer "not
 //     found" ([RESTUB] tests; reference §9.6), and under peak load CDEK
 //     takes 30–60 s to decide; a "not found" before then proves nothing.
 //     It matches Config.NotFoundGrace.
-//   - SettleTimeout 60 s: the same 30–60 s peak bound for one cycle's wait.
+//   - SettleTimeout is left to the workflow (a minute, or half of
+//     once_timeout when that is shorter).
 func Timings() carriers.Timings {
 	return carriers.Timings{
-		FirstPollDelay: 3 * time.Second,
+		FirstPollDelay: 2 * time.Second,
 		ReconcileGrace: DefaultNotFoundGrace,
-		SettleTimeout:  60 * time.Second,
 	}
 }
 
