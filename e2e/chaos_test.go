@@ -28,7 +28,7 @@ var (
 	chaosOrders = flag.Int("chaos.orders", 0, "number of orders (0: 40 short, 400 long)")
 	chaosKills  = flag.Int("chaos.kills", 0, "number of SIGKILLs (0: 5 short, 50 long)")
 	chaosNudge  = flag.Duration("chaos.nudge", 6*time.Second, "in the settle phase, re-set the status of orders that made no progress for this long (0: never)")
-	chaosSettle = flag.Duration("chaos.settle", 0, "bound of the settle phase (0: 75s short, 4m long); it must exceed the carriers' reconcile grace (CDEK 60s, cdek.Timings): a create cut off by a kill is only re-sent after it")
+	chaosSettle = flag.Duration("chaos.settle", 0, "bound of the settle phase (0: 90s short, 4m long); it must exceed the carriers' reconcile grace (CDEK 60s, cdek.Timings): a create cut off by a kill is only re-sent after it")
 	chaosLoss   = flag.Float64("chaos.storeloss", 0.15, "after each kill, the probability that the store file is lost (deleted); the same again that an older backup is restored in its place")
 	chaosPochta = flag.Int("chaos.pochta", 3, "every n-th order goes by Почта России (0: none)")
 )
@@ -129,7 +129,7 @@ func (l *lockedRand) between(a, b time.Duration) time.Duration {
 func TestChaos(t *testing.T) {
 	needBinary(t)
 	t.Parallel() // overlaps the idle retries of TestOnceMoySkladUnreachable
-	p := chaosParams{orders: 40, kills: 5, lifeMin: 1500 * time.Millisecond, lifeMax: 3500 * time.Millisecond, settle: 75 * time.Second}
+	p := chaosParams{orders: 40, kills: 5, lifeMin: 1500 * time.Millisecond, lifeMax: 3500 * time.Millisecond, settle: 90 * time.Second}
 	if *chaosPochta > 0 {
 		// A Pochta create cut off by a kill before it reached Pochta is
 		// re-sent only after Pochta's reconcile grace (2 min, pochta.Timings).
