@@ -355,14 +355,14 @@ func (p *Poller) Track(ctx context.Context, opts TrackOptions) (TrackReport, err
 	}
 	complete := true
 	var ferr error
-carriers:
+work:
 	for _, key := range keys {
 		caps, _ := p.reg.Capabilities(key)
 		recs := byCarrier[key]
 		for len(recs) > 0 {
 			if pass.stopped(ctx) {
 				complete = false
-				break carriers
+				break work
 			}
 			n := min(trackBatch, len(recs))
 			batch := recs[:n]
@@ -373,7 +373,7 @@ carriers:
 			}
 			if err != nil {
 				ferr = err
-				break carriers
+				break work
 			}
 			if !ok {
 				break // this carrier is not answering now; the others may
@@ -511,6 +511,18 @@ func (tp *trackPass) batch(ctx context.Context, carrier string, tr carriers.Trac
 		})
 	}
 	for _, it := range items {
+		if tp.queueAged() {
+			// A move's write goes within BulkDelay (and a read or two) of
+			// the read it was decided on, also while a batch is being
+			// handled.
+			if err := tp.flush(ctx); err != nil {
+				fmu.Lock()
+				if fatal == nil {
+					fatal = err
+				}
+				fmu.Unlock()
+			}
+		}
 		fmu.Lock()
 		stop := fatal != nil
 		fmu.Unlock()

@@ -7,12 +7,16 @@ package poller
 // MoySklad (BulkUpdater) the pass queues these updates and sends them
 // together in POST /entity/customerorder bulk updates
 // (moysklad.Client.UpdateOrders, which splits at moysklad.MaxBulkItems and
-// its body bound): between two carrier batches the queue goes when the next
-// batch could take it past Config.BulkMaxItems or Config.BulkMaxBytes, or
-// when its oldest update has waited Config.BulkDelay (a move is decided from
-// a read of the order, and the read should not grow old before the write);
-// what is left goes at the end of the pass, also when the pass stops (the
-// reads are done; the request runs to completion like a PUT). Each order's
+// its body bound). The queue goes between two carrier batches when the next
+// batch could take it past Config.BulkMaxItems or Config.BulkMaxBytes, and
+// whenever its oldest update has waited Config.BulkDelay, checked also
+// before each shipment of a batch is handed to a worker: a move is decided
+// from a read of the order, and the write follows that read within
+// BulkDelay and the time of a read or two (the workers' reads in flight),
+// so a status a manager sets meanwhile is overwritten no more often than
+// after a PUT that waited for the rate limiter. What is left goes at the
+// end of the pass, also when the pass stops (the reads are done; the
+// request runs to completion like a PUT). Each order's
 // result is handled as its PUT's would be: applied → saved with the new
 // status; refused → kept in the store and history, not sent again
 // unchanged; not found → kept in the history; answer lost or not sent →
@@ -175,13 +179,17 @@ func (tp *trackPass) enqueue(w *trackWrite) bool {
 func (tp *trackPass) flushDue() bool {
 	cfg := tp.p.cfg
 	tp.mu.Lock()
+	full := len(tp.queue) > 0 && (len(tp.queue)+trackBatch > cfg.BulkMaxItems ||
+		tp.queueBytes+trackBatch*(trackItemMaxSize+1) > cfg.BulkMaxBytes)
+	tp.mu.Unlock()
+	return full || tp.queueAged()
+}
+
+// queueAged reports whether the oldest queued write has waited BulkDelay.
+func (tp *trackPass) queueAged() bool {
+	tp.mu.Lock()
 	defer tp.mu.Unlock()
-	if len(tp.queue) == 0 {
-		return false
-	}
-	return len(tp.queue)+trackBatch > cfg.BulkMaxItems ||
-		tp.queueBytes+trackBatch*(trackItemMaxSize+1) > cfg.BulkMaxBytes ||
-		tp.p.now().Sub(tp.queue[0].queued) >= cfg.BulkDelay
+	return len(tp.queue) > 0 && tp.p.now().Sub(tp.queue[0].queued) >= tp.p.cfg.BulkDelay
 }
 
 // flush sends the queued writes in bulk updates and handles each order's
