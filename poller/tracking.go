@@ -380,10 +380,13 @@ work:
 			}
 		}
 	}
-	// What waits for a bulk update goes now, also when the pass stops: its
-	// reads are done, and its request runs to completion like a PUT.
-	if err := pass.flush(ctx); err != nil && ferr == nil {
-		ferr = err
+	// What waits for a bulk update goes now, also when the pass stops at its
+	// deadline or is cancelled: its reads are done, and its request runs to
+	// completion like a PUT. After a failure nothing more is sent.
+	if ferr == nil {
+		ferr = pass.flush(ctx)
+	} else {
+		pass.drop()
 	}
 	if ferr != nil {
 		p.log.Warn("tracking pass stopped", append(rep.fields(), zap.Error(ferr))...)

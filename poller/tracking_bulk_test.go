@@ -286,3 +286,48 @@ func TestTrackingLostBulkAnswerDoesNotMoveTwice(t *testing.T) {
 		t.Errorf("third pass: %+v", rep)
 	}
 }
+
+// failingGet is a bulk-capable MoySklad whose reads of one order fail as
+// an unavailable MoySklad's do.
+type failingGet struct {
+	MoySklad
+	fail string
+}
+
+func (f *failingGet) GetOrder(ctx context.Context, id string) (moysklad.Order, error) {
+	if id == f.fail {
+		return moysklad.Order{}, &moysklad.Error{StatusCode: http.StatusServiceUnavailable, Method: http.MethodGet, Path: "/entity/customerorder/" + id}
+	}
+	return f.MoySklad.GetOrder(ctx, id)
+}
+
+func (f *failingGet) UpdateOrders(ctx context.Context, updates []moysklad.BulkUpdate) ([]moysklad.BulkResult, error) {
+	return f.MoySklad.(BulkUpdater).UpdateOrders(ctx, updates)
+}
+
+func TestTrackingStoppedByAFailureSendsNoMoreBulk(t *testing.T) {
+	e := newTrackEnv(t)
+	ships := e.bulkShipments("F", 30)
+	e.wrapMS = func(ms MoySklad) MoySklad { return &failingGet{MoySklad: ms, fail: ships[25].id} } // delivered
+	e.restart()
+	rep, err := e.p.Track(context.Background(), TrackOptions{})
+	if err == nil || rep.Complete {
+		t.Fatalf("the pass did not stop: %+v, %v", rep, err)
+	}
+	if n := e.ms.RequestsByEndpoint()[bulkEndpoint]; n != 0 || rep.Writes != 0 {
+		t.Errorf("%d bulk requests after MoySklad failed, report %+v", n, rep)
+	}
+	for i, s := range ships {
+		if rec := e.record(s.id); rec.Delivery.Status != "" || len(e.events(s.id, "tracking")) != 0 {
+			t.Errorf("order %d: saved though not written: %+v", i, rec.Delivery)
+		}
+	}
+	// MoySklad is back: the next pass writes everything, once.
+	e.wrapMS = nil
+	e.restart()
+	e.clock.Advance(5 * time.Minute)
+	if rep := e.track(); !rep.Complete || rep.Writes != 30 || rep.WriteRequests != 1 {
+		t.Errorf("after the outage: %+v", rep)
+	}
+	e.wantWritten(ships, 1)
+}

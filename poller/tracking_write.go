@@ -15,8 +15,9 @@ package poller
 // BulkDelay and the time of a read or two (the workers' reads in flight),
 // so a status a manager sets meanwhile is overwritten no more often than
 // after a PUT that waited for the rate limiter. What is left goes at the
-// end of the pass, also when the pass stops (the reads are done; the
-// request runs to completion like a PUT). Each order's
+// end of the pass, also when the pass stops at its deadline or is cancelled
+// (the reads are done; the request runs to completion like a PUT), but not
+// after a failure stopped it (drop). Each order's
 // result is handled as its PUT's would be: applied → saved with the new
 // status; refused → kept in the store and history, not sent again
 // unchanged; not found → kept in the history; answer lost or not sent →
@@ -191,6 +192,26 @@ func (tp *trackPass) queueAged() bool {
 	defer tp.mu.Unlock()
 	return len(tp.queue) > 0 && tp.p.now().Sub(tp.queue[0].queued) >= tp.p.cfg.BulkDelay
 }
+
+// drop gives up the queued writes when the pass stops on a failure
+// (MoySklad unavailable, an answer lost, the store failing): nothing more
+// is sent; their records stay as they were and their exchanges go into the
+// history, as after a lost PUT, and the next pass decides them afresh.
+func (tp *trackPass) drop() {
+	tp.mu.Lock()
+	items := tp.queue
+	tp.queue, tp.queueBytes = nil, 0
+	tp.mu.Unlock()
+	for _, w := range items {
+		_ = tp.lost(w, errTrackingStopped)
+	}
+	if err := tp.commit(); err != nil {
+		tp.p.log.Warn("tracking: the history of unsent updates was not saved", zap.Int("orders", len(items)), zap.Error(err))
+	}
+}
+
+// errTrackingStopped is why drop gave up a write.
+var errTrackingStopped = errors.New("tracking pass stopped before the update was sent")
 
 // flush sends the queued writes in bulk updates and handles each order's
 // result as its PUT's, then saves their checks in one transaction. It
