@@ -12,21 +12,21 @@ package poller
 // whenever its oldest update has waited Config.BulkDelay, checked also
 // before each shipment of a batch is handed to a worker: a move is decided
 // from a read of the order, and the write follows that read within
-// BulkDelay and the time of a read or two (the workers' reads in flight),
-// so a status a manager sets meanwhile is overwritten no more often than
-// after a PUT that waited for the rate limiter. What is left goes at the
-// end of the pass, also when the pass stops at its deadline or is cancelled
-// (the reads are done; the request runs to completion like a PUT), but not
-// after a failure stopped it (drop). Each order's
-// result is handled as its PUT's would be: applied → saved with the new
-// status; refused → kept in the store and history, not sent again
-// unchanged; not found → kept in the history; answer lost or not sent →
-// nothing saved, the pass stops, and the next pass reads the order again
-// before it writes (so a move that landed is not repeated, and a status a
-// manager chose meanwhile is kept). This is not the registration
-// workflow's batcher (bulk.go): that one gathers blocked workers' updates
-// within a cycle; a pass decides its updates in carrier batches, one after
-// another, and writes them between batches.
+// BulkDelay and the time of a read or two (the workers' reads in flight).
+// The window in which a status a manager sets meanwhile would be
+// overwritten thus stays a few seconds, as it was for a PUT that waited for
+// the rate limiter. What is left goes at the end of the pass, also when the
+// pass stops at its deadline or is cancelled (the reads are done; the
+// request runs to completion like a PUT), but not after a failure stopped
+// it (drop). Each order's result is handled as its PUT's would be: applied
+// → saved with the new status; refused → kept in the store and history,
+// not sent again unchanged; not found → kept in the history; answer lost or
+// not sent → nothing saved, the pass stops, and the next pass reads the
+// order again before it writes (so a move that landed is not repeated, and
+// a status a manager chose meanwhile is kept). This is not the
+// registration workflow's batcher (bulk.go): that one gathers blocked
+// workers' updates within a cycle; here the feeder of a pass's workers
+// sends the queue itself, when it is due.
 //
 // Saves. Each checked shipment's new Delivery (and LastState after a move)
 // and its events are collected and saved in one store transaction per
