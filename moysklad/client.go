@@ -377,37 +377,58 @@ var idSegment = regexp.MustCompile(`/[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4
 
 func endpointLabel(path string) string { return idSegment.ReplaceAllString(path, "/{id}") }
 
-// attempt performs one HTTP exchange.
-func (c *Client) attempt(ctx context.Context, r request, payload []byte, out any) (err error) {
-	// Take the concurrency slot first and only then the rate slot, so that a
-	// recorded start is an actual start.
-	select {
-	case c.sem <- struct{}{}:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	defer func() { <-c.sem }()
-	sl, waited, err := c.limiter.acquire(ctx)
+// attempt performs one HTTP exchange: it waits for a concurrency slot and
+// the rate limiter, sends the request once and decodes the answer into out.
+func (c *Client) attempt(ctx context.Context, r request, payload []byte, out any) error {
+	sl, err := c.acquireSlots(ctx)
 	if err != nil {
 		return err
 	}
-	defer c.limiter.release(sl)
+	defer c.releaseSlots(sl)
+	req, err := c.newHTTPRequest(ctx, r, payload)
+	if err != nil {
+		return err
+	}
+	return c.exchange(ctx, r, req, payload, out)
+}
+
+// acquireSlots takes a concurrency slot first and only then the rate slot,
+// so that a recorded start is an actual start. It counts and reports a wait
+// for the rate limiter.
+func (c *Client) acquireSlots(ctx context.Context) (*slot, error) {
+	select {
+	case c.sem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	sl, waited, err := c.limiter.acquire(ctx)
+	if err != nil {
+		<-c.sem
+		return nil, err
+	}
 	if waited > 0 {
 		c.rateLimitWaits.Add(1)
 		c.obs.ObserveRateLimitWait(waited)
 	}
+	return sl, nil
+}
 
-	u := c.base + r.path
-	if r.query != "" {
-		u += "?" + r.query
-	}
+// releaseSlots gives back the rate slot and then the concurrency slot.
+func (c *Client) releaseSlots(sl *slot) {
+	c.limiter.release(sl)
+	<-c.sem
+}
+
+// newHTTPRequest builds the HTTP request of r with its URL, credentials and
+// content headers.
+func (c *Client) newHTTPRequest(ctx context.Context, r request, payload []byte) (*http.Request, error) {
 	var body io.Reader
 	if payload != nil {
 		body = bytes.NewReader(payload)
 	}
-	req, err := http.NewRequestWithContext(ctx, r.method, u, body)
+	req, err := http.NewRequestWithContext(ctx, r.method, c.base+r.pathAndQuery(), body)
 	if err != nil {
-		return fmt.Errorf("moysklad: build %s %s: %w", r.method, r.path, err)
+		return nil, fmt.Errorf("moysklad: build %s %s: %w", r.method, r.path, err)
 	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	req.Header.Set("User-Agent", c.ua)
@@ -417,57 +438,79 @@ func (c *Client) attempt(ctx context.Context, r request, payload []byte, out any
 	}
 	// Accept-Encoding is deliberately not set: the transport adds gzip and
 	// then decodes the body itself.
+	return req, nil
+}
 
+// pathAndQuery returns the request's path with its query, if any.
+func (r request) pathAndQuery() string {
+	if r.query == "" {
+		return r.path
+	}
+	return r.path + "?" + r.query
+}
+
+// exchange sends req once, reports the attempt (see report) and interprets
+// the answer.
+func (c *Client) exchange(ctx context.Context, r request, req *http.Request, payload []byte, out any) (err error) {
 	start := time.Now()
-	if n := c.requests.Add(1); n%100 == 0 {
-		// MoySklad advises against more than 100 requests per connection;
-		// dropping idle connections now and then approximates that.
-		c.hc.CloseIdleConnections()
-	}
+	c.countRequest()
 	status := 0
-	endpoint := endpointLabel(r.path)
 	var data []byte
-	defer func() {
-		took := time.Since(start)
-		c.obs.ObserveRequest(r.method, endpoint, status, took, err)
-		// Report the exchange to the operation's history, if it keeps one;
-		// the token travels in a header and is never part of it.
-		e := exchange.Exchange{System: "moysklad", Method: r.method, URL: r.path, Status: status,
-			Request: elideFileContent(payload), Response: string(data), Duration: took}
-		if r.query != "" {
-			e.URL += "?" + r.query
-		}
-		if err != nil {
-			e.Err = err.Error()
-		}
-		exchange.Record(ctx, e)
-	}()
+	defer func() { c.report(ctx, r, payload, status, data, time.Since(start), err) }()
 
-	resp, err := c.hc.Do(req)
+	resp, data, err := c.roundTrip(ctx, r, req)
+	if resp != nil {
+		status = resp.StatusCode
+	}
 	if err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return &NetworkError{Method: r.method, Path: r.path, Err: stripURL(err)}
-	}
-	defer resp.Body.Close()
-	status = resp.StatusCode
-	data, rerr := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
-	c.observeLimits(resp)
-	if rerr == nil && len(data) > maxBody {
-		// Not a network hiccup: asking again would only read it again.
-		data = nil
-		return fmt.Errorf("moysklad: %s %s: %w (more than %d bytes)", r.method, r.path, ErrAnswerTooLarge, maxBody)
-	}
-	if rerr != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return &NetworkError{Method: r.method, Path: r.path, Err: rerr}
+		return err
 	}
 	c.log.Debug("moysklad request", zap.String("method", r.method), zap.String("path", r.path),
 		zap.Int("status", status), zap.Duration("took", time.Since(start)))
-	if status < 200 || status > 299 {
+	return c.decodeAnswer(r, resp, data, out)
+}
+
+// countRequest counts an HTTP attempt. MoySklad advises against more than
+// 100 requests per connection; dropping idle connections every 100th
+// attempt approximates that.
+func (c *Client) countRequest() {
+	if n := c.requests.Add(1); n%100 == 0 {
+		c.hc.CloseIdleConnections()
+	}
+}
+
+// roundTrip sends req and reads the answer's body, at most maxBody bytes,
+// and lets observeLimits read the rate-limit headers. resp is nil when no
+// answer arrived; its body is closed on return. On a read error data holds
+// what was read; on an answer over maxBody it is nil.
+func (c *Client) roundTrip(ctx context.Context, r request, req *http.Request) (resp *http.Response, data []byte, err error) {
+	resp, err = c.hc.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, nil, ctx.Err()
+		}
+		return nil, nil, &NetworkError{Method: r.method, Path: r.path, Err: stripURL(err)}
+	}
+	defer resp.Body.Close()
+	data, err = io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
+	c.observeLimits(resp)
+	if err == nil && len(data) > maxBody {
+		// Not a network hiccup: asking again would only read it again.
+		return resp, nil, fmt.Errorf("moysklad: %s %s: %w (more than %d bytes)", r.method, r.path, ErrAnswerTooLarge, maxBody)
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return resp, data, ctx.Err()
+		}
+		return resp, data, &NetworkError{Method: r.method, Path: r.path, Err: err}
+	}
+	return resp, data, nil
+}
+
+// decodeAnswer turns a non-2xx answer into an *Error (see decodeError) and
+// decodes a 2xx answer's JSON into out, unless out is nil.
+func (c *Client) decodeAnswer(r request, resp *http.Response, data []byte, out any) error {
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return c.decodeError(r, resp, data)
 	}
 	if out == nil {
@@ -477,6 +520,19 @@ func (c *Client) attempt(ctx context.Context, r request, payload []byte, out any
 		return fmt.Errorf("moysklad: decode %s %s answer: %w", r.method, r.path, err)
 	}
 	return nil
+}
+
+// report hands one attempt to the observer and to the operation's history,
+// if it keeps one; the token travels in a header and is never part of it.
+// status is 0 when no answer arrived.
+func (c *Client) report(ctx context.Context, r request, payload []byte, status int, data []byte, took time.Duration, err error) {
+	c.obs.ObserveRequest(r.method, endpointLabel(r.path), status, took, err)
+	e := exchange.Exchange{System: "moysklad", Method: r.method, URL: r.pathAndQuery(), Status: status,
+		Request: elideFileContent(payload), Response: string(data), Duration: took}
+	if err != nil {
+		e.Err = err.Error()
+	}
+	exchange.Record(ctx, e)
 }
 
 // stripURL removes the URL (which may carry a query) from a transport error.

@@ -10,10 +10,13 @@ package poller
 // scheduled one, and stops it one rate window early (TrackOptions.Deadline),
 // so the next cycle finds MoySklad's whole budget free. A cycle that runs long
 // takes tracking's time, never the reverse. Within a pass, MoySklad is asked
-// only about what changed: one metadata read per pass, one PUT per order
-// whose delivery status text changed, and one GET before a status move (to
-// see whether a manager moved the order elsewhere). Unchanged shipments cost
-// no MoySklad request.
+// only about what changed: one metadata read per pass, one GET before a
+// status move (to see whether a manager moved the order elsewhere), and the
+// writes of the orders whose delivery status text changed, which travel
+// together in bulk updates (POST /entity/customerorder, up to BulkMaxItems
+// orders and BulkMaxBytes of body each; see tracking_write.go). Unchanged
+// shipments cost no MoySklad request. Without a bulk-capable MoySklad, or
+// with Config.PutWriteBack, each order gets its own PUT as before.
 //
 // How a pass spreads the work. Each pass takes, stalest first, the live
 // shipments not asked about for TrackEvery, but no more than its share:
@@ -23,10 +26,16 @@ package poller
 //
 // Crash safety. The record's Delivery is saved only after MoySklad took the
 // write; a pass cut short leaves the rest stale for the next one. A status
-// move first reads the order, so a re-run after a crash between the PUT and
-// the save finds the order already moved and its attribute already written,
-// and writes nothing; a re-run of an attribute-only change repeats the same
-// PUT once, which leaves the order as it was.
+// move first reads the order, so a re-run after a crash between the write
+// and the save finds the order already moved and its attribute already
+// written, and writes nothing (or, when a manager moved it on meanwhile,
+// keeps the manager's status); a re-run of an attribute-only change repeats
+// the same write once, which leaves the order as it was. A bulk update whose
+// answer is lost is handled as a lost PUT: nothing of its orders is saved,
+// the pass stops, and the next pass decides afresh from a new read. The
+// checks are saved in batches, one store transaction per carrier batch and
+// one per bulk update: a crash loses at most the unsaved checks, which the
+// next pass asks about again.
 
 import (
 	"context"
@@ -42,7 +51,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/shipbridge/shipbridge/carriers"
-	"github.com/shipbridge/shipbridge/internal/exchange"
 	"github.com/shipbridge/shipbridge/moysklad"
 	"github.com/shipbridge/shipbridge/store"
 )
@@ -101,8 +109,12 @@ type TrackReport struct {
 	// Moved counts orders moved to «delivered» or «returned»; Kept orders
 	// that a manager had moved elsewhere, which kept their status.
 	Moved, Kept int
-	// Reads and Writes count MoySklad GETs of orders and PUTs.
-	Reads, Writes int
+	// Reads counts MoySklad GETs of orders. Writes counts the orders whose
+	// update was sent, one per order whether by PUT or as an element of a
+	// bulk update; WriteRequests counts the HTTP requests that carried them
+	// (PUTs and bulk POSTs, each attempt, retries included): what the
+	// writes cost of MoySklad's budget.
+	Reads, Writes, WriteRequests int
 	// Complete is true when the pass handled its whole quota.
 	Complete bool
 }
@@ -111,6 +123,7 @@ func (r TrackReport) fields() []zap.Field {
 	return []zap.Field{zap.Int("live", r.Live), zap.Int("due", r.Due), zap.Int("quota", r.Quota),
 		zap.Int("carrier_calls", r.CarrierCalls), zap.Int("checked", r.Checked), zap.Int("changed", r.Changed),
 		zap.Int("moved", r.Moved), zap.Int("kept", r.Kept), zap.Int("moysklad_reads", r.Reads), zap.Int("moysklad_writes", r.Writes),
+		zap.Int("moysklad_write_requests", r.WriteRequests),
 		zap.Bool("complete", r.Complete)}
 }
 
@@ -337,27 +350,47 @@ func (p *Poller) Track(ctx context.Context, opts TrackOptions) (TrackReport, err
 	sort.Strings(keys)
 
 	pass := &trackPass{p: p, tm: tm, rep: &rep, opts: opts}
+	if bu, ok := p.ms.(BulkUpdater); ok && !p.cfg.PutWriteBack {
+		pass.bulk = bu
+	}
 	complete := true
+	var ferr error
+work:
 	for _, key := range keys {
 		caps, _ := p.reg.Capabilities(key)
 		recs := byCarrier[key]
 		for len(recs) > 0 {
 			if pass.stopped(ctx) {
 				complete = false
-				break
+				break work
 			}
 			n := min(trackBatch, len(recs))
 			batch := recs[:n]
 			recs = recs[n:]
-			ok, ferr := pass.batch(ctx, key, caps.Tracker, batch)
-			if ferr != nil {
-				p.log.Warn("tracking pass stopped", append(rep.fields(), zap.Error(ferr))...)
-				return rep, ferr
+			ok, err := pass.batch(ctx, key, caps.Tracker, batch)
+			if err == nil && pass.flushDue() {
+				err = pass.flush(ctx)
+			}
+			if err != nil {
+				ferr = err
+				break work
 			}
 			if !ok {
 				break // this carrier is not answering now; the others may
 			}
 		}
+	}
+	// What waits for a bulk update goes now, also when the pass stops at its
+	// deadline or is cancelled: its reads are done, and its request runs to
+	// completion like a PUT. After a failure nothing more is sent.
+	if ferr == nil {
+		ferr = pass.flush(ctx)
+	} else {
+		pass.drop()
+	}
+	if ferr != nil {
+		p.log.Warn("tracking pass stopped", append(rep.fields(), zap.Error(ferr))...)
+		return rep, ferr
 	}
 	if complete && !pass.cut {
 		rep.Complete = true
@@ -375,10 +408,20 @@ type trackPass struct {
 	tm   *trackingMeta
 	opts TrackOptions
 
+	// bulk, when set, carries the pass's writes in bulk updates; nil: one
+	// PUT per order.
+	bulk BulkUpdater
+
 	mu  sync.Mutex
 	rep *TrackReport
 	// cut is set when the pass stopped before it applied every answer.
 	cut bool
+	// saves are the checks decided and not yet saved (see commit).
+	saves []trackSave
+	// queue holds the writes waiting for the next bulk update; queueBytes
+	// is their estimated body size.
+	queue      []*trackWrite
+	queueBytes int
 }
 
 func (tp *trackPass) count(f func(*TrackReport)) {
@@ -471,6 +514,18 @@ func (tp *trackPass) batch(ctx context.Context, carrier string, tr carriers.Trac
 		})
 	}
 	for _, it := range items {
+		if tp.queueAged() {
+			// A move's write goes within BulkDelay (and a read or two) of
+			// the read it was decided on, also while a batch is being
+			// handled.
+			if err := tp.flush(ctx); err != nil {
+				fmu.Lock()
+				if fatal == nil {
+					fatal = err
+				}
+				fmu.Unlock()
+			}
+		}
 		fmu.Lock()
 		stop := fatal != nil
 		fmu.Unlock()
@@ -482,6 +537,11 @@ func (tp *trackPass) batch(ctx context.Context, carrier string, tr carriers.Trac
 	}
 	close(next)
 	wg.Wait()
+	// The batch's checks are saved together, also when the pass stops: what
+	// MoySklad took is recorded.
+	if err := tp.commit(); err != nil {
+		return true, err
+	}
 	return true, fatal
 }
 
@@ -506,8 +566,10 @@ func (tm *trackingMeta) moveFor(s carriers.TrackStatus) string {
 	return key
 }
 
-// apply handles one shipment's answer. It returns an error only when the
-// pass must stop.
+// apply handles one shipment's answer: it decides what to write to
+// MoySklad, and queues the write for the pass's next bulk update (or sends
+// it by PUT) and the check for the batch's save. It returns an error only
+// when the pass must stop.
 func (tp *trackPass) apply(ctx context.Context, carrier string, rec store.OrderRecord, tr carriers.Tracking, now time.Time) error {
 	p := tp.p
 	next := store.Delivery{Status: string(tr.Status), Code: tr.Code, Name: tr.Name, At: tr.At, CheckedAt: now}
@@ -530,144 +592,131 @@ func (tp *trackPass) apply(ctx context.Context, carrier string, rec store.OrderR
 		// Only when it was asked about; the status stays.
 		d := rec.Delivery
 		d.CheckedAt = now
-		return tp.save(rec, d, "")
+		tp.keep(trackSave{rec: rec, d: d})
+		return nil
 	}
 
-	evlog := &eventLog{now: p.now}
-	event := evlog.add
+	w := &trackWrite{carrier: carrier, rec: rec, next: next, text: deliveryText(tr), evlog: &eventLog{now: p.now}}
 	// The order's MoySklad exchanges go into its history; they run to
 	// completion when the pass is stopped, so the answer is recorded.
-	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), trackWriteTimeout)
+	wctx, cancel := tp.writeContext(ctx, w)
 	defer cancel()
-	wctx = exchange.WithRecorder(wctx, func(e exchange.Exchange) {
-		msg := fmt.Sprintf("%s %s → %d", e.Method, e.URL, e.Status)
-		if e.Err != "" {
-			msg = fmt.Sprintf("%s %s → %s", e.Method, e.URL, e.Err)
-		}
-		event("moysklad_exchange", msg, e)
-	})
 
-	text := deliveryText(tr)
 	prevText := deliveryText(carriers.Tracking{Status: carriers.TrackStatus(rec.Delivery.Status), Name: rec.Delivery.Name, At: rec.Delivery.At})
 	change := map[string]any{"carrier": carrier, "status": tr.Status, "code": tr.Code, "name": tr.Name, "at": tr.At,
-		"previous_status": rec.Delivery.Status, "previous_code": rec.Delivery.Code, "text": text}
-	event("tracking", "Статус доставки: "+orDash(text), change)
+		"previous_status": rec.Delivery.Status, "previous_code": rec.Delivery.Code, "text": w.text}
+	w.evlog.add("tracking", "Статус доставки: "+orDash(w.text), change)
 
-	var (
-		u         moysklad.OrderUpdate
-		target    = tp.tm.moveFor(tr.Status)
-		keptState string
-		haveAttr  = tp.tm.attr.ID != ""
-	)
-	if target != "" {
+	w.target = tp.tm.moveFor(tr.Status)
+	haveAttr := tp.tm.attr.ID != ""
+	if w.target != "" {
 		// A status move: only an order still in «registered» moves, so read
 		// where it is now (a manager may have moved it).
 		tp.count(func(r *TrackReport) { r.Reads++ })
 		o, err := p.ms.GetOrder(wctx, rec.ID)
 		if err != nil {
-			return tp.failed(rec, next, err, evlog)
+			return tp.failed(w, err)
 		}
-		targetState := tp.tm.moves[target]
+		targetState := tp.tm.moves[w.target]
 		switch {
 		case sameState(tp.tm.registered, o.State):
-			u.State = &targetState.Meta
+			w.u.State = &targetState.Meta
 		case sameState(targetState, o.State):
 			// Already there: an earlier write landed.
 		default:
-			keptState = o.State.Name
-			if keptState == "" {
-				keptState = o.State.Meta.ID()
+			w.keptState = o.State.Name
+			if w.keptState == "" {
+				w.keptState = o.State.Meta.ID()
 			}
 		}
-		if haveAttr && text != "" && currentText(o, tp.tm.attr) != text {
-			u.Attributes = append(u.Attributes, moysklad.StringValue(tp.tm.attr.Meta, text))
+		if haveAttr && w.text != "" && currentText(o, tp.tm.attr) != w.text {
+			w.u.Attributes = append(w.u.Attributes, moysklad.StringValue(tp.tm.attr.Meta, w.text))
 		}
-	} else if haveAttr && text != "" && text != prevText {
-		u.Attributes = append(u.Attributes, moysklad.StringValue(tp.tm.attr.Meta, text))
+	} else if haveAttr && w.text != "" && w.text != prevText {
+		w.u.Attributes = append(w.u.Attributes, moysklad.StringValue(tp.tm.attr.Meta, w.text))
 	}
 
+	if w.u.State == nil && len(w.u.Attributes) == 0 {
+		return tp.done(w, false)
+	}
+	if tp.enqueue(w) {
+		return nil
+	}
+	return tp.put(wctx, w)
+}
+
+// put sends one order's write by PUT and handles the answer.
+func (tp *trackPass) put(wctx context.Context, w *trackWrite) error {
+	tp.count(func(r *TrackReport) { r.Writes++ })
+	if _, err := tp.p.ms.UpdateOrder(wctx, w.rec.ID, w.u); err != nil {
+		return tp.failed(w, err)
+	}
+	return tp.done(w, true)
+}
+
+// done finishes an order whose write MoySklad took (written), or which
+// needed none: its history tells what was written or kept, and its check
+// is saved with the new delivery status.
+func (tp *trackPass) done(w *trackWrite, written bool) error {
+	p := tp.p
 	lastState := ""
-	if u.State != nil || len(u.Attributes) > 0 {
-		tp.count(func(r *TrackReport) { r.Writes++ })
-		if _, err := p.ms.UpdateOrder(wctx, rec.ID, u); err != nil {
-			return tp.failed(rec, next, err, evlog)
-		}
-		summary := map[string]any{"delivery_status": text}
-		if u.State != nil {
-			lastState = tp.tm.moves[target].Name
+	if written {
+		summary := map[string]any{"delivery_status": w.text}
+		if w.u.State != nil {
+			lastState = tp.tm.moves[w.target].Name
 			summary["state"] = lastState
-			event("status", fmt.Sprintf("Статус в МойСклад: «%s»", lastState), summary)
+			w.evlog.add("status", fmt.Sprintf("Статус в МойСклад: «%s»", lastState), summary)
 			tp.count(func(r *TrackReport) { r.Moved++ })
-			p.obs.OrderOutcome(carrier, target)
+			p.obs.OrderOutcome(w.carrier, w.target)
 		} else {
-			event("delivery_status", "В МойСклад записан статус доставки", summary)
+			w.evlog.add("delivery_status", "В МойСклад записан статус доставки", summary)
 		}
 	}
-	if keptState != "" {
+	if w.keptState != "" {
 		tp.count(func(r *TrackReport) { r.Kept++ })
-		event("tracking_kept_state", fmt.Sprintf("Заказ в статусе «%s»: статус не меняется, записан только статус доставки", keptState),
-			map[string]any{"state": keptState, "would_move_to": tp.tm.moves[target].Name})
+		w.evlog.add("tracking_kept_state", fmt.Sprintf("Заказ в статусе «%s»: статус не меняется, записан только статус доставки", w.keptState),
+			map[string]any{"state": w.keptState, "would_move_to": tp.tm.moves[w.target].Name})
 	}
-	return tp.save(rec, next, lastState, evlog.take()...)
+	tp.keep(trackSave{rec: w.rec, d: w.next, lastState: lastState, events: w.evlog.take()})
+	return nil
 }
 
 // failed handles a MoySklad failure of one order: an order gone from
 // MoySklad, or a write MoySklad refused (never repeated unchanged), keeps its
 // new delivery status in the store and history only; an unavailable MoySklad
 // stops the pass with nothing saved, so the next pass tries again.
-func (tp *trackPass) failed(rec store.OrderRecord, next store.Delivery, err error, evlog *eventLog) error {
-	p := tp.p
-	event, collect := evlog.add, evlog.take
+func (tp *trackPass) failed(w *trackWrite, err error) error {
 	switch {
 	case moysklad.IsNotFound(err):
-		event("tracking_order_gone", "Заказ удалён в МойСклад: статус доставки сохранён только в истории", map[string]any{"error": err.Error()})
-		return tp.save(rec, next, "", collect()...)
+		w.evlog.add("tracking_order_gone", "Заказ удалён в МойСклад: статус доставки сохранён только в истории", map[string]any{"error": err.Error()})
+		tp.keep(trackSave{rec: w.rec, d: w.next, events: w.evlog.take()})
+		return nil
 	case moysklad.IsRetryable(err) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
-		// Keep the exchanges; the record stays as it was, and the change is
-		// recorded when the next pass writes it.
-		var keep []store.Event
-		for _, e := range collect() {
-			if e.Kind != "tracking" {
-				keep = append(keep, e)
-			}
-		}
-		if aerr := p.st.Append(rec.ID, keep...); aerr != nil {
-			return fmt.Errorf("%w: %v", ErrInfrastructure, aerr)
-		}
-		return fmt.Errorf("MoySklad unavailable for tracking: %w", err)
+		return tp.lost(w, err)
 	default:
 		// A refusal (4xx) is not sent again unchanged: the status is kept
 		// in the store, and the next change of it is written afresh.
-		p.log.Error("MoySklad refused the tracking update; the next status change is written again", zap.String("order", rec.Name), zap.Error(err))
-		event("tracking_update_failed", fmt.Sprintf("МойСклад не принял статус доставки (%v); он сохранён в истории, следующий статус будет записан заново", err), nil)
-		return tp.save(rec, next, "", collect()...)
+		tp.p.log.Error("MoySklad refused the tracking update; the next status change is written again", zap.String("order", w.rec.Name), zap.Error(err))
+		w.evlog.add("tracking_update_failed", fmt.Sprintf("МойСклад не принял статус доставки (%v); он сохранён в истории, следующий статус будет записан заново", err), nil)
+		tp.keep(trackSave{rec: w.rec, d: w.next, events: w.evlog.take()})
+		return nil
 	}
 }
 
-// save stores the record's new delivery status and the events. It reads
-// the record again and changes only Delivery (and LastState after a move),
-// so that nothing the workflow wrote meanwhile is undone; when the workflow
-// took the order over (it is no longer a settled registered shipment), only
-// the events are kept.
-func (tp *trackPass) save(rec store.OrderRecord, d store.Delivery, lastState string, events ...store.Event) error {
-	st := tp.p.st
-	fresh, ok, err := st.Order(rec.ID)
-	if err != nil {
-		return fmt.Errorf("%w: %v", ErrInfrastructure, err)
-	}
-	if !ok || Phase(fresh.Phase) != phaseRegistered || fresh.Open || fresh.Reference != rec.Reference || fresh.TrackingNumber != rec.TrackingNumber {
-		err = st.Append(rec.ID, events...)
-	} else {
-		fresh.Delivery = d
-		if lastState != "" {
-			fresh.LastState = lastState
+// lost handles an order whose read or write got no answer (MoySklad
+// unavailable, an answer lost, the pass cut off): the record stays as it
+// was, so the next pass asks the carrier again, reads the order again and
+// writes what is still missing; the exchanges are kept in the history, and
+// the change is recorded when the next pass writes it. The pass stops.
+func (tp *trackPass) lost(w *trackWrite, err error) error {
+	var keep []store.Event
+	for _, e := range w.evlog.take() {
+		if e.Kind != "tracking" {
+			keep = append(keep, e)
 		}
-		err = st.Save(fresh, events...)
 	}
-	if err != nil {
-		return fmt.Errorf("%w: %v", ErrInfrastructure, err)
-	}
-	return nil
+	tp.keep(trackSave{rec: w.rec, events: keep, appendOnly: true})
+	return fmt.Errorf("MoySklad unavailable for tracking: %w", err)
 }
 
 // eventLog gathers one order's events until they are saved.

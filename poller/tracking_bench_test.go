@@ -188,6 +188,7 @@ func benchTrackingPass(b *testing.B, changedShare float64) {
 		total.Moved += rep.Moved
 		total.Reads += rep.Reads
 		total.Writes += rep.Writes
+		total.WriteRequests += rep.WriteRequests
 		if rep.Complete {
 			break
 		}
@@ -214,12 +215,13 @@ func benchTrackingPass(b *testing.B, changedShare float64) {
 	b.ReportMetric(float64(slices), "slices")
 	b.ReportMetric(float64(benchReal(probeWait/time.Duration(probes)).Milliseconds()), "reg-wait-ms/cycle")
 	b.Logf("%d shipments, %.0f%% with news: %d carrier calls (Track, 100 each), %d MoySklad requests by tracking "+
-		"(%d PUT, %d GET order, %d metadata; %d 429), %d checked, %d changed, %d moved",
+		"(%d PUT, %d bulk POST, %d GET order, %d metadata; %d 429), %d checked, %d changed, %d moved, %d orders written in %d write requests",
 		trackBenchShipments, changedShare*100, calls-calls0, msReq,
 		by["PUT /entity/customerorder/{id}"]-by0["PUT /entity/customerorder/{id}"],
+		by["POST /entity/customerorder"]-by0["POST /entity/customerorder"],
 		by["GET /entity/customerorder/{id}"]-by0["GET /entity/customerorder/{id}"]-probeGets,
 		by["GET /entity/customerorder/metadata"]-by0["GET /entity/customerorder/metadata"], ms.TooManyRequests(),
-		total.Checked, total.Changed, total.Moved)
+		total.Checked, total.Changed, total.Moved, total.Writes, total.WriteRequests)
 	b.Logf("real time: tracking %s in %d slice(s) of at most %s, %s wall with the cycles in between",
 		benchReal(trackTime).Round(100*time.Millisecond), slices, benchReal(period-margin), benchReal(wall).Round(time.Second))
 	b.Logf("registration burst (11 order reads) at each of %d cycles: limiter wait mean %s, max %s; took mean %s "+

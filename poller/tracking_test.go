@@ -34,6 +34,7 @@ type fakeTracker struct {
 	calls    int
 	asked    []string // references asked about, in order
 	err      error    // returned by Track while set
+	onTrack  func()   // called at each Track call, when set
 }
 
 func newFakeTracker() *fakeTracker {
@@ -57,6 +58,9 @@ func (f *fakeTracker) Track(ctx context.Context, regs []carriers.Registration) (
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls++
+	if f.onTrack != nil {
+		f.onTrack()
+	}
 	if f.err != nil {
 		return nil, f.err
 	}

@@ -693,64 +693,127 @@ func (s *Store) Save(rec OrderRecord, events ...Event) error {
 		return fmt.Errorf("store: save: %w", err)
 	}
 	now := s.now()
-	err := s.update(func(tx *bolt.Tx) error {
-		old, existed, err := getOrder(tx, s.codec, rec.ID)
-		if err != nil {
-			return err
-		}
-		rec.UpdatedAt = now
-		switch {
-		case existed && !old.CreatedAt.IsZero():
-			rec.CreatedAt = old.CreatedAt
-		case rec.CreatedAt.IsZero():
-			rec.CreatedAt = now
-		}
-		var data []byte
-		if tx.Bucket([]byte(bucketEvents)) != nil {
-			data, err = s.codec.encodeRecord(rec) // compressed from schema version 3 on
-		} else {
-			data, err = json.Marshal(rec)
-		}
-		if err != nil {
-			return fmt.Errorf("encode: %w", err)
-		}
-		orders := tx.Bucket([]byte(bucketOrders))
-		orders.FillPercent = fillPercent
-		if err := orders.Put([]byte(rec.ID), data); err != nil {
-			return err
-		}
-		names := tx.Bucket([]byte(bucketNames))
-		names.FillPercent = fillPercent
-		if existed && old.Name != "" && old.Name != rec.Name {
-			if string(names.Get([]byte(old.Name))) == rec.ID {
-				if err := names.Delete([]byte(old.Name)); err != nil {
-					return err
-				}
-			}
-		}
-		if rec.Name != "" {
-			if err := names.Put([]byte(rec.Name), []byte(rec.ID)); err != nil {
-				return err
-			}
-		}
-		// The index exists from schema version 2 on (Options.Migrations may stop before it).
-		if open := tx.Bucket([]byte(bucketOpen)); open != nil {
-			open.FillPercent = fillPercent
-			if rec.Open {
-				err = open.Put([]byte(rec.ID), nil)
-			} else {
-				err = open.Delete([]byte(rec.ID))
-			}
-			if err != nil {
-				return err
-			}
-		}
-		return appendEvents(tx, s.codec, rec.ID, now, events)
-	})
+	err := s.update(func(tx *bolt.Tx) error { return s.saveTx(tx, now, rec, events) })
 	if err != nil {
 		return fmt.Errorf("store: save order %q: %w", rec.ID, err)
 	}
 	s.maybeCompactHistory(now)
+	return nil
+}
+
+// saveTx is Save within the write transaction tx, with now as the store's
+// time.
+func (s *Store) saveTx(tx *bolt.Tx, now time.Time, rec OrderRecord, events []Event) error {
+	old, existed, err := getOrder(tx, s.codec, rec.ID)
+	if err != nil {
+		return err
+	}
+	rec.UpdatedAt = now
+	switch {
+	case existed && !old.CreatedAt.IsZero():
+		rec.CreatedAt = old.CreatedAt
+	case rec.CreatedAt.IsZero():
+		rec.CreatedAt = now
+	}
+	var data []byte
+	if tx.Bucket([]byte(bucketEvents)) != nil {
+		data, err = s.codec.encodeRecord(rec) // compressed from schema version 3 on
+	} else {
+		data, err = json.Marshal(rec)
+	}
+	if err != nil {
+		return fmt.Errorf("encode: %w", err)
+	}
+	orders := tx.Bucket([]byte(bucketOrders))
+	orders.FillPercent = fillPercent
+	if err := orders.Put([]byte(rec.ID), data); err != nil {
+		return err
+	}
+	names := tx.Bucket([]byte(bucketNames))
+	names.FillPercent = fillPercent
+	if existed && old.Name != "" && old.Name != rec.Name {
+		if string(names.Get([]byte(old.Name))) == rec.ID {
+			if err := names.Delete([]byte(old.Name)); err != nil {
+				return err
+			}
+		}
+	}
+	if rec.Name != "" {
+		if err := names.Put([]byte(rec.Name), []byte(rec.ID)); err != nil {
+			return err
+		}
+	}
+	// The index exists from schema version 2 on (Options.Migrations may stop before it).
+	if open := tx.Bucket([]byte(bucketOpen)); open != nil {
+		open.FillPercent = fillPercent
+		if rec.Open {
+			err = open.Put([]byte(rec.ID), nil)
+		} else {
+			err = open.Delete([]byte(rec.ID))
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return appendEvents(tx, s.codec, rec.ID, now, events)
+}
+
+// Batch is one write transaction holding many orders' saves and appends
+// (see Store.Batch). It is valid only inside the function given to
+// Store.Batch.
+type Batch struct {
+	s   *Store
+	tx  *bolt.Tx
+	now time.Time
+}
+
+// Batch runs fn in one write transaction: the Saves and Appends fn makes
+// through b are all written, with one fsync, or none of them when fn
+// returns an error or the commit fails. It is for many small writes at once
+// (a tracking pass saves each checked shipment): one transaction per record
+// costs an fsync each. fn must not call the Store's own methods.
+func (s *Store) Batch(fn func(b *Batch) error) error {
+	now := s.now()
+	err := s.update(func(tx *bolt.Tx) error { return fn(&Batch{s: s, tx: tx, now: now}) })
+	if err != nil {
+		return fmt.Errorf("store: batch: %w", err)
+	}
+	s.maybeCompactHistory(now)
+	return nil
+}
+
+// Order returns the record of the order as the batch's transaction sees
+// it (with the batch's earlier saves), and whether it exists.
+func (b *Batch) Order(id string) (OrderRecord, bool, error) {
+	rec, ok, err := getOrder(b.tx, b.s.codec, id)
+	if err != nil {
+		return OrderRecord{}, false, fmt.Errorf("order %q: %w", id, err)
+	}
+	return rec, ok, nil
+}
+
+// Save is Store.Save within the batch's transaction.
+func (b *Batch) Save(rec OrderRecord, events ...Event) error {
+	if rec.ID == "" {
+		return errors.New("save: order record without id")
+	}
+	if err := validOrderID(rec.ID); err != nil {
+		return fmt.Errorf("save: %w", err)
+	}
+	if err := b.s.saveTx(b.tx, b.now, rec, events); err != nil {
+		return fmt.Errorf("save order %q: %w", rec.ID, err)
+	}
+	return nil
+}
+
+// Append is Store.Append within the batch's transaction.
+func (b *Batch) Append(orderID string, events ...Event) error {
+	if orderID == "" {
+		return errors.New("append: empty order id")
+	}
+	if err := appendEvents(b.tx, b.s.codec, orderID, b.now, events); err != nil {
+		return fmt.Errorf("append to order %q: %w", orderID, err)
+	}
 	return nil
 }
 
