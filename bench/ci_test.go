@@ -60,8 +60,9 @@ func TestBurstCI(t *testing.T) {
 // carrier's asynchronous work as the bound (≈ 0.25–0.4 of it for 200
 // orders, whose pipeline does not amortise as 1,000 orders' does).
 const (
-	ciMaxMSPerOrder = 0.05
-	ciMaxRatio      = 0.6
+	ciMaxMSPerOrder     = 0.05
+	ciMaxMSPerOrderRace = 0.10
+	ciMaxRatio          = 0.6
 )
 
 func burstCI(t *testing.T) float64 {
@@ -84,8 +85,17 @@ func burstCI(t *testing.T) float64 {
 	if r.MS["POST /entity/customerorder"] == 0 || r.MS["PUT /entity/customerorder/{id}"] != 0 {
 		t.Errorf("write-back was not bulk: %v", r.MS)
 	}
-	if got := r.MSPerOrder(); got > ciMaxMSPerOrder {
-		t.Errorf("MoySklad requests per order %.3f > %.2f: %v", got, ciMaxMSPerOrder, r.MS)
+	// An outcome waits at most BulkDelay for company, so the number of bulk
+	// requests grows with the wall time over which the outcomes arrive. The
+	// race detector stretches that several times on a shared CI machine:
+	// there the bound is twice as loose, still a tenth of one PUT per order.
+	// The run without -race (.ci/run runs it too) holds the strict bound.
+	limit := ciMaxMSPerOrder
+	if raceEnabled {
+		limit = ciMaxMSPerOrderRace
+	}
+	if got := r.MSPerOrder(); got > limit {
+		t.Errorf("MoySklad requests per order %.3f > %.2f (race detector %v): %v", got, limit, raceEnabled, r.MS)
 	}
 	// Six steps, each once: the lookup by number before the create (a lost
 	// or restored store must not book twice), create, its status, print
