@@ -304,6 +304,9 @@ type request struct {
 	body   any
 	// raw, when set, is the already encoded body (body is then ignored).
 	raw []byte
+	// stream, when set, is the body, read afresh for each attempt (body
+	// and raw are then ignored).
+	stream *streamBody
 	// keepErrorBody keeps a non-2xx answer's body in the *Error (for
 	// bulk answers, whose per-element results may come with a 4xx).
 	keepErrorBody bool
@@ -315,7 +318,7 @@ type request struct {
 // do performs a call with retries and decodes a 2xx JSON answer into out.
 func (c *Client) do(ctx context.Context, r request, out any) error {
 	payload := r.raw
-	if payload == nil && r.body != nil {
+	if payload == nil && r.body != nil && r.stream == nil {
 		b, err := json.Marshal(r.body)
 		if err != nil {
 			return fmt.Errorf("moysklad: encode %s %s: %w", r.method, r.path, err)
@@ -402,17 +405,26 @@ func (c *Client) attempt(ctx context.Context, r request, payload []byte, out any
 		u += "?" + r.query
 	}
 	var body io.Reader
-	if payload != nil {
+	switch {
+	case r.stream != nil:
+		body = r.stream.reader()
+	case payload != nil:
 		body = bytes.NewReader(payload)
 	}
 	req, err := http.NewRequestWithContext(ctx, r.method, u, body)
 	if err != nil {
 		return fmt.Errorf("moysklad: build %s %s: %w", r.method, r.path, err)
 	}
+	if r.stream != nil {
+		// Its length is known: no chunked encoding, and the transport may
+		// send it again on a fresh connection.
+		req.ContentLength = r.stream.Len()
+		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(r.stream.reader()), nil }
+	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	req.Header.Set("User-Agent", c.ua)
 	req.Header.Set("Accept", "application/json;charset=utf-8")
-	if payload != nil {
+	if payload != nil || r.stream != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	// Accept-Encoding is deliberately not set: the transport adds gzip and
@@ -432,8 +444,15 @@ func (c *Client) attempt(ctx context.Context, r request, payload []byte, out any
 		c.obs.ObserveRequest(r.method, endpoint, status, took, err)
 		// Report the exchange to the operation's history, if it keeps one;
 		// the token travels in a header and is never part of it.
-		e := exchange.Exchange{System: "moysklad", Method: r.method, URL: r.path, Status: status,
-			Request: elideFileContent(payload), Response: string(data), Duration: took}
+		e := exchange.Exchange{System: "moysklad", Method: r.method, URL: r.path, Status: status, Duration: took}
+		if r.stream != nil {
+			e.Request = r.stream.elided()
+		} else {
+			e.Request = elideFileContent(payload)
+		}
+		// Only what the history keeps is copied (bulk answers weigh
+		// hundreds of kilobytes).
+		e.Response = exchange.TruncateBytes(data)
 		if r.query != "" {
 			e.URL += "?" + r.query
 		}
