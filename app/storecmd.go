@@ -65,6 +65,9 @@ func writeCheckReport(w io.Writer, rep store.CheckReport, err error) error {
 	if rep.Orders > 0 || rep.Events > 0 {
 		out = append(out, fmt.Sprintf("  contents: %d orders, %d history events", rep.Orders, rep.Events))
 	}
+	if rep.Blobs > 0 {
+		out = append(out, fmt.Sprintf("  files:    %d kept for orders (waybills waiting to be written back), %d bytes", rep.Blobs, rep.BlobBytes))
+	}
 	for _, p := range rep.Problems {
 		out = append(out, "  problem:  "+p)
 	}

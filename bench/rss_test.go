@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -97,7 +98,9 @@ func TestBurstRSSChild(t *testing.T) {
 	budget, _ := strconv.Atoi(os.Getenv(envBudget))
 	scale, _ := strconv.ParseFloat(os.Getenv(envScale), 64)
 	put, _ := strconv.ParseBool(os.Getenv(envPut))
-	e, err := NewEnv(Options{Scale: scale, Budget: budget, Dir: t.TempDir(), CDEKPollInterval: RecommendedCDEKPollInterval, PutWriteBack: put,
+	dir := t.TempDir()
+	sampler := startRSSSampler(filepath.Join(dir, "shipbridge.db"))
+	e, err := NewEnv(Options{Scale: scale, Budget: budget, Dir: dir, CDEKPollInterval: RecommendedCDEKPollInterval, PutWriteBack: put,
 		Remote: &Remote{MoySkladURL: os.Getenv(envMSURL), MoySkladToken: os.Getenv(envMSToken),
 			CDEKURL: os.Getenv(envCDEKURL), CDEKClientID: os.Getenv(envCDEKID), CDEKSecret: os.Getenv(envCDEKSec)}})
 	if err != nil {
@@ -114,6 +117,7 @@ func TestBurstRSSChild(t *testing.T) {
 		}
 		time.Sleep(e.S(time.Second))
 	}
+	sampler.finish()
 	status, err := os.ReadFile("/proc/self/status")
 	if err != nil {
 		t.Fatal(err)

@@ -57,6 +57,7 @@ type chaosParams struct {
 type chaosStats struct {
 	managerActions, bursts, courierPickups int
 	kills, storeOpens                      int
+	blobsAtKills, waybillsLost             int
 	msFailRate                             float64
 	ms429Bursts, ms429Answers              int
 	cdek5xx, cdek429, cdekLostCreates      int
@@ -389,6 +390,13 @@ func TestChaos(t *testing.T) {
 		}
 		s.Close()
 		count(func(s *chaosStats) { s.storeOpens++ })
+		// Every waybill kept for a write-back belongs to an order record:
+		// the two are written in one transaction (store.SaveBlob).
+		if rep, err := store.Check(w.dbPath, store.Options{Timeout: 2 * time.Second}); err != nil {
+			t.Errorf("kill %d: store check: %v %q", k+1, err, rep.Problems)
+		} else {
+			count(func(s *chaosStats) { s.blobsAtKills += rep.Blobs })
+		}
 		// The operator's bad day: the store is lost, or an older backup is
 		// put back (as README recommends after damage). shipbridge must not
 		// lose an order, duplicate a shipment, adopt another's shipment or
@@ -492,6 +500,32 @@ func TestChaos(t *testing.T) {
 
 	samplePost()
 	violations, info := checkChaos(t, w, ids, names, postNames, book)
+	// A waybill saved for its write-back is there when the write-back goes,
+	// whenever the process was killed (poller: "waybill_lost" otherwise),
+	// and one is kept exactly while its order's record says so.
+	if s, err := store.Open(w.dbPath, store.Options{Timeout: 2 * time.Second}); err != nil {
+		t.Errorf("final store: %v", err)
+	} else {
+		for _, id := range ids {
+			evs, _ := s.History(id)
+			for _, e := range evs {
+				if e.Kind == "waybill_lost" {
+					st.waybillsLost++
+					violations = append(violations, fmt.Sprintf("%s: the stored waybill was missing at its write-back", names[id]))
+				}
+			}
+			kept, err := s.ReadBlob(id, "waybill", func([]byte) error { return nil })
+			rec, _, rerr := s.Order(id)
+			if err != nil || rerr != nil {
+				t.Errorf("final store: %s: %v %v", names[id], err, rerr)
+				continue
+			}
+			if says := strings.Contains(string(rec.Pending), `"waybill_stored":true`); kept != says {
+				violations = append(violations, fmt.Sprintf("%s: waybill kept in the store %v, the record says %v", names[id], kept, says))
+			}
+		}
+		s.Close()
+	}
 	violations = append(violations, doubleLive...)
 	if len(violations) > 0 {
 		t.Logf("final run's stderr (tail):\n%s", tail(final.stderr.String(), 6000))
@@ -526,11 +560,11 @@ func TestChaos(t *testing.T) {
 		"faults: MoySklad 5xx rate %.0f%% + %d 429 bursts (%d 429 answers in all, incl. rate-limit refusals), CDEK %d injected 5xx, %d injected 429, %d lost create responses armed, "+
 		"slow answers 20%% of requests on both, print forms 50–1500 ms; CDEK orders created %d; "+
 		"Почта России: %d orders, %d injected 5xx, %d lost create responses armed, %d lost batch answers armed, %d batches checked in, %d Pochta orders created, %d double-live samples; "+
-		"settle nudges %d; took %s; violations %d",
+		"waybills kept in the store at the kills %d (missing at their write-back %d); settle nudges %d; took %s; violations %d",
 		seed, p.orders, st.kills, st.storeOpens, st.managerActions, st.bursts, st.courierPickups,
 		st.storeLosses, st.storeRestores, st.msFailRate*100, st.ms429Bursts, st.ms429Answers, st.cdek5xx, st.cdek429, st.cdekLostCreates, st.cdekCreates,
 		st.postOrders, st.post5xx, st.postLostCreates, st.postLostBatches, st.postCheckIns, st.postCreates, st.postDoubleLiveSamples,
-		st.nudges, time.Since(runStart).Round(time.Second), len(violations))
+		st.blobsAtKills, st.waybillsLost, st.nudges, time.Since(runStart).Round(time.Second), len(violations))
 	eps := w.ms.RequestsByEndpoint()
 	t.Logf("MoySklad write-backs: %d bulk requests (POST /entity/customerorder), %d PUTs",
 		eps["POST /entity/customerorder"], eps["PUT /entity/customerorder/{id}"])

@@ -203,17 +203,17 @@ func (c *Client) updateOrders(ctx context.Context, updates []BulkUpdate) ([]Bulk
 		res[i] = BulkResult{ID: u.ID, Outcome: BulkNotSent, Err: ErrBulkNotSent}
 	}
 	var (
-		buf     bytes.Buffer
-		chunk   []int // indexes of updates in buf
+		body    *streamBody // the chunk's request body, its files streamed
+		chunk   []int       // indexes of updates in body
 		stopErr error
 	)
 	flush := func() error {
 		if len(chunk) == 0 {
 			return nil
 		}
-		buf.WriteByte(']')
-		err := c.sendBulk(ctx, buf.Bytes(), chunk, updates, res)
-		buf.Reset()
+		body.str("]")
+		err := c.sendBulk(ctx, body, chunk, updates, res)
+		body = nil
 		chunk = chunk[:0]
 		return err
 	}
@@ -226,26 +226,27 @@ func (c *Client) updateOrders(ctx context.Context, updates []BulkUpdate) ([]Bulk
 			res[i] = BulkResult{ID: u.ID, Outcome: BulkNotSent, Err: fmt.Errorf("moysklad: update of order %s changes nothing", u.ID)}
 			continue
 		}
-		item, err := json.Marshal(bulkItem{meta: c.orderMeta(u.ID), u: u.Update})
-		if err != nil {
+		var item streamBody
+		if err := appendBulkItem(&item, c.orderMeta(u.ID), u.Update); err != nil {
 			res[i] = BulkResult{ID: u.ID, Outcome: BulkNotSent, Err: fmt.Errorf("moysklad: encode update of order %s: %w", u.ID, err)}
 			continue
 		}
-		if len(item)+2 > c.bulkMaxBytes {
-			res[i] = BulkResult{ID: u.ID, Outcome: BulkNotSent, Err: fmt.Errorf("%w: order %s, %d bytes (bound %d)", ErrBulkItemTooLarge, u.ID, len(item), c.bulkMaxBytes)}
+		if item.Len()+2 > int64(c.bulkMaxBytes) {
+			res[i] = BulkResult{ID: u.ID, Outcome: BulkNotSent, Err: fmt.Errorf("%w: order %s, %d bytes (bound %d)", ErrBulkItemTooLarge, u.ID, item.Len(), c.bulkMaxBytes)}
 			continue
 		}
-		if len(chunk) == MaxBulkItems || (len(chunk) > 0 && buf.Len()+1+len(item)+1 > c.bulkMaxBytes) {
+		if len(chunk) == MaxBulkItems || (len(chunk) > 0 && body.Len()+1+item.Len()+1 > int64(c.bulkMaxBytes)) {
 			if stopErr = flush(); stopErr != nil {
 				break
 			}
 		}
 		if len(chunk) == 0 {
-			buf.WriteByte('[')
+			body = &streamBody{}
+			body.str("[")
 		} else {
-			buf.WriteByte(',')
+			body.str(",")
 		}
-		buf.Write(item)
+		body.append(&item)
 		chunk = append(chunk, i)
 	}
 	if stopErr == nil {
@@ -262,14 +263,14 @@ func (c *Client) orderMeta(id string) Meta {
 
 // sendBulk sends one bulk request and fills the results of its updates.
 // A non-nil error stops the call.
-func (c *Client) sendBulk(ctx context.Context, payload []byte, chunk []int, updates []BulkUpdate, res []BulkResult) error {
+func (c *Client) sendBulk(ctx context.Context, body *streamBody, chunk []int, updates []BulkUpdate, res []BulkResult) error {
 	set := func(o BulkOutcome, err error) {
 		for _, i := range chunk {
 			res[i] = BulkResult{ID: updates[i].ID, Outcome: o, Err: err}
 		}
 	}
 	var answer []json.RawMessage
-	err := c.do(ctx, request{method: http.MethodPost, path: "/entity/customerorder", raw: payload, keepErrorBody: true}, &answer)
+	err := c.do(ctx, request{method: http.MethodPost, path: "/entity/customerorder", stream: body, keepErrorBody: true}, &answer)
 	status := http.StatusOK
 	if err != nil {
 		var e *Error

@@ -380,3 +380,39 @@ func TestUpdateOrdersEdgeCases(t *testing.T) {
 		t.Fatalf("%v %+v", err, res)
 	}
 }
+
+// Files behind a Source (a store) travel as files in memory do; a request
+// sent again after a 429 reads them again.
+func TestUpdateOrdersFilesFromASource(t *testing.T) {
+	b := newBulkAccount(t, moyskladtest.Options{}, 2, nil)
+	c := newClient(t, b.s, nil)
+	var reads atomic.Int32
+	var ups []moysklad.BulkUpdate
+	for i, id := range b.ids {
+		pdf := []byte(fmt.Sprintf("%%PDF-1.7 waybill %d", i))
+		u := b.registered(id, fmt.Sprint(i))
+		f := moysklad.FileValue(b.seed.Attributes["waybill"].Meta, fmt.Sprintf("w%d.pdf", i), nil)
+		f.File.Size = len(pdf)
+		f.File.Source = func(fn func([]byte) error) error {
+			reads.Add(1)
+			return fn(bytes.Clone(pdf))
+		}
+		u.Update.Attributes = append(u.Update.Attributes, f)
+		ups = append(ups, u)
+	}
+	b.s.FailNext(1, http.StatusTooManyRequests)
+	res, err := c.UpdateOrders(context.Background(), ups)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range res {
+		o, _ := b.s.Order(b.ids[i])
+		if r.Outcome != moysklad.BulkApplied || o.Attributes["Накладная"].File == nil ||
+			string(o.Attributes["Накладная"].File.Content) != fmt.Sprintf("%%PDF-1.7 waybill %d", i) {
+			t.Errorf("order %d: %+v, %+v", i, r, o.Attributes["Накладная"].File)
+		}
+	}
+	if n := reads.Load(); n != 4 {
+		t.Errorf("sources read %d times, want 4 (two files, two attempts)", n)
+	}
+}

@@ -304,6 +304,9 @@ type request struct {
 	body   any
 	// raw, when set, is the already encoded body (body is then ignored).
 	raw []byte
+	// stream, when set, is the body, read afresh for each attempt (body
+	// and raw are then ignored).
+	stream *streamBody
 	// keepErrorBody keeps a non-2xx answer's body in the *Error (for
 	// bulk answers, whose per-element results may come with a 4xx).
 	keepErrorBody bool
@@ -315,7 +318,7 @@ type request struct {
 // do performs a call with retries and decodes a 2xx JSON answer into out.
 func (c *Client) do(ctx context.Context, r request, out any) error {
 	payload := r.raw
-	if payload == nil && r.body != nil {
+	if payload == nil && r.body != nil && r.stream == nil {
 		b, err := json.Marshal(r.body)
 		if err != nil {
 			return fmt.Errorf("moysklad: encode %s %s: %w", r.method, r.path, err)
@@ -423,17 +426,26 @@ func (c *Client) releaseSlots(sl *slot) {
 // content headers.
 func (c *Client) newHTTPRequest(ctx context.Context, r request, payload []byte) (*http.Request, error) {
 	var body io.Reader
-	if payload != nil {
+	switch {
+	case r.stream != nil:
+		body = r.stream.reader()
+	case payload != nil:
 		body = bytes.NewReader(payload)
 	}
 	req, err := http.NewRequestWithContext(ctx, r.method, c.base+r.pathAndQuery(), body)
 	if err != nil {
 		return nil, fmt.Errorf("moysklad: build %s %s: %w", r.method, r.path, err)
 	}
+	if r.stream != nil {
+		// Its length is known: no chunked encoding, and the transport may
+		// send it again on a fresh connection.
+		req.ContentLength = r.stream.Len()
+		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(r.stream.reader()), nil }
+	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	req.Header.Set("User-Agent", c.ua)
 	req.Header.Set("Accept", "application/json;charset=utf-8")
-	if payload != nil {
+	if payload != nil || r.stream != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	// Accept-Encoding is deliberately not set: the transport adds gzip and
@@ -527,8 +539,16 @@ func (c *Client) decodeAnswer(r request, resp *http.Response, data []byte, out a
 // status is 0 when no answer arrived.
 func (c *Client) report(ctx context.Context, r request, payload []byte, status int, data []byte, took time.Duration, err error) {
 	c.obs.ObserveRequest(r.method, endpointLabel(r.path), status, took, err)
+	// The token travels in a header and is never part of the history. Only
+	// what the history keeps is copied (bulk answers weigh hundreds of
+	// kilobytes).
 	e := exchange.Exchange{System: "moysklad", Method: r.method, URL: r.pathAndQuery(), Status: status,
-		Request: elideFileContent(payload), Response: string(data), Duration: took}
+		Response: exchange.TruncateBytes(data), Duration: took}
+	if r.stream != nil {
+		e.Request = r.stream.elided()
+	} else {
+		e.Request = elideFileContent(payload)
+	}
 	if err != nil {
 		e.Err = err.Error()
 	}

@@ -342,6 +342,39 @@ func (c *Client) CreateAttribute(ctx context.Context, def AttributeDef) (Attribu
 type FileUpload struct {
 	Filename string
 	Content  []byte
+	// Source, when Content is nil, hands the content to fn when the
+	// request is encoded, and Size is its length in bytes: for files kept
+	// outside memory (in a store) until then, so that a bulk request of
+	// many files never holds them all (UpdateOrders streams its body). It
+	// may be called once per attempt at sending; fn must neither keep nor
+	// change the slice. A content whose length is not Size fails the
+	// request.
+	Source func(fn func(content []byte) error) error
+	Size   int
+}
+
+// size is the length of the file's content.
+func (f *FileUpload) size() int {
+	if f.Content == nil && f.Source != nil {
+		return f.Size
+	}
+	return len(f.Content)
+}
+
+// EncodedSize is the length of the file's content in base64, as it travels.
+func (f *FileUpload) EncodedSize() int { return base64.StdEncoding.EncodedLen(f.size()) }
+
+// with calls fn with the file's content.
+func (f *FileUpload) with(fn func(content []byte) error) error {
+	if f.Content != nil || f.Source == nil {
+		return fn(f.Content)
+	}
+	return f.Source(func(b []byte) error {
+		if len(b) != f.Size {
+			return fmt.Errorf("moysklad: file %s: %d bytes, expected %d", f.Filename, len(b), f.Size)
+		}
+		return fn(b)
+	})
 }
 
 // AttributeValue is one attribute to change in an UpdateOrder.
@@ -368,10 +401,14 @@ func (v AttributeValue) MarshalJSON() ([]byte, error) {
 	case v.Clear:
 		m["value"] = nil
 	case v.File != nil:
-		m["file"] = map[string]string{
-			"filename": v.File.Filename,
-			"content":  base64.StdEncoding.EncodeToString(v.File.Content),
+		var content string
+		if err := v.File.with(func(b []byte) error {
+			content = base64.StdEncoding.EncodeToString(b)
+			return nil
+		}); err != nil {
+			return nil, err
 		}
+		m["file"] = map[string]string{"filename": v.File.Filename, "content": content}
 	default:
 		if v.Value == nil {
 			return nil, fmt.Errorf("moysklad: attribute %s: no value (use ClearValue to clear)", v.Meta.ID())

@@ -284,7 +284,7 @@ func updateSize(u moysklad.OrderUpdate) int {
 	n := bulkItemOverhead
 	for _, a := range u.Attributes {
 		if a.File != nil {
-			n += (len(a.File.Content)+2)/3*4 + 2*len(a.File.Filename)
+			n += a.File.EncodedSize() + 2*len(a.File.Filename)
 		}
 		if s, ok := a.Value.(string); ok {
 			n += 2 * len(s) // escapes, UTF-8

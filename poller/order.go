@@ -66,8 +66,15 @@ type writeBack struct {
 	Tracking      string `json:"tracking,omitempty"`
 	ClearTracking bool   `json:"clear_tracking,omitempty"`
 	// Waybill is the file to attach; ClearWaybill empties the attribute.
-	Waybill      *carriers.Document `json:"waybill,omitempty"`
-	ClearWaybill bool               `json:"clear_waybill,omitempty"`
+	// Its content is kept in the store, as the order's blob blobWaybill,
+	// from the save that records the write-back until the save that ends
+	// it (WaybillStored): not in this JSON, which every save encodes and
+	// every load decodes, nor in the memory of a worker that waits for its
+	// bulk request. Only a record written before blobs (schema 3) has it
+	// here; its next save moves it.
+	Waybill       *carriers.Document `json:"waybill,omitempty"`
+	WaybillStored bool               `json:"waybill_stored,omitempty"`
+	ClearWaybill  bool               `json:"clear_waybill,omitempty"`
 	// Error is the text for the manager; empty clears the attribute.
 	Error   string `json:"error,omitempty"`
 	Outcome string `json:"outcome"`
@@ -75,6 +82,13 @@ type writeBack struct {
 	// after the order was written registered (WaybillLater), or says it never
 	// will; it ends the action.
 	Late bool `json:"late,omitempty"`
+}
+
+// waybillStored reports whether the state's write-back has its waybill in
+// the store.
+func (st orderState) waybillStored() bool {
+	wb := st.WriteBack
+	return wb != nil && wb.Waybill != nil && wb.WaybillStored
 }
 
 func decodeState(raw json.RawMessage) orderState {
@@ -123,7 +137,14 @@ type task struct {
 	lastKind carriers.Kind
 	// saveErr is the first store failure of the pass.
 	saveErr error
+	// blob is true while the saved record has its waybill in the store
+	// (writeBack.WaybillStored): the save that ends it deletes the blob.
+	blob bool
 }
+
+// blobWaybill names the order's blob that holds the waybill of its pending
+// write-back (store.SaveBlob).
+const blobWaybill = "waybill"
 
 func (t *task) event(kind, msg string, data any) {
 	ev := store.Event{At: t.p.now(), Kind: kind, Message: msg}
@@ -140,8 +161,25 @@ func (t *task) event(kind, msg string, data any) {
 // save persists the record and the events gathered since the last save, in
 // one transaction. It is called before every remote effect.
 func (t *task) save() error {
+	// A waybill the write-back has in memory goes into the store with this
+	// save, and out of the record's JSON and of memory (see
+	// writeBack.Waybill).
+	var put *carriers.Document
+	wb := t.st.WriteBack
+	if wb != nil && wb.Waybill != nil && len(wb.Waybill.Content) > 0 {
+		put = wb.Waybill
+		wb.Waybill = &carriers.Document{Filename: put.Filename, ContentType: put.ContentType}
+		wb.WaybillStored = true
+	}
+	stored := wb != nil && wb.Waybill != nil && wb.WaybillStored
+	undo := func() {
+		if put != nil {
+			wb.Waybill, wb.WaybillStored = put, false
+		}
+	}
 	b, err := json.Marshal(t.st)
 	if err != nil {
+		undo()
 		return err
 	}
 	t.rec.Pending = b
@@ -152,12 +190,22 @@ func (t *task) save() error {
 	evs := t.events
 	t.events = nil
 	t.mu.Unlock()
-	if err := t.p.st.Save(t.rec, evs...); err != nil {
+	switch {
+	case put != nil:
+		err = t.p.st.SaveBlob(t.rec, blobWaybill, put.Content, evs...)
+	case t.blob && !stored:
+		err = t.p.st.SaveBlob(t.rec, blobWaybill, nil, evs...)
+	default:
+		err = t.p.st.Save(t.rec, evs...)
+	}
+	if err != nil {
+		undo()
 		if t.saveErr == nil {
 			t.saveErr = err
 		}
 		return fmt.Errorf("save order %s: %w", t.rec.ID, err)
 	}
+	t.blob = stored
 	return nil
 }
 
@@ -196,7 +244,9 @@ func (p *Poller) load(ctx context.Context, meta *Resolved, o moysklad.Order) (*t
 	if rec.Attempt < 1 {
 		rec.Attempt = 1
 	}
-	return &task{stop: ctx, p: p, meta: meta, o: o, rec: rec, st: decodeState(rec.Pending), fields: readFields(o, meta.attrs)}, nil
+	t := &task{stop: ctx, p: p, meta: meta, o: o, rec: rec, st: decodeState(rec.Pending), fields: readFields(o, meta.attrs)}
+	t.blob = t.st.waybillStored()
+	return t, nil
 }
 
 // handle drives one order as far as it can go in this cycle. It returns an

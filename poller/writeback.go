@@ -22,11 +22,13 @@ import (
 // → tried again after a re-read of the order (the next pass resumes it).
 func (t *task) writeBack(ctx context.Context, gate *writeGate) {
 	wb := t.st.WriteBack
-	u, summary := t.update(wb)
-	// The saved copy of the state (with the waybill in base64) is not
-	// needed while the update travels: save encodes t.st afresh. Each
-	// worker holding one through a bulk request's wait added up to
-	// megabytes.
+	size, ok := t.storedWaybill(wb)
+	if !ok {
+		return
+	}
+	u, summary := t.update(wb, size)
+	// The saved copy of the state is not needed while the update travels:
+	// save encodes t.st afresh.
 	t.rec.Pending = nil
 	start := t.p.now()
 	if gate != nil && gate.bulk != nil {
@@ -71,9 +73,43 @@ func (t *task) writeBack(ctx context.Context, gate *writeGate) {
 	t.landed(wb, updated.Updated.String(), summary)
 }
 
+// storedWaybill returns the length of the write-back's waybill kept in the
+// store (0 when it has none there). A waybill missing from the store (not
+// possible: it is saved with the record that refers to it) is fetched from
+// the carrier again: the write-back goes without it, and the order waits
+// for it as for a waybill that came late (WaybillLater). ok is false when
+// the write-back is not to be sent now.
+func (t *task) storedWaybill(wb *writeBack) (size int, ok bool) {
+	if wb.Waybill == nil || !wb.WaybillStored {
+		return 0, true
+	}
+	size, found, err := t.p.st.BlobSize(t.rec.ID, blobWaybill)
+	switch {
+	case err != nil:
+		if t.saveErr == nil {
+			t.saveErr = err
+		}
+		return 0, false
+	case found:
+		return size, true
+	}
+	t.p.log.Error("the waybill to write back is missing from the store; it is asked from the carrier again", zap.String("order", t.o.Name))
+	t.event("waybill_lost", "Накладная не найдена в хранилище shipbridge: она будет получена у службы доставки заново", nil)
+	wb.Waybill, wb.WaybillStored = nil, false
+	t.st.WaybillLater = true
+	if wb.Late {
+		// Only the waybill was to be written: ask for it again later.
+		t.st.WriteBack = nil
+		t.rec.NextAttemptAt = t.p.now().Add(t.p.backoff(1))
+		return 0, false
+	}
+	wb.Error = strings.TrimSpace(wb.Error + " " + waybillLaterText)
+	return 0, true
+}
+
 // update builds the partial update of the write-back, and its summary for
-// the history.
-func (t *task) update(wb *writeBack) (moysklad.OrderUpdate, map[string]any) {
+// the history. size is the length of its waybill kept in the store.
+func (t *task) update(wb *writeBack, size int) (moysklad.OrderUpdate, map[string]any) {
 	u := moysklad.OrderUpdate{}
 	if wb.State != "" {
 		s := t.meta.states[wb.State]
@@ -87,6 +123,20 @@ func (t *task) update(wb *writeBack) (moysklad.OrderUpdate, map[string]any) {
 		u.Attributes = append(u.Attributes, moysklad.ClearValue(a.TrackingNumber.Meta))
 	}
 	switch {
+	case wb.Waybill != nil && wb.WaybillStored:
+		// Read from the store when the request is encoded (a bulk request
+		// streams it), one waybill at a time.
+		st, id := t.p.st, t.rec.ID
+		v := moysklad.FileValue(a.Waybill.Meta, wb.Waybill.Filename, nil)
+		v.File.Size = size
+		v.File.Source = func(fn func([]byte) error) error {
+			found, err := st.ReadBlob(id, blobWaybill, fn)
+			if err == nil && !found {
+				err = fmt.Errorf("the waybill of order %s is no longer in the store", id)
+			}
+			return err
+		}
+		u.Attributes = append(u.Attributes, v)
 	case wb.Waybill != nil:
 		u.Attributes = append(u.Attributes, moysklad.FileValue(a.Waybill.Meta, wb.Waybill.Filename, wb.Waybill.Content))
 	case wb.ClearWaybill:
@@ -214,6 +264,7 @@ func (p *Poller) flush(ctx context.Context, meta *Resolved, o moysklad.Order, ga
 		return err
 	}
 	t := &task{stop: ctx, p: p, meta: meta, o: o, rec: rec, st: decodeState(rec.Pending)}
+	t.blob = t.st.waybillStored()
 	if t.st.WriteBack == nil {
 		return nil
 	}

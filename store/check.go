@@ -25,13 +25,16 @@ type CheckReport struct {
 	// Orders and Events count the records and history events that were read and decoded.
 	Orders int
 	Events int
+	// Blobs and BlobBytes count the files kept for orders outside their records (blobs.go).
+	Blobs     int
+	BlobBytes int64
 	// Problems lists the damage found (at most a few dozen); empty when the file is sound.
 	Problems []string
 }
 
 // Check examines the store at path without changing it: the structure of every page (as Open
 // does), then bbolt's own consistency check (Tx.Check), then it decodes every order record and
-// history event. It takes the file lock like Open (ErrLocked when a shipbridge holds it). The
+// history event, and that every blob belongs to an order record. It takes the file lock like Open (ErrLocked when a shipbridge holds it). The
 // error wraps ErrDamaged when problems were found, and ErrNewerSchema for a store of a newer
 // shipbridge; a missing directory or file is an error as well.
 func Check(path string, opts Options) (CheckReport, error) {
@@ -128,6 +131,25 @@ func Check(path string, opts Options) (CheckReport, error) {
 				}
 				r.Events++
 				return nil
+			})
+		}
+		if b := tx.Bucket([]byte(bucketBlobs)); b != nil {
+			orders := tx.Bucket([]byte(bucketOrders))
+			_ = b.ForEach(func(id, v []byte) error {
+				o := b.Bucket(id)
+				switch {
+				case o == nil:
+					return add("blobs: %q is not an order's bucket", id)
+				case orders == nil || orders.Get(id) == nil:
+					// Written in the same transaction as its record: an orphan
+					// is a fault, not a crash's leftover.
+					return add("blobs of order %q: the order has no record", id)
+				}
+				return o.ForEach(func(_, v []byte) error {
+					r.Blobs++
+					r.BlobBytes += int64(len(v))
+					return nil
+				})
 			})
 		}
 		if h := tx.Bucket([]byte(bucketHistory)); h != nil {

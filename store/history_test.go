@@ -148,7 +148,7 @@ func TestMigrationFlattensHistoryAfterABackup(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if v, _ := s.SchemaVersion(); v != 3 {
+	if v, _ := s.SchemaVersion(); v != uint64(len(DefaultMigrations())) {
 		t.Fatalf("schema version %d after migration", v)
 	}
 	for i, o := range want {

@@ -9,7 +9,7 @@
 // it (see verify.go), and every transaction turns a fault or panic inside bbolt into an error
 // wrapping ErrDamaged, after which the store refuses to write.
 //
-// Layout (bucket → key → value), schema version 3:
+// Layout (bucket → key → value), schema version 4:
 //
 //	meta     "schema_version" → uint64, big-endian
 //	cursors  name             → string
@@ -17,6 +17,7 @@
 //	names    order name       → order id
 //	open     order id         → empty (the orders with OrderRecord.Open set)
 //	events   order id, 0x00, seq (uint64, big-endian, so keys sort) → Event (events.go)
+//	blobs    order id, 0x00, name → a file kept for the order (blobs.go; version 4 on)
 //
 // Versions 1 and 2 kept the history in a bucket per order (history → order id → seq → Event
 // JSON); migration 3 moves it into the flat events bucket.
@@ -160,6 +161,13 @@ func DefaultMigrations() []Migration {
 			}
 			return tx.DeleteBucket([]byte(bucketHistory))
 		}, Compact: true},
+		{Name: "blobs", Apply: func(tx *bolt.Tx) error {
+			// Files kept for an order outside its record (blobs.go). The
+			// records themselves do not change: the workflow moves a file
+			// it kept in a record into a blob at its next save.
+			_, err := tx.CreateBucketIfNotExists([]byte(bucketBlobs))
+			return err
+		}},
 	}
 }
 
@@ -174,6 +182,8 @@ type Store struct {
 
 	// damaged is set once a transaction hit a damaged page; the store then refuses to write.
 	damaged atomic.Bool
+	// blobChanges counts the blobs stored and deleted, for releaseMapped.
+	blobChanges atomic.Int64
 	// backup is the copy Open wrote before migrating, "" when none.
 	backup string
 
@@ -686,6 +696,11 @@ func (s *Store) PutOrder(rec OrderRecord) error {
 // neither. It sets rec.UpdatedAt (and CreatedAt on the first write) and each event's Seq, and At
 // when zero, from the store's clock. This is the call the poller makes after every step.
 func (s *Store) Save(rec OrderRecord, events ...Event) error {
+	return s.save(rec, nil, events)
+}
+
+// save is Save; also runs in the transaction, after the record is written, when set.
+func (s *Store) save(rec OrderRecord, also func(*bolt.Tx) error, events []Event) error {
 	if rec.ID == "" {
 		return errors.New("store: save: order record without id")
 	}
@@ -693,7 +708,15 @@ func (s *Store) Save(rec OrderRecord, events ...Event) error {
 		return fmt.Errorf("store: save: %w", err)
 	}
 	now := s.now()
-	err := s.update(func(tx *bolt.Tx) error { return s.saveTx(tx, now, rec, events) })
+	err := s.update(func(tx *bolt.Tx) error {
+		if err := s.saveTx(tx, now, rec, events); err != nil {
+			return err
+		}
+		if also != nil {
+			return also(tx)
+		}
+		return nil
+	})
 	if err != nil {
 		return fmt.Errorf("store: save order %q: %w", rec.ID, err)
 	}

@@ -482,7 +482,7 @@ func (c *Client) once(ctx context.Context, cl call, u *url.URL, payload []byte, 
 		c.log.Debug("cdek request failed", zap.String("method", cl.method), zap.String("endpoint", cl.endpoint), zap.Bool("sent", terr.Sent), zap.Error(terr))
 		return result{}, terr
 	}
-	data, rerr := readLimited(resp.Body, limit)
+	data, rerr := readLimited(resp.Body, resp.ContentLength, limit)
 	resp.Body.Close()
 	d := c.now().Sub(start)
 	if rerr != nil {
@@ -529,8 +529,19 @@ func stripURL(err error) error {
 	return err
 }
 
-func readLimited(r io.Reader, limit int64) ([]byte, error) {
-	data, err := io.ReadAll(io.LimitReader(r, limit+1))
+func readLimited(r io.Reader, size, limit int64) ([]byte, error) {
+	var data []byte
+	var err error
+	if size > 0 && size <= min(limit, 1<<20) {
+		// The announced length (a waybill PDF: tens of kilobytes) is read
+		// into one buffer of that size instead of one grown step by step
+		// (bounded: the length is only announced).
+		buf := bytes.NewBuffer(make([]byte, 0, size+bytes.MinRead))
+		_, err = buf.ReadFrom(io.LimitReader(r, limit+1))
+		data = buf.Bytes()
+	} else {
+		data, err = io.ReadAll(io.LimitReader(r, limit+1))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read body: %w", err)
 	}

@@ -54,3 +54,11 @@ func Truncate(s string) string {
 	}
 	return s[:MaxBody] + "…(truncated)"
 }
+
+// TruncateBytes is Truncate of string(b), copying no more of b than it keeps.
+func TruncateBytes(b []byte) string {
+	if len(b) <= MaxBody {
+		return string(b)
+	}
+	return string(b[:MaxBody]) + "…(truncated)"
+}
