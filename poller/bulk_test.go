@@ -52,10 +52,16 @@ func (f *fakeBulk) sizes() []int {
 }
 
 // heldSleep is a Deps.Sleep that returns only when released or when ctx
-// ends: the batch delay passes when the test says so.
-type heldSleep struct{ release chan struct{} }
+// ends: the batch delay passes when the test says so. Each sleep that
+// begins is announced on started (buffered), so a test can wait for the
+// batcher to be in its delay instead of sleeping itself.
+type heldSleep struct{ release, started chan struct{} }
 
 func (h heldSleep) sleep(ctx context.Context, _ time.Duration) error {
+	select {
+	case h.started <- struct{}{}:
+	default:
+	}
 	select {
 	case <-h.release:
 		return nil
@@ -67,7 +73,7 @@ func (h heldSleep) sleep(ctx context.Context, _ time.Duration) error {
 func newTestBatcher(t *testing.T, ctx context.Context, cfg Config) (*batcher, *fakeBulk, heldSleep) {
 	t.Helper()
 	fb := &fakeBulk{}
-	hs := heldSleep{release: make(chan struct{})}
+	hs := heldSleep{release: make(chan struct{}), started: make(chan struct{}, 16)}
 	p := New(cfg, Deps{MoySklad: fb, Logger: zaptest.NewLogger(t), Sleep: hs.sleep})
 	b := p.newBatcher(ctx)
 	if b == nil {
@@ -160,10 +166,15 @@ func TestBatcherDelay(t *testing.T) {
 	b.begin()
 	done := make(chan *bulkItem)
 	go func() { defer b.end(); done <- b.submit("a", moysklad.OrderUpdate{}, 100, nil) }()
+	waitStarted(t, hs)
+	// The batcher is in its delay: nothing has gone yet.
 	select {
 	case <-done:
 		t.Fatal("sent before the delay while another worker may still add to it")
-	case <-time.After(50 * time.Millisecond):
+	default:
+	}
+	if n := len(fb.sizes()); n != 0 {
+		t.Fatalf("%d requests before the delay passed", n)
 	}
 	hs.release <- struct{}{} // the delay has passed
 	if it := <-done; it.res.Outcome != moysklad.BulkApplied || len(fb.sizes()) != 1 {
@@ -176,12 +187,12 @@ func TestBatcherDelay(t *testing.T) {
 // context that is not cancelled, so its answer is recorded.
 func TestBatcherCycleEndFlushes(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
-	b, fb, _ := newTestBatcher(t, ctx, Config{})
+	b, fb, hs := newTestBatcher(t, ctx, Config{})
 	b.begin()
 	b.begin()
 	done := make(chan *bulkItem)
 	go func() { defer b.end(); done <- b.submit("a", moysklad.OrderUpdate{}, 100, nil) }()
-	time.Sleep(20 * time.Millisecond)
+	waitStarted(t, hs) // the update is gathered and waits for company
 	cancel()
 	select {
 	case it := <-done:
@@ -192,6 +203,17 @@ func TestBatcherCycleEndFlushes(t *testing.T) {
 		t.Fatal("not sent after the cycle ended")
 	}
 	b.end()
+}
+
+// waitStarted waits until the batcher begins its delay (a guard, not a
+// clock: it only fails a test that would otherwise hang).
+func waitStarted(t *testing.T, hs heldSleep) {
+	t.Helper()
+	select {
+	case <-hs.started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the batcher never began its delay")
+	}
 }
 
 // Each update gets its own outcome from the answer.
