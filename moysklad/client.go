@@ -28,10 +28,12 @@ const DefaultBaseURL = "https://api.moysklad.ru/api/remap/1.2"
 // DefaultUserAgent identifies shipbridge to MoySklad (it shows up in the audit log).
 const DefaultUserAgent = "shipbridge/dev (+https://github.com/shipbridge/shipbridge)"
 
-// maxBody bounds one answer. A page of 100 orders with 100 expanded
-// positions each is a few megabytes; anything far larger is not an answer
+// DefaultMaxBodyBytes bounds one answer (Config.MaxBodyBytes). A page of
+// 100 orders with their expanded positions is usually a few megabytes; a
+// wholesale shop's page can be larger, and then the listing asks for
+// smaller pages (listPages). Anything far larger is not an answer
 // shipbridge can use, and must not exhaust a small VPS's memory.
-const maxBody = 16 << 20
+const DefaultMaxBodyBytes = 16 << 20
 
 // elideFileContent replaces uploaded files' base64 content
 // ("content":"…") with its size, so that a history shows what was sent
@@ -148,6 +150,9 @@ type Config struct {
 	// WindowMargin pads each rate window (default 1 ms, for the server's
 	// millisecond rounding); see windowLimiter for why no more is needed.
 	WindowMargin time.Duration
+	// MaxBodyBytes bounds one answer's (decompressed) body (default
+	// DefaultMaxBodyBytes); a larger one fails with ErrAnswerTooLarge.
+	MaxBodyBytes int64
 }
 
 // Client talks to MoySklad. It is safe for concurrent use.
@@ -169,6 +174,8 @@ type Client struct {
 	weight    int // units one request costs
 	// bulkMaxBytes bounds one bulk request body.
 	bulkMaxBytes int
+	// maxBody bounds one answer's body.
+	maxBody int64
 	limiter      *windowLimiter
 	sem          chan struct{}
 
@@ -205,6 +212,9 @@ func New(cfg Config) (*Client, error) {
 		cfg.BulkMaxBytes = DefaultBulkMaxBytes
 	}
 	cfg.BulkMaxBytes = min(cfg.BulkMaxBytes, 9<<20)
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{Transport: NewTransport()}
 	}
@@ -244,7 +254,7 @@ func New(cfg Config) (*Client, error) {
 		base: u.String(), basePath: u.Path, token: cfg.Token, ua: cfg.UserAgent, hc: cfg.HTTPClient,
 		log: cfg.Logger, obs: cfg.Observer, sleep: cfg.Sleep, rnd: cfg.Rand,
 		retries: cfg.MaxRetries, baseDelay: cfg.RetryBaseDelay, maxDelay: cfg.RetryMaxDelay,
-		window: cfg.Window, perWindow: cfg.RequestsPerWindow, weight: cfg.RequestWeight, bulkMaxBytes: cfg.BulkMaxBytes,
+		window: cfg.Window, perWindow: cfg.RequestsPerWindow, weight: cfg.RequestWeight, bulkMaxBytes: cfg.BulkMaxBytes, maxBody: cfg.MaxBodyBytes,
 		sem: make(chan struct{}, cfg.MaxParallel),
 	}
 	c.limiter = newWindowLimiter(cfg.RequestsPerWindow, cfg.Window, cfg.WindowMargin, cfg.Now, cfg.Sleep)
@@ -491,10 +501,10 @@ func (c *Client) countRequest() {
 	}
 }
 
-// roundTrip sends req and reads the answer's body, at most maxBody bytes,
+// roundTrip sends req and reads the answer's body, at most c.maxBody bytes,
 // and lets observeLimits read the rate-limit headers. resp is nil when no
 // answer arrived; its body is closed on return. On a read error data holds
-// what was read; on an answer over maxBody it is nil.
+// what was read; on an answer over c.maxBody it is nil.
 func (c *Client) roundTrip(ctx context.Context, r request, req *http.Request) (resp *http.Response, data []byte, err error) {
 	resp, err = c.hc.Do(req)
 	if err != nil {
@@ -504,11 +514,11 @@ func (c *Client) roundTrip(ctx context.Context, r request, req *http.Request) (r
 		return nil, nil, &NetworkError{Method: r.method, Path: r.path, Err: stripURL(err)}
 	}
 	defer resp.Body.Close()
-	data, err = io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
+	data, err = io.ReadAll(io.LimitReader(resp.Body, c.maxBody+1))
 	c.observeLimits(resp)
-	if err == nil && len(data) > maxBody {
+	if err == nil && int64(len(data)) > c.maxBody {
 		// Not a network hiccup: asking again would only read it again.
-		return resp, nil, fmt.Errorf("moysklad: %s %s: %w (more than %d bytes)", r.method, r.path, ErrAnswerTooLarge, maxBody)
+		return resp, nil, fmt.Errorf("moysklad: %s %s: %w (more than %d bytes)", r.method, r.path, ErrAnswerTooLarge, c.maxBody)
 	}
 	if err != nil {
 		if ctx.Err() != nil {

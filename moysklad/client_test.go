@@ -948,3 +948,59 @@ func TestListOrdersPagesHandsOverEachPage(t *testing.T) {
 		t.Errorf("err %v after %d calls", err, calls)
 	}
 }
+
+// A page of orders over the answer bound (orders with very many expanded
+// positions) is asked for again at half the limit, and the listing goes on
+// with the smaller pages: nothing is skipped and nothing fails.
+func TestListOrdersHalvesPagesOverTheBodyBound(t *testing.T) {
+	s, _, ids := seedOrders(t, 250, 30)
+	// The size of a full page as the simulator sends it (decompressed).
+	req, err := http.NewRequest(http.MethodGet, s.URL()+"/entity/customerorder?limit=100&expand=agent,state,positions.assortment", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+s.Token())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	full, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("probe: %v, HTTP %d", err, resp.StatusCode)
+	}
+	// A page of 100 is over the bound, one of 50 under it.
+	bound := int64(len(full)) * 6 / 10
+	c := newClient(t, s, func(cfg *moysklad.Config) { cfg.MaxBodyBytes = bound })
+	before := s.RequestsByEndpoint()["GET /entity/customerorder"]
+	var sizes []int
+	seen := map[string]int{}
+	err = c.ListOrdersPages(context.Background(), moysklad.ListOrdersQuery{}, func(page []moysklad.Order) error {
+		sizes = append(sizes, len(page))
+		for _, o := range page {
+			seen[o.ID]++
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(sizes) != "[50 50 50 50 50]" {
+		t.Errorf("pages %v, want five of 50", sizes)
+	}
+	for _, id := range ids {
+		if seen[id] != 1 {
+			t.Fatalf("order %s handed over %d times", id, seen[id])
+		}
+	}
+	// One refused page of 100, then five of 50.
+	if got := s.RequestsByEndpoint()["GET /entity/customerorder"] - before; got != 6 {
+		t.Errorf("list requests %d, want 6", got)
+	}
+	// A single order over the bound is an error, not an endless halving.
+	tiny := newClient(t, s, func(cfg *moysklad.Config) { cfg.MaxBodyBytes = 64 })
+	err = tiny.ListOrdersPages(context.Background(), moysklad.ListOrdersQuery{}, func([]moysklad.Order) error { return nil })
+	if !errors.Is(err, moysklad.ErrAnswerTooLarge) {
+		t.Errorf("one order over the bound: %v, want ErrAnswerTooLarge", err)
+	}
+}

@@ -112,9 +112,13 @@ func (c *Client) ListOrdersPages(ctx context.Context, q ListOrdersQuery, fn func
 
 // listPages reads the order list page by page (limit=100, the largest at
 // which expand is honoured; order updated,asc;id,asc) and hands each page's
-// rows to fn as they come.
+// rows to fn as they come. A page whose answer is over the body bound
+// (orders with very many expanded positions) is asked for again at half
+// the limit, down to one order; the smaller limit stays for the rest of
+// the listing, since its neighbours are likely as large.
 func (c *Client) listPages(ctx context.Context, q ListOrdersQuery, fn func([]Order) error) error {
 	filter := q.Filter()
+	limit := pageLimit
 	for offset := 0; ; {
 		params := []queryParam{}
 		if filter != "" {
@@ -122,11 +126,18 @@ func (c *Client) listPages(ctx context.Context, q ListOrdersQuery, fn func([]Ord
 		}
 		params = append(params,
 			queryParam{"order", orderSort},
-			queryParam{"limit", strconv.Itoa(pageLimit)},
+			queryParam{"limit", strconv.Itoa(limit)},
 			queryParam{"offset", strconv.Itoa(offset)},
 			queryParam{"expand", orderExpand})
 		var page orderList
-		if err := c.do(ctx, request{method: "GET", path: "/entity/customerorder", query: encodeQuery(params...), idempotent: true}, &page); err != nil {
+		err := c.do(ctx, request{method: "GET", path: "/entity/customerorder", query: encodeQuery(params...), idempotent: true}, &page)
+		if errors.Is(err, ErrAnswerTooLarge) && limit > 1 {
+			limit /= 2
+			c.log.Warn("moysklad: a page of orders is over the answer bound; asking for smaller pages",
+				zap.Int("offset", offset), zap.Int("limit", limit), zap.Int64("max_body_bytes", c.maxBody))
+			continue
+		}
+		if err != nil {
 			return err
 		}
 		if err := fn(page.Rows); err != nil {
