@@ -176,8 +176,8 @@ type Client struct {
 	bulkMaxBytes int
 	// maxBody bounds one answer's body.
 	maxBody int64
-	limiter      *windowLimiter
-	sem          chan struct{}
+	limiter *windowLimiter
+	sem     chan struct{}
 
 	requests        atomic.Int64
 	rateLimitWaits  atomic.Int64
