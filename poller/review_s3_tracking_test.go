@@ -1,0 +1,89 @@
+package poller
+
+// Review of session 3 (branch s3-review): failing tests that show defects.
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/shipbridge/shipbridge/carriers"
+	"github.com/shipbridge/shipbridge/moysklad"
+)
+
+// stallingMoySklad is a bulk-capable MoySklad that becomes unavailable
+// while a pass reads: the reads of the orders in stall hang until the read
+// of fail has failed (as an unavailable MoySklad's reads do, after their
+// retries); that read takes longer than BulkDelay on the pass's clock.
+// Every worker of the pass is thus busy in a read while time passes, and the
+// pass's feeder waits to hand the next shipment.
+type stallingMoySklad struct {
+	MoySklad
+	clock  *fakeClock
+	fail   string
+	stall  map[string]bool
+	failed chan struct{}
+	once   sync.Once
+}
+
+func (f *stallingMoySklad) GetOrder(ctx context.Context, id string) (moysklad.Order, error) {
+	if id == f.fail {
+		defer f.once.Do(func() { close(f.failed) })
+		time.Sleep(100 * time.Millisecond) // the feeder is now waiting for a free worker
+		f.clock.Advance(5 * time.Second)   // the read's retries: more than DefaultBulkDelay
+		return moysklad.Order{}, &moysklad.Error{StatusCode: http.StatusServiceUnavailable, Method: http.MethodGet, Path: "/entity/customerorder/" + id}
+	}
+	if f.stall[id] {
+		<-f.failed
+	}
+	return f.MoySklad.GetOrder(ctx, id)
+}
+
+func (f *stallingMoySklad) UpdateOrders(ctx context.Context, updates []moysklad.BulkUpdate) ([]moysklad.BulkResult, error) {
+	return f.MoySklad.(BulkUpdater).UpdateOrders(ctx, updates)
+}
+
+// TestReviewFailedPassSendsNoAgedBulk: tracking_write.go promises that a
+// pass stopped by a failure (MoySklad unavailable) sends no more bulk
+// updates; its queued writes are dropped and left to the next pass (commit
+// 8f2914a). In trackPass.batch the feeder, once a worker frees, first
+// checks queueAged and flushes, and only then looks at the workers' fatal
+// error. When every worker was stuck in a read of an unavailable MoySklad
+// for longer than BulkDelay, the first read to fail frees a worker and the
+// feeder sends the aged queue in a bulk POST to the MoySklad that just
+// failed, although the pass has already been stopped.
+func TestReviewFailedPassSendsNoAgedBulk(t *testing.T) {
+	e := newTrackEnv(t)
+	age := 200 * time.Hour // stalest first: the order of the calls below is the batch's
+	add := func(name string, s carriers.TrackStatus) string {
+		age -= time.Hour
+		id, ref := e.shipment(name, age)
+		e.tracker.set(ref, s, string(s), "Статус "+string(s), at)
+		return id
+	}
+	for i := range 10 {
+		add(fmt.Sprintf("T-%02d", i), carriers.TrackInTransit) // attribute-only: queued at once
+	}
+	stall := map[string]bool{}
+	for i := range trackWorkers - 1 {
+		stall[add(fmt.Sprintf("G-%d", i), carriers.TrackDelivered)] = true // a move: read first
+	}
+	fail := add("F", carriers.TrackDelivered)
+	for i := range 5 {
+		add(fmt.Sprintf("X-%d", i), carriers.TrackInTransit)
+	}
+	e.wrapMS = func(ms MoySklad) MoySklad {
+		return &stallingMoySklad{MoySklad: ms, clock: e.clock, fail: fail, stall: stall, failed: make(chan struct{})}
+	}
+	e.restart()
+	rep, err := e.p.Track(context.Background(), TrackOptions{})
+	if err == nil || rep.Complete {
+		t.Fatalf("the pass did not stop: %+v, %v", rep, err)
+	}
+	if n := e.ms.RequestsByEndpoint()[bulkEndpoint]; n != 0 {
+		t.Errorf("%d bulk request(s) sent after MoySklad failed a read and stopped the pass (report %+v); want none", n, rep)
+	}
+}
