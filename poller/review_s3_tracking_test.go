@@ -87,3 +87,43 @@ func TestReviewFailedPassSendsNoAgedBulk(t *testing.T) {
 		t.Errorf("%d bulk request(s) sent after MoySklad failed a read and stopped the pass (report %+v); want none", n, rep)
 	}
 }
+
+// sizeRecording records how many updates each bulk call carries.
+type sizeRecording struct {
+	MoySklad
+	mu    sync.Mutex
+	sizes []int
+}
+
+func (s *sizeRecording) UpdateOrders(ctx context.Context, updates []moysklad.BulkUpdate) ([]moysklad.BulkResult, error) {
+	s.mu.Lock()
+	s.sizes = append(s.sizes, len(updates))
+	s.mu.Unlock()
+	return s.MoySklad.(BulkUpdater).UpdateOrders(ctx, updates)
+}
+
+// TestReviewTrackingBulkHonoursSmallBulkMaxItems: Config.BulkMaxItems
+// "bounds one request" (poller.go), and tracking_write.go says the queue
+// goes before a batch could take it past the bound. A carrier batch holds
+// up to trackBatch (100) shipments and flushDue is only asked between
+// batches (or when the queue aged), so with a bound below 100 one batch's
+// changes go in one request of up to 100 orders: the client splits only
+// at moysklad.MaxBulkItems. (Not reachable with the program's defaults,
+// 1000 items and 4 MB; the registration batcher does honour a small bound.)
+func TestReviewTrackingBulkHonoursSmallBulkMaxItems(t *testing.T) {
+	e := newTrackEnv(t, func(c *Config) { c.BulkMaxItems = 40 })
+	e.bulkShipments("S", 100)
+	rec := &sizeRecording{}
+	e.wrapMS = func(ms MoySklad) MoySklad { rec.MoySklad = ms; return rec }
+	e.restart()
+	if rep := e.track(); rep.Writes != 100 {
+		t.Fatalf("report %+v", rep)
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	for _, n := range rec.sizes {
+		if n > 40 {
+			t.Errorf("a bulk update of %d orders with BulkMaxItems 40 (all: %v)", n, rec.sizes)
+		}
+	}
+}
