@@ -104,7 +104,8 @@ type bulkItem struct {
 	u    OrderUpdate
 }
 
-// MarshalJSON encodes {"meta":{…},"state":…,"attributes":[…]}.
+// MarshalJSON encodes {"meta":{…},"attributes":[…],"state":…} (the byte order appendBulkItem
+// streams too).
 func (b bulkItem) MarshalJSON() ([]byte, error) {
 	body, err := json.Marshal(b.u)
 	if err != nil {

@@ -513,7 +513,18 @@ func (tp *trackPass) batch(ctx context.Context, carrier string, tr carriers.Trac
 			}
 		})
 	}
+	stopNow := func() bool {
+		fmu.Lock()
+		defer fmu.Unlock()
+		return fatal != nil
+	}
 	for _, it := range items {
+		// A failure stops the feeding before anything more is sent: the
+		// queue is then dropped, not flushed to a MoySklad that just failed.
+		if stopNow() || tp.stopped(ctx) {
+			tp.cut = true
+			break
+		}
 		if tp.queueAged() {
 			// A move's write goes within BulkDelay (and a read or two) of
 			// the read it was decided on, also while a batch is being
@@ -524,14 +535,9 @@ func (tp *trackPass) batch(ctx context.Context, carrier string, tr carriers.Trac
 					fatal = err
 				}
 				fmu.Unlock()
+				tp.cut = true
+				break
 			}
-		}
-		fmu.Lock()
-		stop := fatal != nil
-		fmu.Unlock()
-		if stop || tp.stopped(ctx) {
-			tp.cut = true
-			break
 		}
 		next <- it
 	}

@@ -222,9 +222,42 @@ func (tp *trackPass) flush(ctx context.Context) error {
 	items := tp.queue
 	tp.queue, tp.queueBytes = nil, 0
 	tp.mu.Unlock()
-	if len(items) == 0 {
-		return nil
+	for len(items) > 0 {
+		n := tp.chunkLen(items)
+		if err := tp.send(ctx, items[:n]); err != nil {
+			// The pass stops: what was not sent is given up as drop does.
+			for _, w := range items[n:] {
+				_ = tp.lost(w, errTrackingStopped)
+			}
+			if cerr := tp.commit(); cerr != nil {
+				tp.p.log.Warn("tracking: the history of unsent updates was not saved", zap.Int("orders", len(items)-n), zap.Error(cerr))
+			}
+			return err
+		}
+		items = items[n:]
 	}
+	return nil
+}
+
+// chunkLen is how many of the queued writes, from the first, go in one
+// bulk request: at most Config.BulkMaxItems, and within Config.BulkMaxBytes
+// by their estimated size (always at least one).
+func (tp *trackPass) chunkLen(items []*trackWrite) int {
+	cfg := tp.p.cfg
+	n, size := 0, 2
+	for n < len(items) && n < cfg.BulkMaxItems {
+		s := updateSize(items[n].u) + 1
+		if n > 0 && size+s > cfg.BulkMaxBytes {
+			break
+		}
+		n, size = n+1, size+s
+	}
+	return max(n, 1)
+}
+
+// send sends one bulk request of queued writes and handles each order's
+// result as its PUT's, then saves their checks in one transaction.
+func (tp *trackPass) send(ctx context.Context, items []*trackWrite) error {
 	updates := make([]moysklad.BulkUpdate, len(items))
 	for i, w := range items {
 		updates[i] = moysklad.BulkUpdate{ID: w.rec.ID, Update: w.u}

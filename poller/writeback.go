@@ -270,5 +270,6 @@ func (p *Poller) flush(ctx context.Context, meta *Resolved, o moysklad.Order, ga
 	}
 	t.fields = readFields(o, meta.attrs)
 	t.writeBack(t.recorder(context.WithoutCancel(ctx)), gate)
-	return t.save()
+	// finish also reports a store error met on the way (t.saveErr).
+	return t.finish(t.save())
 }

@@ -17,7 +17,7 @@
 //	names    order name       → order id
 //	open     order id         → empty (the orders with OrderRecord.Open set)
 //	events   order id, 0x00, seq (uint64, big-endian, so keys sort) → Event (events.go)
-//	blobs    order id, 0x00, name → a file kept for the order (blobs.go; version 4 on)
+//	blobs    order id (a bucket) → name → a file kept for the order (blobs.go; version 4 on)
 //
 // Versions 1 and 2 kept the history in a bucket per order (history → order id → seq → Event
 // JSON); migration 3 moves it into the flat events bucket.

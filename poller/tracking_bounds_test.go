@@ -1,6 +1,7 @@
 package poller
 
-// Review of session 3 (branch s3-review): failing tests that show defects.
+// The tracking pass's bulk writes within their bounds: none after a failure stopped the pass,
+// and none over Config.BulkMaxItems (both found in the review of session 3).
 
 import (
 	"context"
@@ -46,7 +47,7 @@ func (f *stallingMoySklad) UpdateOrders(ctx context.Context, updates []moysklad.
 	return f.MoySklad.(BulkUpdater).UpdateOrders(ctx, updates)
 }
 
-// TestReviewFailedPassSendsNoAgedBulk: tracking_write.go promises that a
+// TestTrackingFailedPassSendsNoAgedBulk: tracking_write.go promises that a
 // pass stopped by a failure (MoySklad unavailable) sends no more bulk
 // updates; its queued writes are dropped and left to the next pass (commit
 // 8f2914a). In trackPass.batch the feeder, once a worker frees, first
@@ -55,7 +56,7 @@ func (f *stallingMoySklad) UpdateOrders(ctx context.Context, updates []moysklad.
 // for longer than BulkDelay, the first read to fail frees a worker and the
 // feeder sends the aged queue in a bulk POST to the MoySklad that just
 // failed, although the pass has already been stopped.
-func TestReviewFailedPassSendsNoAgedBulk(t *testing.T) {
+func TestTrackingFailedPassSendsNoAgedBulk(t *testing.T) {
 	e := newTrackEnv(t)
 	age := 200 * time.Hour // stalest first: the order of the calls below is the batch's
 	add := func(name string, s carriers.TrackStatus) string {
@@ -102,7 +103,7 @@ func (s *sizeRecording) UpdateOrders(ctx context.Context, updates []moysklad.Bul
 	return s.MoySklad.(BulkUpdater).UpdateOrders(ctx, updates)
 }
 
-// TestReviewTrackingBulkHonoursSmallBulkMaxItems: Config.BulkMaxItems
+// TestTrackingBulkHonoursSmallBulkMaxItems: Config.BulkMaxItems
 // "bounds one request" (poller.go), and tracking_write.go says the queue
 // goes before a batch could take it past the bound. A carrier batch holds
 // up to trackBatch (100) shipments and flushDue is only asked between
@@ -110,7 +111,7 @@ func (s *sizeRecording) UpdateOrders(ctx context.Context, updates []moysklad.Bul
 // changes go in one request of up to 100 orders: the client splits only
 // at moysklad.MaxBulkItems. (Not reachable with the program's defaults,
 // 1000 items and 4 MB; the registration batcher does honour a small bound.)
-func TestReviewTrackingBulkHonoursSmallBulkMaxItems(t *testing.T) {
+func TestTrackingBulkHonoursSmallBulkMaxItems(t *testing.T) {
 	e := newTrackEnv(t, func(c *Config) { c.BulkMaxItems = 40 })
 	e.bulkShipments("S", 100)
 	rec := &sizeRecording{}
