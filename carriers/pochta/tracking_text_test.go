@@ -131,4 +131,3 @@ func TestRegistrationTextCodes(t *testing.T) {
 		}
 	}
 }
-
