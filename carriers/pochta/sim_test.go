@@ -572,7 +572,7 @@ func TestSimTrack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tr[0].Status != carriers.TrackDelivered || tr[0].Code != "2.1" || tr[0].Name != "Вручение адресату" || !tr[0].At.Equal(at) || tr[0].Reference != b1.Reference {
+	if tr[0].Status != carriers.TrackDelivered || tr[0].Code != "GIVING.GIVING_RECIPIENT" || tr[0].Name != "Вручение адресату" || !tr[0].At.Equal(at) || tr[0].Reference != b1.Reference {
 		t.Errorf("delivered: %+v", tr[0])
 	}
 	reg, err := c.Registration(ctx(t), b1.Reference)

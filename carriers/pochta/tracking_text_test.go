@@ -3,9 +3,12 @@ package pochta
 import (
 	"context"
 	"encoding/json"
+	"strconv"
 	"testing"
+	"time"
 
 	"github.com/shipbridge/shipbridge/carriers"
+	"github.com/shipbridge/shipbridge/carriers/pochta/pochtatest"
 )
 
 // TestSampleShipmentByIDTextCodes reads the real GET /1.0/shipment/{id}
@@ -129,5 +132,78 @@ func TestRegistrationTextCodes(t *testing.T) {
 		if got := registrationFrom(o, "").Status; got != tc.want {
 			t.Errorf("%s/%s = %q, want %q", tc.typ, tc.attr, got, tc.want)
 		}
+	}
+}
+
+// TestSimTrackTextAndNumeric: the simulator serves the text codes by
+// default and number strings on request; both read the same.
+func TestSimTrackTextAndNumeric(t *testing.T) {
+	for _, numeric := range []bool{false, true} {
+		sim, c := newSim(t, pochtatest.Options{NumericOperations: numeric})
+		r, _ := c.Submit(ctx(t), goodShipment("TX-1"))
+		b, err := c.Batch(ctx(t), r, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		steps := []struct {
+			typ, attr int
+			name      string
+			want      carriers.TrackStatus
+			code      string
+		}{
+			{8, 2, "Прибыло в место вручения", carriers.TrackAtPickup, "PROCESSING.ARRIVED"},
+			{12, 1, "Неудачная попытка вручения", carriers.TrackAtPickup, "TRYING.FAILED_BY_TEMPORAL_ABSENCE_OF_RECEPIENT"},
+			{3, 4, "Возврат", carriers.TrackNotDelivered, "RETURNING.RETURNING_BY_RECEPIENT_REJECT"},
+			{2, 2, "Вручение отправителю", carriers.TrackReturned, "GIVING.GIVING_SENDER"},
+		}
+		for _, st := range steps {
+			if err := sim.SetLastOperation(b.TrackingNumber, st.typ, st.attr, st.name, time.Now()); err != nil {
+				t.Fatal(err)
+			}
+			tr, err := c.Track(ctx(t), []carriers.Registration{b})
+			if err != nil {
+				t.Fatal(err)
+			}
+			code := st.code
+			if numeric {
+				code = strconv.Itoa(st.typ) + "." + strconv.Itoa(st.attr)
+			}
+			if tr[0].Status != st.want || tr[0].Code != code || tr[0].Name != st.name {
+				t.Errorf("numeric=%v %d.%d: %+v, want %s %s", numeric, st.typ, st.attr, tr[0], st.want, code)
+			}
+		}
+	}
+}
+
+// TestSimTrackKeepsAnswersOnFailure: one parcel Pochta fails to answer for
+// is left out; the others' statuses are returned.
+func TestSimTrackKeepsAnswersOnFailure(t *testing.T) {
+	sim, c := newSim(t, pochtatest.Options{})
+	var regs []carriers.Registration
+	for _, n := range []string{"PF-1", "PF-2", "PF-3"} {
+		r, _ := c.Submit(ctx(t), goodShipment(n))
+		b, err := c.Batch(ctx(t), r, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sim.SetLastOperationCode(b.TrackingNumber, "GIVING", "GIVING_RECIPIENT", "Вручение адресату", time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		regs = append(regs, b)
+	}
+	// The first request fails.
+	sim.FailNextOn([]string{"GET /1.0/shipment/{id}"}, 1, 500)
+	tr, err := c.Track(ctx(t), regs)
+	if err != nil {
+		t.Fatalf("Track: %v", err)
+	}
+	if len(tr) != 2 || tr[0].Reference != regs[1].Reference || tr[1].Reference != regs[2].Reference ||
+		tr[0].Status != carriers.TrackDelivered || tr[1].Status != carriers.TrackDelivered {
+		t.Errorf("answers = %+v", tr)
+	}
+	// Every request failing: an error, nothing answered.
+	sim.FailNextOn([]string{"GET /1.0/shipment/{id}"}, 100, 500)
+	if tr, err := c.Track(ctx(t), regs); err == nil {
+		t.Errorf("all failing: %+v, nil error", tr)
 	}
 }
