@@ -95,6 +95,9 @@ type Tracker interface {
 	// given. A registration the carrier cannot say anything about yet has
 	// Tracking.Status TrackUnknown. ErrTrackingUnavailable means the carrier
 	// offers no tracking for these shipments now; nothing is changed.
+	// A registration the carrier failed to answer for may be left out of
+	// the answer (answers carry the Reference): its status stays and it is
+	// asked about again; an error means no answer at all.
 	Track(ctx context.Context, regs []Registration) ([]Tracking, error)
 }
 

@@ -1128,39 +1128,83 @@ func (c *Carrier) Track(ctx context.Context, regs []carriers.Registration) ([]ca
 	if q, ok := c.Quota(); ok && q.Allowed > 0 && float64(q.Used+int64(2*len(regs))) >= c.cfg.QuotaWarnRatio*float64(q.Allowed) {
 		return nil, carriers.ErrTrackingUnavailable
 	}
-	out := make([]carriers.Tracking, len(regs))
-	known := 0
-	for i, r := range regs {
-		out[i].Reference = r.Reference
+	out := make([]carriers.Tracking, 0, len(regs))
+	known, failures := 0, 0
+	var firstErr error
+	// fail records a parcel Pochta did not answer for: it is left out of
+	// the answer (the poller matches answers by Reference), so its status
+	// stays and the next pass asks again; the parcels already read are
+	// kept — each cost a request of the daily quota.
+	fail := func(r carriers.Registration, err error) (stop bool) {
+		e := c.classify(op, err, r.Number, false)
+		c.log.Warn("pochta tracking of one parcel failed; it is asked again next pass",
+			zap.String("number", r.Number), zap.String("reference", r.Reference), zap.Error(e))
+		if firstErr == nil {
+			firstErr = e
+		}
+		failures++
+		// A refusal of the account, or several failures in a row, will not
+		// get better within this call: stop spending requests.
+		k := carriers.KindOf(e)
+		return k == carriers.KindConfig || failures >= trackFailuresInARow
+	}
+parcels:
+	for _, r := range regs {
+		t := carriers.Tracking{Reference: r.Reference}
 		id := idOf(r)
 		if id == 0 {
+			out = append(out, t)
 			continue
 		}
 		o, err := c.client.GetShipmentOrder(ctx, id)
 		if err == nil {
+			failures = 0
 			if !bool(o.IsDeleted) {
-				out[i] = trackingFrom(r.Reference, o)
+				var understood bool
+				t, understood = trackingOf(r.Reference, o)
+				if !understood {
+					c.log.Warn("pochta tracking operation not understood; the parcel stays in transit",
+						zap.String("number", r.Number), zap.String("reference", r.Reference),
+						zap.String("last_oper_type", string(o.LastOperType)), zap.String("last_oper_attr", string(o.LastOperAttr)),
+						zap.String("name", string(o.HumanOperationName)))
+				}
 				known++
 			}
+			out = append(out, t)
 			continue
 		}
 		if !IsNotFound(err) {
-			return nil, c.classify(op, err, r.Number, false)
+			if fail(r, err) {
+				break parcels
+			}
+			continue
 		}
 		bo, err := c.client.GetBacklogOrder(ctx, id)
 		switch {
 		case err == nil && !bool(bo.IsDeleted):
-			out[i].Status, out[i].Code, out[i].Name = carriers.TrackAccepted, "NEW", "Зарегистрирован, ещё не в партии"
+			failures = 0
+			t.Status, t.Code, t.Name = carriers.TrackAccepted, "NEW", "Зарегистрирован, ещё не в партии"
 			known++
 		case err != nil && !IsNotFound(err):
-			return nil, c.classify(op, err, r.Number, false)
+			if fail(r, err) {
+				break parcels
+			}
+			continue
 		}
+		out = append(out, t)
 	}
 	if known == 0 {
+		if firstErr != nil {
+			return nil, firstErr
+		}
 		return nil, carriers.ErrTrackingUnavailable
 	}
 	return out, nil
 }
+
+// trackFailuresInARow is how many parcels in a row Pochta may fail to
+// answer for before Track stops asking and returns what it has.
+const trackFailuresInARow = 3
 
 // Quota is the account's daily request quota as last read.
 type Quota struct {

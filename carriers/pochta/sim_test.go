@@ -572,7 +572,7 @@ func TestSimTrack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tr[0].Status != carriers.TrackDelivered || tr[0].Code != "2.1" || tr[0].Name != "Вручение адресату" || !tr[0].At.Equal(at) || tr[0].Reference != b1.Reference {
+	if tr[0].Status != carriers.TrackDelivered || tr[0].Code != "GIVING.GIVING_RECIPIENT" || tr[0].Name != "Вручение адресату" || !tr[0].At.Equal(at) || tr[0].Reference != b1.Reference {
 		t.Errorf("delivered: %+v", tr[0])
 	}
 	reg, err := c.Registration(ctx(t), b1.Reference)
@@ -594,16 +594,23 @@ func TestMapOperation(t *testing.T) {
 		{1, 1, carriers.TrackInTransit}, {2, 1, carriers.TrackDelivered}, {2, 3, carriers.TrackDelivered},
 		{2, 2, carriers.TrackReturned}, {2, 4, carriers.TrackReturned}, {3, 1, carriers.TrackNotDelivered},
 		{5, 1, carriers.TrackLost}, {5, 2, carriers.TrackLost}, {5, 3, carriers.TrackInTransit}, {16, 0, carriers.TrackLost},
-		{18, 0, carriers.TrackLost}, {6, 3, carriers.TrackAtPickup}, {8, 2, carriers.TrackInTransit}, {0, 0, carriers.TrackUnknown},
+		{18, 0, carriers.TrackLost}, {6, 3, carriers.TrackAtPickup}, {8, 2, carriers.TrackAtPickup}, {8, 4, carriers.TrackInTransit}, {0, 0, carriers.TrackUnknown},
+		{2, 7, carriers.TrackReturned}, {2, 9, carriers.TrackReturned}, {2, 6, carriers.TrackDelivered}, {2, 0, carriers.TrackInTransit},
+		{12, 1, carriers.TrackAtPickup},
 	}
 	for _, tc := range cases {
 		if got := MapOperation(tc.typ, tc.attr); got != tc.want {
 			t.Errorf("MapOperation(%d, %d) = %q, want %q", tc.typ, tc.attr, got, tc.want)
 		}
 	}
-	o := Order{LastOperType: "DELIVERING", HumanOperationName: "Вручение адресату", LastOperDate: "2026-12-03T14:05:00"}
-	if tr := trackingFrom("1", o); tr.Status != carriers.TrackDelivered || tr.At.IsZero() {
+	o := Order{LastOperType: "GIVING", LastOperAttr: "GIVING_RECIPIENT", HumanOperationName: "Вручение адресату", LastOperDate: "2026-12-03T14:05:00"}
+	if tr := trackingFrom("1", o); tr.Status != carriers.TrackDelivered || tr.At.IsZero() || tr.Code != "GIVING.GIVING_RECIPIENT" {
 		t.Errorf("textual type: %+v", tr)
+	}
+	// DELIVERING is «Досылка почты» (forwarding), whatever the name says.
+	o = Order{LastOperType: "DELIVERING", LastOperAttr: "DELIVERING_TO_NEW_ADDRESS", HumanOperationName: "Вручение адресату"}
+	if tr := trackingFrom("1", o); tr.Status != carriers.TrackInTransit {
+		t.Errorf("forwarding: %+v", tr)
 	}
 }
 

@@ -293,10 +293,10 @@ func (s *Server) orderJSON(o *order) map[string]any {
 		m["batch-category"] = s.label(b.category)
 	}
 	if o.last != nil {
-		// last-oper-type/attr as strings of the operation numbers (the
-		// schemas disagree: string or int — reference §2.8).
-		m["last-oper-type"] = strconv.Itoa(o.last.typ)
-		m["last-oper-attr"] = strconv.Itoa(o.last.attr)
+		// last-oper-type/attr as the text the real service sends
+		// (SetLastOperation, textOperation), or number strings.
+		m["last-oper-type"] = o.last.typ
+		m["last-oper-attr"] = o.last.attr
 		m["last-oper-date"] = o.last.at.In(s.msk).Format("2006-01-02T15:04:05.000-07:00")
 		m["human-operation-name"] = o.last.name
 	}

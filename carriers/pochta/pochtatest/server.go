@@ -116,6 +116,11 @@ type Options struct {
 	// by the served labels (COMBINED), not by the batch's own type: one of
 	// the two behaviours the reference leaves open.
 	ListFiltersByLabel bool
+	// NumericOperations serves last-oper-type/last-oper-attr as strings of
+	// the operation numbers ("2", "1"), as this simulator used to; by
+	// default they are the enum names the real service sends
+	// ("GIVING", "GIVING_RECIPIENT"; see textOperation).
+	NumericOperations bool
 	// Latency, when set, delays every answer.
 	Latency func() time.Duration
 	// FailRate is the share of API requests answered with HTTP 500; Seed seeds it.
@@ -148,8 +153,10 @@ type Server struct {
 	used      int
 }
 
+// oper is an order's last tracking operation as served: type and
+// attribute are already the text the answer carries.
 type oper struct {
-	typ, attr int
+	typ, attr string
 	name      string
 	at        time.Time
 }
@@ -395,8 +402,30 @@ func (s *Server) CheckIn(name string) error {
 }
 
 // SetLastOperation records a tracking operation on the order with the
-// barcode (e.g. 2, 1 «Вручение адресату»); its batch becomes SENT.
+// barcode by its numbers (e.g. 2, 1 «Вручение адресату»); its batch becomes
+// SENT. It is served as the enum names the real service sends
+// (textOperation), or as number strings with Options.NumericOperations or
+// when the pair has no known name.
 func (s *Server) SetLastOperation(barcode string, typ, attr int, name string, at time.Time) error {
+	t, a := strconv.Itoa(typ), strconv.Itoa(attr)
+	if !s.opts.NumericOperations {
+		if tt, ta, ok := textOperation(typ, attr); ok {
+			t, a = tt, ta
+		}
+	}
+	return s.setLast(barcode, t, a, name, at)
+}
+
+// SetLastOperationCode records a tracking operation by the codes served
+// verbatim, e.g. "PROCESSING", "ARRIVED", «Прибыло в место вручения» (or
+// number strings). Its batch becomes SENT, except for ID_ASSIGNMENT (a
+// track number assigned in a batch not handed over, as in the real answer
+// of sample shipment_by_id_200).
+func (s *Server) SetLastOperationCode(barcode, typ, attr, name string, at time.Time) error {
+	return s.setLast(barcode, typ, attr, name, at)
+}
+
+func (s *Server) setLast(barcode, typ, attr, name string, at time.Time) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, o := range s.orders {
@@ -405,13 +434,61 @@ func (s *Server) SetLastOperation(barcode string, typ, attr int, name string, at
 				return fmt.Errorf("pochtatest: order %s is not in a batch", barcode)
 			}
 			o.last = &oper{typ: typ, attr: attr, name: name, at: at}
-			if b := s.batches[o.batch]; b != nil {
+			if b := s.batches[o.batch]; b != nil && typ != "ID_ASSIGNMENT" {
 				b.status, b.statusAt = "SENT", s.now()
 			}
 			return nil
 		}
 	}
 	return fmt.Errorf("pochtatest: no live order with barcode %q", barcode)
+}
+
+// textOperation names a numeric operation as the real service does. The
+// real answers dumped in lapaygroup/RussianPost README.md @ 284dc41b
+// («Поиск заказа в партии по id») carry "last-oper-type": "ID_ASSIGNMENT",
+// "last-oper-attr": "ID_ASSIGNED"; the names below are the enums «Тип
+// операции из трекинга» / «Атрибут операции из трекинга» of
+// SergeR/russianpost-api-sdk source_doc/"JSON API.md" @ a3a5ccf0, paired
+// with the numbers of lapaygroup/RussianPost src/StatusList.php by their
+// order and Russian names (only ID_ASSIGNMENT/ID_ASSIGNED is seen in a real
+// answer).
+func textOperation(typ, attr int) (string, string, bool) {
+	types := []string{0: "UNKNOWN", 1: "ACCEPTING", 2: "GIVING", 3: "RETURNING", 4: "DELIVERING", 5: "SKIPPING",
+		6: "STORING", 7: "HOLDING", 8: "PROCESSING", 9: "IMPORTING", 10: "EXPORTING", 11: "CUSTOM_ACCEPTING",
+		12: "TRYING", 13: "REGISTERING", 14: "CUSTOM_LEGALIZING", 15: "DELIGATING", 16: "DESTROYING",
+		17: "ACCOUNTING", 18: "LOSS_REGISTRATION", 19: "CUSTOM_DUTY_RECEIVING", 20: "DM_REGISTRATION",
+		21: "DM_DELIVERING", 22: "DM_NON_DELIVERING"}
+	attrs := map[int][]string{
+		1: {1: "SINGLE_ACCEPTING", 2: "PARTIAL_ACCEPTING", 3: "PARTIAL_ACCEPTING_REMOTE"},
+		2: {0: "GIVING_COMMON", 1: "GIVING_RECIPIENT", 2: "GIVING_SENDER", 3: "GIVING_RECIPIENT_IN_PO",
+			4: "GIVING_SENDER_IN_PO", 5: "GIVING_RECIPIENT_REMOTE", 6: "GIVING_RECIPIENT_POSTMAN",
+			7: "GIVING_SENDER_POSTMAN", 8: "GIVING_RECIPIENT_COURIER", 9: "GIVING_SENDER_COURIER",
+			10: "GIVING_RECIPIENT_CONTROL", 11: "GIVING_RECIPIENT_CONTROL_POSTMAN", 12: "GIVING_RECIPIENT_CONTROL_COURIER"},
+		3: {1: "RETURNING_BY_EXPIRED_STORING", 2: "RETURNING_BY_SENDER_REQUEST", 3: "RETURNING_BY_RECEPIENT_ABSENCE",
+			4: "RETURNING_BY_RECEPIENT_REJECT", 5: "RETURNING_BY_RECEPIENT_DEATH", 6: "RETURNING_BY_UNREADABLE_ADDRESS",
+			7: "RETURNING_BY_CUSTOM", 8: "RETURNING_BY_UNKNOWN_RECEPIENT", 9: "RETURNING_BY_OTHER_REASONS",
+			10: "RETURNING_BY_WRONG_ADRESS"},
+		4: {1: "DELIVERING_BY_CLIENT_REQUEST", 2: "DELIVERING_TO_NEW_ADDRESS", 3: "DELIVERING_BY_ROUTER"},
+		5: {1: "LOST", 2: "CONFISCATED", 3: "SKIPPING_BY_ERROR"},
+		6: {1: "POSTE_RESTANTE_STORING", 2: "STORING_IN_BOX", 3: "TEMPORAL_STORING", 4: "ADDITIONAL_STORING"},
+		7: {1: "UNASSIGNED", 2: "UNCLAIMED", 3: "PROHIBITED"},
+		8: {0: "SORTING", 1: "SENT", 2: "ARRIVED", 3: "DELIVERED_TO_SORTING", 4: "SORTED", 5: "DELIVERED_TO_EXCHANGE_HUB",
+			6: "PROCESSED_BY_EXCHANGE_HUB", 7: "DELIVERED_TO_HUB", 8: "LEAVED_HUB", 9: "DELIVERED_TO_PO",
+			10: "EXPIRED_PO_STORING", 11: "FORWARDED", 12: "GET", 13: "ARRIVED_IN_RUSSIA", 14: "ARRIVED_IN_PARCELS_CENTER",
+			15: "GIVEN_TO_COURIER", 16: "GIVEN_FOR_REMOTE", 17: "DELIVERED_HYBRID", 18: "GIVEN_TO_POSTMAN"},
+		12: {1: "FAILED_BY_TEMPORAL_ABSENCE_OF_RECEPIENT", 2: "FAILED_BY_DELAYING_REQUEST", 3: "FAILED_BY_UNFILLED_ADDRESS",
+			4: "FAILED_BY_INVALID_ADDRESS", 5: "FAILED_BY_RECEPIENT_LEAVING", 6: "FAILED_BY_RECEPINT_REJECT",
+			7: "UNOVERCAMING_FAIL", 8: "FAILED_WITH_ANOTHER_REASON", 9: "WAITING_RECEPIENT_IN_OFFICE",
+			10: "RECEPIENT_NOT_FOUND", 11: "TECHNICALLY_FAILED"},
+	}
+	if typ <= 0 || typ >= len(types) {
+		return "", "", false
+	}
+	list, ok := attrs[typ]
+	if !ok || attr < 0 || attr >= len(list) || list[attr] == "" {
+		return "", "", false
+	}
+	return types[typ], list[attr], true
 }
 
 // SetQuota sets the daily allowed-count and the requests already made today.

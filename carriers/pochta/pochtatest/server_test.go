@@ -287,7 +287,7 @@ func TestTrackingHookAndShippingPoints(t *testing.T) {
 	}
 	_, _, b = c.do("GET", "/1.0/shipment/search?query="+res.Orders[0].Barcode, nil)
 	got := decode[[]map[string]any](t, b)
-	if len(got) != 1 || got[0]["last-oper-type"] != "2" || got[0]["last-oper-attr"] != "1" || got[0]["batch-status"] != "SENT" {
+	if len(got) != 1 || got[0]["last-oper-type"] != "GIVING" || got[0]["last-oper-attr"] != "GIVING_RECIPIENT" || got[0]["batch-status"] != "SENT" {
 		t.Errorf("tracked order: %s", b)
 	}
 	_, _, b = c.do("GET", "/1.0/user-shipping-points", nil)
