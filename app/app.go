@@ -332,7 +332,11 @@ func (e *env) onceCommand() *cobra.Command {
 				return fail(ExitFailure, err)
 			}
 			// The cycle ran, but orders cannot go anywhere while a carrier
-			// refuses our credentials or our quota is spent: say so.
+			// refuses our credentials or our quota is spent, or MoySklad
+			// refuses our writes: say so.
+			if p := d.metrics.MoySkladWriteProblem(); p != "" {
+				return fail(ExitFailure, fmt.Errorf("outcomes are not written back: %s", p))
+			}
 			if problems := d.metrics.CarrierProblems(); len(problems) > 0 {
 				msgs := make([]string, len(problems))
 				for i, p := range problems {

@@ -25,6 +25,9 @@ func (e *env) serveHTTP(cfg config.Config, log *zap.Logger, d *deps, sched *Sche
 		if last := sched.Last(); last.Err != nil {
 			return fmt.Errorf("last cycle failed: %w", explainMetadata(last.Err))
 		}
+		if p := d.metrics.MoySkladWriteProblem(); p != "" {
+			return fmt.Errorf("outcomes are not written back: %s", p)
+		}
 		if problems := d.metrics.CarrierProblems(); len(problems) > 0 {
 			msgs := make([]string, len(problems))
 			for i, p := range problems {

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/shipbridge/shipbridge/carriers"
+	"github.com/shipbridge/shipbridge/poller"
 )
 
 // Metrics are the counters, gauges and histograms shipbridge exports.
@@ -41,6 +42,12 @@ type Metrics struct {
 	trackChanges *prometheus.CounterVec
 
 	quotas *quotaCollector
+
+	msWriteHealthy  prometheus.Gauge
+	msWriteFailures *prometheus.CounterVec
+	// msDenied is MoySklad's last access refusal of a write ("" while
+	// writes are accepted), guarded by troubleMu.
+	msDenied string
 }
 
 // New creates the metrics in their own registry, with the Go and process
@@ -96,6 +103,16 @@ func New() *Metrics {
 		Name: "shipbridge_carrier_quota_exhausted_total",
 		Help: "Carrier calls refused because the request quota or rate limit is exhausted, by carrier.",
 	}, []string{"carrier"})
+	m.msWriteHealthy = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "shipbridge_moysklad_write_healthy",
+		Help: "1 while MoySklad accepts our write-backs; 0 after it refused a write for the token or its user's rights (401/403), until a write-back lands again.",
+	})
+	m.msWriteHealthy.Set(1)
+	m.msWriteFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "shipbridge_moysklad_write_failures_total",
+		Help: "Write-backs to MoySklad that need the operator, by reason (access: 401/403, the token or its user's rights; stuck: an order's write-back keeps failing).",
+	}, []string{"reason"})
+	m.Registry.MustRegister(m.msWriteHealthy, m.msWriteFailures)
 	m.trouble = map[string]CarrierProblem{}
 	m.quotas = &quotaCollector{
 		used: prometheus.NewDesc("shipbridge_carrier_quota_used",
@@ -244,6 +261,39 @@ func TroubleReason(err error) string {
 	return ""
 }
 
+// MoySkladWriteFailed hears of a write-back that needs the operator
+// (poller.WriteObserver): reason "access" makes MoySklad writes unhealthy
+// until one lands again.
+func (m *Metrics) MoySkladWriteFailed(reason string, err error) {
+	m.msWriteFailures.WithLabelValues(reason).Inc()
+	if reason != "access" {
+		return
+	}
+	m.msWriteHealthy.Set(0)
+	m.troubleMu.Lock()
+	m.msDenied = err.Error()
+	m.troubleMu.Unlock()
+}
+
+// MoySkladWriteOK hears of a write-back MoySklad applied.
+func (m *Metrics) MoySkladWriteOK() {
+	m.msWriteHealthy.Set(1)
+	m.troubleMu.Lock()
+	m.msDenied = ""
+	m.troubleMu.Unlock()
+}
+
+// MoySkladWriteProblem describes MoySklad's refusal of our writes for the
+// token or its user's rights, "" while writes are accepted.
+func (m *Metrics) MoySkladWriteProblem() string {
+	m.troubleMu.Lock()
+	defer m.troubleMu.Unlock()
+	if m.msDenied == "" {
+		return ""
+	}
+	return "MoySklad refused the write: the token's user lacks the right to edit orders, or the token was revoked (МойСклад отказал в записи: нет прав на редактирование заказов или токен отозван): " + m.msDenied
+}
+
 // ShipmentTracked counts one shipment a tracking pass asked its carrier
 // about, and its status change (poller.TrackingObserver).
 func (m *Metrics) ShipmentTracked(carrier, status string, changed bool) {
@@ -326,3 +376,6 @@ func (c *quotaCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.allowed, prometheus.GaugeValue, float64(allowed), carrier)
 	}
 }
+
+// Metrics hears of write-backs that need the operator.
+var _ poller.WriteObserver = (*Metrics)(nil)

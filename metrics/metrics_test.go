@@ -124,3 +124,19 @@ func TestWatchQuotaReadsAtScrapeTime(t *testing.T) {
 		t.Errorf("used after change = %v, want 9000", got)
 	}
 }
+
+func TestMoySkladWriteProblem(t *testing.T) {
+	m := New()
+	m.MoySkladWriteFailed("stuck", errors.New("503"))
+	if m.MoySkladWriteProblem() != "" {
+		t.Error("stuck is not an access problem")
+	}
+	m.MoySkladWriteFailed("access", errors.New("HTTP 403; code 1017"))
+	if p := m.MoySkladWriteProblem(); !strings.Contains(p, "1017") || !strings.Contains(p, "right to edit") {
+		t.Errorf("problem %q", p)
+	}
+	m.MoySkladWriteOK()
+	if m.MoySkladWriteProblem() != "" {
+		t.Error("not cleared")
+	}
+}

@@ -146,7 +146,9 @@ type bulkAnswerItem struct {
 // update was applied or refused by MoySklad (see each result); otherwise it
 // wraps ErrBulkAnswerLost when some outcome is unknown, or explains why
 // updates were not sent. A request refused as a whole with 4xx refuses its
-// updates; 429 is retried like every request; 5xx and network failures
+// updates (an answer that does not say which updates are at fault: see
+// sendBulk; a 401 or 403 refuses every update and stops the call); 429 is
+// retried like every request; 5xx and network failures
 // make its updates BulkUnknown (MoySklad may have stored some) and stop
 // the call: the remaining updates are BulkNotSent.
 //
@@ -154,7 +156,7 @@ type bulkAnswerItem struct {
 // overwritten) is handled as UpdateOrder does: its file attributes are
 // cleared in a bulk request, then the update is sent again.
 func (c *Client) UpdateOrders(ctx context.Context, updates []BulkUpdate) ([]BulkResult, error) {
-	res, err := c.updateOrders(ctx, updates)
+	res, err := c.updateAttributed(ctx, updates)
 	var again []int
 	for i, r := range res {
 		if r.Outcome == BulkRefused && isFileRefusal(r.Err) {
@@ -172,7 +174,7 @@ func (c *Client) UpdateOrders(ctx context.Context, updates []BulkUpdate) ([]Bulk
 		cl, _ := updates[i].Update.fileClears()
 		clears[k] = BulkUpdate{ID: updates[i].ID, Update: cl}
 	}
-	cres, err := c.updateOrders(ctx, clears)
+	cres, err := c.updateAttributed(ctx, clears)
 	var resend []int
 	for k, i := range again {
 		if cres[k].Outcome == BulkApplied {
@@ -189,11 +191,30 @@ func (c *Client) UpdateOrders(ctx context.Context, updates []BulkUpdate) ([]Bulk
 	for k, i := range resend {
 		second[k] = updates[i]
 	}
-	sres, err := c.updateOrders(ctx, second)
+	sres, err := c.updateAttributed(ctx, second)
 	for k, i := range resend {
 		res[i] = sres[k]
 	}
 	return res, err
+}
+
+// updateAttributed is updateOrders, with the updates of a request refused
+// without naming the updates at fault sent again until each has its own
+// result (attribute).
+func (c *Client) updateAttributed(ctx context.Context, updates []BulkUpdate) ([]BulkResult, error) {
+	res, err := c.updateOrders(ctx, updates)
+	idx := unattributed(res)
+	if len(idx) == 0 {
+		return res, err
+	}
+	if err != nil {
+		for _, i := range idx {
+			res[i] = BulkResult{ID: updates[i].ID, Outcome: BulkNotSent, Err: ErrBulkNotSent}
+		}
+		return res, err
+	}
+	c.log.Info("moysklad refused a bulk update without naming the orders at fault; sending them in smaller requests", zap.Int("orders", len(idx)))
+	return res, c.attribute(ctx, updates, res, idx)
 }
 
 // updateOrders sends the updates in bounded requests, without the 14001
@@ -264,6 +285,18 @@ func (c *Client) orderMeta(id string) Meta {
 
 // sendBulk sends one bulk request and fills the results of its updates.
 // A non-nil error stops the call.
+//
+// A 4xx answer is read in every form MoySklad's schema allows (the
+// customerorders-batch.yaml default response CommonError, responses.yaml
+// BatchBadRequest): an object {"errors":[…]}, or an array of such objects,
+// aligned with the request's elements or not. Its errors are attributed to
+// updates by position when the array is aligned, else by the meta of the
+// error or of its element (doc _general.md «Структура объекта error»:
+// meta); updates it does not name are marked with errBulkUnattributed, and
+// UpdateOrders sends them again in smaller requests, so that one bad update
+// cannot refuse the others. A 401 or 403 of the whole request
+// (IsAccessRefused) refuses its updates and stops the call: every other
+// request would be refused alike.
 func (c *Client) sendBulk(ctx context.Context, body *streamBody, chunk []int, updates []BulkUpdate, res []BulkResult) error {
 	set := func(o BulkOutcome, err error) {
 		for _, i := range chunk {
@@ -276,17 +309,17 @@ func (c *Client) sendBulk(ctx context.Context, body *streamBody, chunk []int, up
 	if err != nil {
 		var e *Error
 		switch {
-		case errors.As(err, &e) && e.body != nil && bytes.HasPrefix(bytes.TrimSpace(e.body), []byte("[")) && json.Unmarshal(e.body, &answer) == nil:
-			// A non-2xx answer with per-element results: read them below.
-			status = e.StatusCode
 		case errors.As(err, &e) && (e.StatusCode == http.StatusTooManyRequests || e.HasCode(CodeRateLimit) || e.HasCode(CodeParallelLimit)):
 			// Refused for the budget before any processing.
 			set(BulkNotSent, err)
 			return err
-		case errors.As(err, &e) && e.StatusCode >= 400 && e.StatusCode < 500:
-			// The request as a whole was refused (413, malformed, …): none
-			// of its updates were stored; the rest of the call may go on.
+		case errors.As(err, &e) && IsAccessRefused(e) && !bytes.HasPrefix(bytes.TrimSpace(e.body), []byte("[")):
+			// The token or its user's rights, not the updates: every
+			// request of the call would be refused alike.
 			set(BulkRefused, err)
+			return err
+		case errors.As(err, &e) && e.StatusCode >= 400 && e.StatusCode < 500:
+			c.bulkRefusal(e, chunk, updates, res)
 			return nil
 		case errors.Is(err, ErrAnswerTooLarge):
 			lost := fmt.Errorf("%w: %w", ErrBulkAnswerLost, err)
@@ -336,6 +369,169 @@ func (c *Client) sendBulk(ctx context.Context, body *streamBody, chunk []int, up
 			continue
 		}
 		res[i] = BulkResult{ID: updates[i].ID, Outcome: BulkApplied, Updated: it.Updated}
+	}
+	return nil
+}
+
+// errBulkUnattributed marks an update of a request MoySklad refused with
+// 4xx whose answer does not say which updates were at fault. Nothing of the
+// request was stored; UpdateOrders sends such updates again in smaller
+// requests. No result of UpdateOrders carries it.
+var errBulkUnattributed = errors.New("moysklad: bulk request refused without naming the update at fault")
+
+// bulkRefusal fills the results of a request refused with 4xx (see
+// sendBulk). Nothing of the request was stored.
+func (c *Client) bulkRefusal(e *Error, chunk []int, updates []BulkUpdate, res []BulkResult) {
+	refuse := func(i int, errs []APIError) {
+		res[i] = BulkResult{ID: updates[i].ID, Outcome: BulkRefused,
+			Err: &Error{StatusCode: e.StatusCode, Errors: errs, Method: e.Method, Path: e.Path}}
+	}
+	// The elements of the answer: an array of {errors}, or the one object.
+	var elems []bulkAnswerItem
+	body := bytes.TrimSpace(e.body)
+	if bytes.HasPrefix(body, []byte("[")) {
+		if json.Unmarshal(body, &elems) != nil {
+			elems = nil
+		}
+	} else {
+		elems = []bulkAnswerItem{{Errors: e.Errors}}
+	}
+	pos := map[string]int{} // order id → index of updates
+	for _, i := range chunk {
+		pos[updates[i].ID] = i
+	}
+	// Aligned: one element per update, each an error naming no other
+	// order, or the stored order itself (an answer with per-element results
+	// under a 4xx status).
+	aligned := len(elems) == len(chunk) && len(chunk) > 0
+	for k := 0; aligned && k < len(elems); k++ {
+		el, want := elems[k], updates[chunk[k]].ID
+		if len(el.Errors) == 0 {
+			got := el.ID
+			if got == "" {
+				got = el.Meta.ID()
+			}
+			aligned = got == want
+			continue
+		}
+		for _, id := range errorOrders(el) {
+			if id != want {
+				aligned = false
+			}
+		}
+	}
+	if aligned {
+		for k, i := range chunk {
+			if len(elems[k].Errors) == 0 {
+				res[i] = BulkResult{ID: updates[i].ID, Outcome: BulkApplied, Updated: elems[k].Updated}
+				continue
+			}
+			refuse(i, elems[k].Errors)
+		}
+		return
+	}
+	// By meta: errors that name their order.
+	named := map[int][]APIError{}
+	var anonymous []APIError
+	for _, el := range elems {
+		for _, ae := range el.Errors {
+			id := ""
+			if ae.Meta != nil {
+				id = ae.Meta.ID()
+			} else if el.Meta.Href != "" {
+				id = el.Meta.ID()
+			}
+			if i, ok := pos[id]; ok {
+				named[i] = append(named[i], ae)
+			} else {
+				anonymous = append(anonymous, ae)
+			}
+		}
+	}
+	if len(chunk) == 1 && len(named) == 0 {
+		// The only update of the request is the one at fault.
+		errs := anonymous
+		if len(errs) == 0 {
+			errs = e.Errors
+		}
+		refuse(chunk[0], errs)
+		return
+	}
+	for _, i := range chunk {
+		if errs, ok := named[i]; ok {
+			refuse(i, errs)
+			continue
+		}
+		res[i] = BulkResult{ID: updates[i].ID, Outcome: BulkRefused, Err: fmt.Errorf("%w: %w", errBulkUnattributed, e)}
+	}
+}
+
+// errorOrders returns the ids of the orders an answer element's errors
+// name by their meta.
+func errorOrders(el bulkAnswerItem) []string {
+	var ids []string
+	if el.Meta.Href != "" {
+		ids = append(ids, el.Meta.ID())
+	}
+	for _, ae := range el.Errors {
+		if ae.Meta != nil && ae.Meta.Href != "" {
+			ids = append(ids, ae.Meta.ID())
+		}
+	}
+	return ids
+}
+
+// unattributed returns the indexes of results marked errBulkUnattributed.
+func unattributed(res []BulkResult) []int {
+	var idx []int
+	for i, r := range res {
+		if r.Outcome == BulkRefused && errors.Is(r.Err, errBulkUnattributed) {
+			idx = append(idx, i)
+		}
+	}
+	return idx
+}
+
+// attribute sends the updates at idx again, halving the set each time a
+// request is refused without naming the update at fault, until every update
+// has its own result: k bad updates among n cost about 2·k·log2(n)
+// requests. A non-nil error stops it; the updates it did not send are
+// BulkNotSent.
+func (c *Client) attribute(ctx context.Context, updates []BulkUpdate, res []BulkResult, idx []int) error {
+	if len(idx) == 0 {
+		return nil
+	}
+	halves := [][]int{idx}
+	if len(idx) > 1 {
+		halves = [][]int{idx[:len(idx)/2], idx[len(idx)/2:]}
+	}
+	for h, part := range halves {
+		sub := make([]BulkUpdate, len(part))
+		for k, i := range part {
+			sub[k] = updates[i]
+		}
+		sres, err := c.updateOrders(ctx, sub)
+		for k, i := range part {
+			res[i] = sres[k]
+		}
+		if err == nil {
+			var again []int
+			for _, k := range unattributed(sres) {
+				again = append(again, part[k])
+			}
+			err = c.attribute(ctx, updates, res, again)
+		}
+		if err != nil {
+			for _, rest := range halves[h+1:] {
+				for _, i := range rest {
+					res[i] = BulkResult{ID: updates[i].ID, Outcome: BulkNotSent, Err: ErrBulkNotSent}
+				}
+			}
+			for _, i := range unattributed(res) {
+				res[i] = BulkResult{ID: updates[i].ID, Outcome: BulkNotSent, Err: ErrBulkNotSent}
+			}
+			return err
+		}
 	}
 	return nil
 }

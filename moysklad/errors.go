@@ -13,6 +13,8 @@ import (
 // MoySklad error codes the client treats specially.
 const (
 	CodeAuth             = 1056  // authentication failed
+	CodeNoViewRight      = 1016  // access denied: no right to view the object (doc _errors.md)
+	CodeNoEditRight      = 1017  // access denied: no right to edit the object (doc _errors.md)
 	CodeNotFound         = 1021  // object not found
 	CodeBadURLParams     = 1058  // query parameters could not be decoded
 	CodeRateLimit        = 1049  // too many requests per time unit
@@ -41,6 +43,10 @@ type APIError struct {
 	MoreInfo      string `json:"moreInfo,omitempty"`
 	Line          int    `json:"line,omitempty"`
 	Column        int    `json:"column,omitempty"`
+	// Meta is the entity the error is about, when MoySklad says (doc
+	// _general.md «Структура объекта error»: meta). A bulk answer's
+	// errors are attributed to their orders by it.
+	Meta *Meta `json:"meta,omitempty"`
 }
 
 // Error is a non-2xx answer of MoySklad. It never contains the token.
@@ -159,6 +165,21 @@ func IsRetryable(err error) bool {
 		return true
 	}
 	return false
+}
+
+// IsAccessRefused reports whether err is MoySklad refusing us rather than
+// the request: 401 (the token is wrong or was revoked: generating a new
+// token revokes the old ones; code 1056) or 403 and the codes 1016/1017 (the
+// token's user lacks the right to view or edit the object). Such a refusal
+// is the operator's to fix; the same request succeeds once the token or the
+// rights are fixed, so it says nothing about the data sent.
+func IsAccessRefused(err error) bool {
+	var e *Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	return e.StatusCode == http.StatusUnauthorized || e.StatusCode == http.StatusForbidden ||
+		e.HasCode(CodeAuth) || e.HasCode(CodeNoViewRight) || e.HasCode(CodeNoEditRight)
 }
 
 // IsNotFound reports whether err is MoySklad's "object not found".

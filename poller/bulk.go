@@ -63,6 +63,7 @@ type batcher struct {
 	busy    int      // workers handling a job
 	waiting int      // workers waiting for a result
 	closed  bool
+	refusal error         // an access refusal a request met (moysklad.IsAccessRefused)
 	kick    chan struct{} // wakes the sender (buffered, 1)
 	ended   chan struct{} // closed when the sender returns
 
@@ -244,6 +245,9 @@ func (b *batcher) flush(c *chunk) {
 		b.p.log.Warn("MoySklad bulk update failed", zap.Int("orders", len(c.items)), zap.Error(err))
 	}
 	b.mu.Lock()
+	if moysklad.IsAccessRefused(err) && b.refusal == nil {
+		b.refusal = err
+	}
 	b.requests++
 	b.items += len(c.items)
 	b.maxChunk = max(b.maxChunk, len(c.items))
@@ -259,6 +263,13 @@ func (b *batcher) flush(c *chunk) {
 		it.u = moysklad.OrderUpdate{} // the waybill's bytes are not kept here
 		close(it.done)
 	}
+}
+
+// denied returns the access refusal a request of the cycle met, if any.
+func (b *batcher) denied() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.refusal
 }
 
 // close ends the sender once every chunk is sent; the cycle calls it after

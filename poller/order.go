@@ -82,6 +82,15 @@ type writeBack struct {
 	// after the order was written registered (WaybillLater), or says it never
 	// will; it ends the action.
 	Late bool `json:"late,omitempty"`
+	// Refusals counts MoySklad's refusals of this write-back (4xx about the
+	// update itself), NotWritten its attempts that failed or lost their
+	// answer, Denied the attempts MoySklad refused for the token or its
+	// user's rights (not this order's fault: never counted against it).
+	// None of them counts carrier retries (store.OrderRecord.Retries).
+	// Records written before these fields decode them as 0.
+	Refusals   int `json:"refusals,omitempty"`
+	NotWritten int `json:"not_written,omitempty"`
+	Denied     int `json:"denied,omitempty"`
 }
 
 // waybillStored reports whether the state's write-back has its waybill in

@@ -207,6 +207,38 @@ func (p *Poller) carrierFailed(carrier string, err error) {
 	}
 }
 
+// WriteObserver is an optional extension of Observer: it hears whether
+// MoySklad accepts our write-backs (for health: a token whose user may read
+// but not edit orders, or a revoked token, leaves every outcome unwritten).
+type WriteObserver interface {
+	// MoySkladWriteFailed hears of a write-back that needs the operator:
+	// reason WriteAccess (MoySklad refused the token or its rights) or
+	// WriteStuck (an order's write-back failed maxNotWritten times).
+	MoySkladWriteFailed(reason string, err error)
+	// MoySkladWriteOK hears of a write-back MoySklad applied.
+	MoySkladWriteOK()
+}
+
+// The reasons of WriteObserver.MoySkladWriteFailed.
+const (
+	WriteAccess = "access"
+	WriteStuck  = "stuck"
+)
+
+// writeFailed tells the Observer of a write-back that needs the operator.
+func (p *Poller) writeFailed(reason string, err error) {
+	if wo, ok := p.obs.(WriteObserver); ok {
+		wo.MoySkladWriteFailed(reason, err)
+	}
+}
+
+// writeOK tells the Observer of a write-back MoySklad applied.
+func (p *Poller) writeOK() {
+	if wo, ok := p.obs.(WriteObserver); ok {
+		wo.MoySkladWriteOK()
+	}
+}
+
 type nopObserver struct{}
 
 func (nopObserver) CycleDone(time.Duration, error) {}
@@ -705,6 +737,37 @@ type writeGate struct {
 	mu       sync.Mutex
 	opened   bool
 	deferred []moysklad.Order
+	// refusal is MoySklad's access refusal of a write in this cycle
+	// (moysklad.IsAccessRefused): the cycle sends no more writes.
+	refusal error
+}
+
+// deny records an access refusal of a write: the cycle's other write-backs
+// are kept for a later cycle instead of being sent to be refused alike.
+func (g *writeGate) deny(err error) {
+	if g == nil {
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.refusal == nil {
+		g.refusal = err
+	}
+}
+
+// denied returns the cycle's access refusal of a write, if any (also one
+// its bulk requests met).
+func (g *writeGate) denied() error {
+	if g == nil {
+		return nil
+	}
+	g.mu.Lock()
+	err := g.refusal
+	g.mu.Unlock()
+	if err == nil && g.bulk != nil {
+		err = g.bulk.denied()
+	}
+	return err
 }
 
 // hold keeps o's write-back for later and reports true, unless the gate is

@@ -30,6 +30,13 @@ func (t *task) writeBack(ctx context.Context, gate *writeGate) {
 	// The saved copy of the state is not needed while the update travels:
 	// save encodes t.st afresh.
 	t.rec.Pending = nil
+	if err := gate.denied(); err != nil {
+		// MoySklad already refused a write of this cycle for the token or
+		// its rights: kept for a later cycle, not sent to be refused alike.
+		summary["not_sent"] = true
+		t.accessRefused(wb, err, summary, gate)
+		return
+	}
 	start := t.p.now()
 	if gate != nil && gate.bulk != nil {
 		if size := updateSize(u); gate.bulk.fits(size) {
@@ -37,35 +44,46 @@ func (t *task) writeBack(ctx context.Context, gate *writeGate) {
 			summary["bulk"] = it.n
 			summary["took_ms"] = it.took.Milliseconds()
 			r := it.res
-			switch r.Outcome {
-			case moysklad.BulkApplied:
+			switch {
+			case r.Outcome == moysklad.BulkApplied:
 				t.landed(wb, r.Updated.String(), summary)
 				return
-			case moysklad.BulkRefused:
+			case moysklad.IsAccessRefused(r.Err):
+				t.accessRefused(wb, r.Err, summary, gate)
+				return
+			case r.Outcome == moysklad.BulkRefused:
 				t.refused(wb, r.Err, summary)
 				return
-			case moysklad.BulkNotSent:
+			case r.Outcome == moysklad.BulkNotSent && errors.Is(r.Err, moysklad.ErrBulkNotSent) && gate.denied() != nil:
+				// Left unsent after a request of the call met an access
+				// refusal: the same refusal, not this order's fault.
+				t.accessRefused(wb, gate.denied(), summary, gate)
+				return
+			case r.Outcome == moysklad.BulkNotSent:
 				if !errors.Is(r.Err, moysklad.ErrBulkItemTooLarge) {
 					// Certainly not stored (429 after the retries, …):
 					// sent again, as after a failed PUT.
-					t.notWritten(r.Err, summary)
+					t.notWritten(wb, r.Err, summary)
 					return
 				}
 				// Larger than estimated: alone, by PUT below.
 				delete(summary, "bulk")
 				start = t.p.now()
 			default: // BulkUnknown: the answer was lost
-				t.notWritten(r.Err, summary)
+				t.notWritten(wb, r.Err, summary)
 				return
 			}
 		}
 	}
 	updated, err := t.p.ms.UpdateOrder(ctx, t.o.ID, u)
 	if err != nil {
-		if !moysklad.IsRetryable(err) {
+		switch {
+		case moysklad.IsAccessRefused(err):
+			t.accessRefused(wb, err, summary, gate)
+		case !moysklad.IsRetryable(err):
 			t.refused(wb, err, summary)
-		} else {
-			t.notWritten(err, summary)
+		default:
+			t.notWritten(wb, err, summary)
 		}
 		return
 	}
@@ -172,20 +190,24 @@ func (t *task) exchange(e exchange.Exchange) {
 // refused handles a write-back MoySklad refused (4xx, or an element of a
 // bulk answer with errors). It is never sent again unchanged in a loop:
 // re-read the metadata, then drop the file (the usual culprit: size or
-// type), then give up and leave the order to the operator.
+// type), then give up and leave the order to the operator. Only this
+// write-back's refusals count (writeBack.Refusals), not the carrier's
+// retries before it.
 func (t *task) refused(wb *writeBack, err error, summary map[string]any) {
-	t.rec.Retries++
-	d := t.p.backoff(t.rec.Retries)
+	wb.Refusals++
+	n := wb.Refusals
+	d := t.p.backoff(n)
 	t.p.invalidateMetadata()
-	t.p.log.Error("MoySklad refused the order update", zap.String("order", t.o.Name), zap.Int("refusals", t.rec.Retries), zap.Error(err))
+	t.p.log.Error("MoySklad refused the order update", zap.String("order", t.o.Name), zap.Int("refusals", n), zap.Error(err))
 	switch {
-	case t.rec.Retries >= maxRefusedWriteBacks:
-		t.event("moysklad_update_abandoned", fmt.Sprintf("МойСклад %d раз отклонил запись результата (%v); заказ оставлен оператору", t.rec.Retries, err), summary)
+	case n >= maxRefusedWriteBacks:
+		t.event("moysklad_update_abandoned", fmt.Sprintf("МойСклад %d раз отклонил запись результата (%v); заказ оставлен оператору", n, err), summary)
+		t.rec.Error = fmt.Sprintf("МойСклад не принял запись результата: %s", writeRefusalText(err))
 		t.st.WriteBack = nil
 		t.st.Settled = true
 		t.rec.NextAttemptAt = time.Time{}
 		return
-	case t.rec.Retries >= 2 && wb.Waybill != nil:
+	case n >= 2 && wb.Waybill != nil:
 		wb.Error = strings.TrimSpace(wb.Error + " Накладную не удалось прикрепить к заказу: МойСклад её не принял; она есть в личном кабинете перевозчика.")
 		wb.Waybill = nil
 	}
@@ -193,21 +215,70 @@ func (t *task) refused(wb *writeBack, err error, summary map[string]any) {
 	t.event("moysklad_update_failed", fmt.Sprintf("Не удалось записать результат в МойСклад: %v; повтор через %s", err, d.Round(time.Second)), summary)
 }
 
+// writeRefusalText is MoySklad's refusal as the operator reads it.
+func writeRefusalText(err error) string {
+	var e *moysklad.Error
+	if errors.As(err, &e) {
+		return e.UserMessage()
+	}
+	return err.Error()
+}
+
+// accessRefusedText is the operator's message for a write MoySklad refused
+// for the token or its user's rights.
+const accessRefusedText = "МойСклад отказал в записи результата: у пользователя токена нет права редактировать заказы покупателей, или токен отозван (при создании нового токена старые перестают действовать). Результат и накладная сохранены в shipbridge и будут записаны, когда права или токен исправят. / MoySklad refused the write: the token's user lacks the right to edit orders, or the token was revoked."
+
+// accessRefused handles a write-back MoySklad refused for the token or its
+// user's rights (401, 403: moysklad.IsAccessRefused). That is the
+// operator's to fix, not the order's fault: nothing is counted against the
+// order, the write-back is kept whole (its waybill too) and sent again with
+// a backoff, the cycle sends no more writes (gate), and the operator hears
+// of it (an ERROR log, the order's history, health and metrics).
+func (t *task) accessRefused(wb *writeBack, err error, summary map[string]any, gate *writeGate) {
+	gate.deny(err)
+	wb.Denied++
+	d := t.p.backoff(wb.Denied)
+	t.rec.NextAttemptAt = t.p.now().Add(d)
+	t.p.log.Error("MoySklad refused the write: the token's user lacks the right to edit orders, or the token was revoked; the outcome is kept and written once the operator fixes it",
+		zap.String("order", t.o.Name), zap.Int("denied", wb.Denied), zap.Duration("retry_in", d), zap.Error(err))
+	t.p.writeFailed(WriteAccess, err)
+	t.event("moysklad_write_denied", fmt.Sprintf("%s Ответ МоегоСклада: %v; повтор через %s", accessRefusedText, err, d.Round(time.Second)), summary)
+}
+
 // notWritten handles a write-back that failed for a reason that is not
 // the update itself (5xx, network, 429 after the retries), or whose answer
 // was lost: it may or may not be stored. The order is tried again soon;
 // that pass reads the order first (a resumed order is re-read) and, if our
-// status is already there, takes it as landed (leftTrigger).
-func (t *task) notWritten(err error, summary map[string]any) {
-	t.rec.Retries++
+// status is already there, takes it as landed (leftTrigger). After
+// maxNotWritten such failures in a row the operator hears of it (an ERROR
+// log, the history, health and metrics) and the retries back off; the
+// write-back (its waybill too) is never dropped.
+func (t *task) notWritten(wb *writeBack, err error, summary map[string]any) {
+	wb.NotWritten++
+	n := wb.NotWritten
 	d := t.p.cfg.RetryBase / 4
+	if n >= maxNotWritten {
+		d = t.p.backoff(n - maxNotWritten + 1)
+	}
 	t.rec.NextAttemptAt = t.p.now().Add(d)
+	if n == maxNotWritten || (n > maxNotWritten && (n-maxNotWritten)%maxNotWritten == 0) {
+		t.p.log.Error("MoySklad write-back keeps failing; the outcome is kept and retried with a backoff", zap.String("order", t.o.Name),
+			zap.Int("attempts", n), zap.Duration("retry_in", d), zap.Error(err))
+		t.p.writeFailed(WriteStuck, err)
+		t.event("moysklad_update_stuck", fmt.Sprintf("Результат не удаётся записать в МойСклад уже %d раз подряд (%v); он сохранён в shipbridge, повтор через %s. Проверьте доступность МоегоСклада", n, err, d.Round(time.Second)), summary)
+		return
+	}
 	t.event("moysklad_update_failed", fmt.Sprintf("Не удалось записать результат в МойСклад: %v; повтор через %s", err, d.Round(time.Second)), summary)
 }
 
 // maxRefusedWriteBacks is how many times a write-back MoySklad refuses (4xx)
 // is tried, changed each time, before it is left to the operator.
 const maxRefusedWriteBacks = 4
+
+// maxNotWritten is how many failed or unanswered attempts of a write-back
+// go quickly (RetryBase/4 apart) before the operator is told and the
+// retries back off.
+const maxNotWritten = 8
 
 // landed records a write-back that MoySklad applied. updated is the
 // order's new 'updated', so that the echo of our own change is no news.
@@ -218,6 +289,7 @@ func (t *task) landed(wb *writeBack, updated string, summary map[string]any) {
 		t.rec.LastState = stateName(t.meta, wb.State)
 	}
 	t.event("status", msg, summary)
+	t.p.writeOK()
 	if wb.Waybill != nil {
 		t.rec.WaybillFor = t.rec.Reference
 	}

@@ -86,6 +86,9 @@ func (s *Server) route(r *http.Request) reply {
 	typ := seg[1]
 	switch typ {
 	case "customerorder":
+		if s.denyEdit && (r.Method == http.MethodPut || r.Method == http.MethodPost) && len(seg) <= 3 {
+			return editDenied()
+		}
 	case "counterparty":
 		if len(seg) != 3 {
 			return notFoundPath(p)
@@ -617,6 +620,9 @@ func ref(r reply) *reply { return &r }
 // one element of a bulk POST) and returns the changes to apply; nothing is
 // changed before everything is valid.
 func (s *Server) validateOrderUpdate(ord *simOrder, m map[string]any) ([]func(), *reply) {
+	if r, ok := s.refuseWrites[ord.id]; ok {
+		return nil, ref(apiErr(http.StatusBadRequest, r.Code, r.Message, ""))
+	}
 	var apply []func()
 	for k, v := range m {
 		switch k {
@@ -863,6 +869,11 @@ const (
 // validated like a single PUT and applied on its own: a refused element
 // changes nothing, the others are stored (partial success). The whole
 // request weighs what one request weighs.
+//
+// With SetBulkErrors(BulkRejectAll), a request with an invalid element is
+// refused as a whole instead: 400 with an array of {"errors":[…]} objects,
+// one per invalid element and not aligned with the request (schema
+// responses.yaml BatchBadRequest), and nothing is stored.
 func (s *Server) postOrders(r *http.Request, q url.Values) reply {
 	body, bad := readJSONLimit(r, maxBulkBody)
 	if bad != nil {
@@ -880,6 +891,17 @@ func (s *Server) postOrders(r *http.Request, q url.Values) reply {
 		return jsonReply(200, []any{})
 	}
 	ex := parseExpand(q.Get("expand"))
+	if s.bulkErrors == BulkRejectAll {
+		var errs []any
+		for _, item := range list {
+			if _, bad := s.bulkValidate(item); bad != nil {
+				errs = append(errs, bad)
+			}
+		}
+		if len(errs) > 0 {
+			return jsonReply(http.StatusBadRequest, errs)
+		}
+	}
 	out := make([]any, 0, len(list))
 	for _, item := range list {
 		out = append(out, s.bulkElement(item, ex))
@@ -887,9 +909,68 @@ func (s *Server) postOrders(r *http.Request, q url.Values) reply {
 	return jsonReply(200, out)
 }
 
-// bulkElement validates and applies one element of a bulk POST and returns
-// its answer element.
-func (s *Server) bulkElement(item any, ex expandSet) any {
+// BulkErrors is how the simulator answers a bulk POST with invalid elements.
+type BulkErrors int
+
+const (
+	// BulkPerElement: 200, one answer element per request element, the
+	// valid ones stored (the default).
+	BulkPerElement BulkErrors = iota
+	// BulkRejectAll: 400 with an array of one {"errors":[…]} per invalid
+	// element, not aligned with the request; nothing is stored.
+	BulkRejectAll
+)
+
+// SetBulkErrors sets how a bulk POST with invalid elements is answered.
+func (s *Server) SetBulkErrors(b BulkErrors) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.bulkErrors = b
+}
+
+// DenyOrderEdits makes the token's user one without the right to edit
+// orders (on) or restores the right (off): every PUT or POST of
+// /entity/customerorder answers 403 with code 1017 «Доступ запрещен: у вас
+// нет прав на редактирование данного объекта» (doc md/_errors.md of
+// moysklad/api-remap-1.2-doc, error 1017; md/_general.md: 403 «У вас нет
+// прав на просмотр данного объекта»). Reads still work, as for a user
+// who may view but not edit orders.
+func (s *Server) DenyOrderEdits(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.denyEdit = on
+}
+
+// RefuseOrderWrites makes every write of the order (a PUT, or its element
+// of a bulk POST) refused with 400 and the given MoySklad code and message,
+// as MoySklad refuses an update it finds invalid; an empty message ends it.
+func (s *Server) RefuseOrderWrites(id string, code int, message string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if message == "" {
+		delete(s.refuseWrites, id)
+		return
+	}
+	if s.refuseWrites == nil {
+		s.refuseWrites = map[string]APIRefusal{}
+	}
+	s.refuseWrites[id] = APIRefusal{Code: code, Message: message}
+}
+
+// APIRefusal is an error MoySklad answers with.
+type APIRefusal struct {
+	Code    int
+	Message string
+}
+
+// editDenied is MoySklad's answer to a user without the right to edit.
+func editDenied() reply {
+	return apiErr(http.StatusForbidden, 1017, "Доступ запрещен: у вас нет прав на редактирование данного объекта", "")
+}
+
+// bulkValidate validates one element of a bulk POST without applying it;
+// bad is its error object when it is invalid.
+func (s *Server) bulkValidate(item any) (apply func(), bad any) {
 	errOf := func(rep reply) any {
 		var v any
 		_ = json.Unmarshal(rep.body, &v)
@@ -897,30 +978,41 @@ func (s *Server) bulkElement(item any, ex expandSet) any {
 	}
 	m, ok := item.(map[string]any)
 	if !ok {
-		return errOf(apiErr(http.StatusBadRequest, 2000, "Ошибка формата: отсутствует начало объекта", ""))
+		return nil, errOf(apiErr(http.StatusBadRequest, 2000, "Ошибка формата: отсутствует начало объекта", ""))
 	}
 	if _, has := m["meta"]; !has {
-		return errOf(s.createOrderRefusal(m))
+		return nil, errOf(s.createOrderRefusal(m))
 	}
-	p, bad := s.checkMeta(m, "meta", "customerorder")
-	if bad != nil {
-		return errOf(*bad)
+	p, rep := s.checkMeta(m, "meta", "customerorder")
+	if rep != nil {
+		return nil, errOf(*rep)
 	}
 	const prefix = "/entity/customerorder/"
 	id := strings.TrimPrefix(p, prefix)
 	if !strings.HasPrefix(p, prefix) || strings.Contains(id, "/") {
-		return errOf(apiErr(http.StatusBadRequest, 1059, "Ошибка формата: неверный href для meta поля 'meta'", "meta"))
+		return nil, errOf(apiErr(http.StatusBadRequest, 1059, "Ошибка формата: неверный href для meta поля 'meta'", "meta"))
 	}
 	ord := s.orders[id]
 	if ord == nil {
-		return errOf(notFoundObj("customerorder", id))
+		return nil, errOf(notFoundObj("customerorder", id))
 	}
-	apply, bad := s.validateOrderUpdate(ord, m)
+	fns, rep := s.validateOrderUpdate(ord, m)
+	if rep != nil {
+		return nil, errOf(*rep)
+	}
+	return func() { s.applyOrderUpdate(ord, fns) }, nil
+}
+
+// bulkElement validates and applies one element of a bulk POST and returns
+// its answer element.
+func (s *Server) bulkElement(item any, ex expandSet) any {
+	apply, bad := s.bulkValidate(item)
 	if bad != nil {
-		return errOf(*bad)
+		return bad
 	}
-	s.applyOrderUpdate(ord, apply)
-	return s.orderJSON(ord, ex, s.opts.ExpandedPositions)
+	apply()
+	id := strings.TrimPrefix(s.hrefPath(item.(map[string]any)["meta"].(map[string]any)["href"].(string)), "/entity/customerorder/")
+	return s.orderJSON(s.orders[id], ex, s.opts.ExpandedPositions)
 }
 
 // createOrderRefusal answers an attempt to create an order: MoySklad

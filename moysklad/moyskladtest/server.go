@@ -79,6 +79,12 @@ type Server struct {
 	putTimes  map[string][]time.Time
 	seq       uint64
 
+	// denyEdit, refuseWrites and bulkErrors are guarded by mu (route
+	// holds it): see DenyOrderEdits, RefuseOrderWrites, SetBulkErrors.
+	denyEdit     bool
+	refuseWrites map[string]APIRefusal
+	bulkErrors   BulkErrors
+
 	data
 }
 
@@ -126,7 +132,20 @@ func NewServer(opts Options) *Server {
 func (s *Server) URL() string { return s.srv.URL + APIPath }
 
 // Token returns the accepted bearer token.
-func (s *Server) Token() string { return s.opts.Token }
+func (s *Server) Token() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.opts.Token
+}
+
+// SetToken makes tok the only accepted token, as generating a new token in
+// MoySklad revokes the old ones: a request with the old token gets 401 with
+// code 1056 (doc md/_errors.md, error 1056; md/_general.md: 401).
+func (s *Server) SetToken(tok string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.opts.Token = tok
+}
 
 // Close shuts the server down.
 func (s *Server) Close() { s.srv.Close() }
@@ -376,7 +395,10 @@ func (s *Server) handle(r *http.Request) reply {
 func (s *Server) authorized(r *http.Request) bool {
 	h := r.Header.Get("Authorization")
 	const p = "Bearer "
-	return len(h) > len(p) && strings.EqualFold(h[:len(p)], p) && h[len(p):] == s.opts.Token
+	s.mu.Lock()
+	tok := s.opts.Token
+	s.mu.Unlock()
+	return len(h) > len(p) && strings.EqualFold(h[:len(p)], p) && h[len(p):] == tok
 }
 
 // admitLocked applies the sliding window: at most RequestsPerWindow units
