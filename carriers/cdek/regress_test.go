@@ -536,3 +536,62 @@ func TestTrack(t *testing.T) {
 		t.Errorf("concurrent order GETs: %d, want 1..4", m)
 	}
 }
+
+// Tracking a «Вручен» CDEK revoked (deleted: true in the statuses): the
+// parcel is where its newest live status puts it, not delivered; a revoked
+// «Не вручен» does not start the return either.
+func TestTrackRevokedFinalStatus(t *testing.T) {
+	srv, c := newEnv(t, cdektest.Options{}, nil)
+	var regs []carriers.Registration
+	for _, k := range []string{"rv-del", "rv-nd"} {
+		reg, err := c.Submit(ctx(t), shipment(k))
+		if err != nil {
+			t.Fatal(err)
+		}
+		done, err := carriertest.WaitRegistered(ctx(t), c, reg.Reference)
+		if err != nil {
+			t.Fatal(err)
+		}
+		regs = append(regs, done)
+	}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(srv.SetStatus(regs[0].Reference, "DELIVERED", ""))
+	must(srv.SetStatus(regs[1].Reference, "NOT_DELIVERED", "11"))
+	got, err := c.Track(ctx(t), regs)
+	if err != nil || got[0].Status != carriers.TrackDelivered || got[1].Status != carriers.TrackNotDelivered {
+		t.Fatalf("before the revocation: %+v %v", got, err)
+	}
+	must(srv.RevokeStatus(regs[0].Reference, "ACCEPTED_AT_PICK_UP_POINT"))
+	must(srv.RevokeStatus(regs[1].Reference, "TAKEN_BY_COURIER"))
+	got, err = c.Track(ctx(t), regs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got[0].Status != carriers.TrackAtPickup || got[0].Code != "ACCEPTED_AT_PICK_UP_POINT" || got[0].Status.Final() {
+		t.Errorf("revoked delivered: %+v", got[0])
+	}
+	if got[1].Status != carriers.TrackInTransit || got[1].Code != "TAKEN_BY_COURIER" {
+		t.Errorf("revoked not delivered: %+v", got[1])
+	}
+	for _, reg := range regs {
+		r, err := c.Registration(ctx(t), reg.Reference)
+		if err != nil || r.Status == carriers.StatusDelivered || r.Status == carriers.StatusReturned {
+			t.Errorf("registration after the revocation: %+v %v", r, err)
+		}
+	}
+	// Revoked with nothing newer: back to the status before it.
+	must(srv.SetStatus(regs[0].Reference, "DELIVERED", ""))
+	must(srv.RevokeStatus(regs[0].Reference, ""))
+	got, err = c.Track(ctx(t), regs[:1])
+	if err != nil || got[0].Status != carriers.TrackAtPickup || got[0].Code != "ACCEPTED_AT_PICK_UP_POINT" {
+		t.Errorf("revoked delivered, nothing newer: %+v %v", got, err)
+	}
+	if err := srv.RevokeStatus(regs[0].Reference, "DELIVERED"); err == nil {
+		t.Error("revoked a status that is not final")
+	}
+}

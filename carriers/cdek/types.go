@@ -323,7 +323,10 @@ func (r EntityResponse) UUID() string {
 	return r.Entity.UUID
 }
 
-// OrderStatus is one entry of an order's status history.
+// OrderStatus is one entry of an order's status history. Deleted is
+// CDEK's «Признак удаления статуса» (OrderStatusDto.deleted): true means
+// CDEK revoked the status (only final ones can be), false that it is
+// active; a revoked status is history, never the order's current state.
 type OrderStatus struct {
 	Code       string `json:"code"`
 	Name       string `json:"name"`
@@ -374,22 +377,26 @@ func (r OrderResponse) relatedUUID(typ string) string {
 	return ""
 }
 
-// LatestStatus returns the status with the greatest date_time (CDEK lists
-// them newest first, but the order is not promised, so the position in the
-// array is never used). Statuses with the same time are told apart by how
-// far along they are (ACCEPTED, CREATED, movement, final). ok is false when
-// the order has no statuses.
+// LatestStatus returns the active status with the greatest date_time (CDEK
+// lists them newest first, but the order is not promised, so the position
+// in the array is never used). Statuses CDEK revoked (deleted: true, «статус
+// удалён»; only final ones such as DELIVERED or NOT_DELIVERED can be) are
+// skipped: the order is wherever its newest live status puts it. Statuses
+// with the same time are told apart by how far along they are (ACCEPTED,
+// CREATED, movement, final). ok is false when the order has no active
+// status.
 func (o Order) LatestStatus() (OrderStatus, bool) {
-	if len(o.Statuses) == 0 {
-		return OrderStatus{}, false
-	}
-	best := o.Statuses[0]
-	for _, s := range o.Statuses[1:] {
-		if s.DateTime.After(best.DateTime.Time) || (s.DateTime.Equal(best.DateTime.Time) && orderStatusRank(s.Code) > orderStatusRank(best.Code)) {
-			best = s
+	var best OrderStatus
+	found := false
+	for _, s := range o.Statuses {
+		if s.Deleted {
+			continue
+		}
+		if !found || s.DateTime.After(best.DateTime.Time) || (s.DateTime.Equal(best.DateTime.Time) && orderStatusRank(s.Code) > orderStatusRank(best.Code)) {
+			best, found = s, true
 		}
 	}
-	return best, true
+	return best, found
 }
 
 func orderStatusRank(code string) int {

@@ -178,3 +178,56 @@ func TestOfficeTariffToAnAddressIsRefusedLater(t *testing.T) {
 		t.Errorf("order %+v", o)
 	}
 }
+
+// Statuses are live (deleted: false) as CDEK sends them; RevokeStatus marks
+// the final one deleted: true and adds a newer live status after it.
+func TestRevokeStatus(t *testing.T) {
+	s := NewServer(Options{SettleDelay: func() time.Duration { return 0 }})
+	defer s.Close()
+	tok := token(t, s)
+	post(t, s, "/v2/orders", tok, orderBodyJSON("N-3", 136, office, pvz, "W1", "+79161234567"))
+	uuid := s.Orders()[0].UUID
+	if err := s.RevokeStatus(uuid, "TAKEN_BY_COURIER"); err == nil {
+		t.Error("revoked CREATED")
+	}
+	if err := s.SetStatus(uuid, "DELIVERED", ""); err != nil {
+		t.Fatal(err)
+	}
+	type st struct {
+		Code     string `json:"code"`
+		DateTime string `json:"date_time"`
+		Deleted  *bool  `json:"deleted"`
+	}
+	read := func() []st {
+		_, b := get(t, s, "/v2/orders/"+uuid, tok)
+		var o struct {
+			Entity struct {
+				Statuses []st `json:"statuses"`
+			} `json:"entity"`
+		}
+		if err := json.Unmarshal(b, &o); err != nil {
+			t.Fatal(err)
+		}
+		return o.Entity.Statuses
+	}
+	for _, x := range read() {
+		if x.Deleted == nil || *x.Deleted {
+			t.Errorf("live status %s: deleted %v", x.Code, x.Deleted)
+		}
+	}
+	if err := s.RevokeStatus(uuid, "ACCEPTED_AT_PICK_UP_POINT"); err != nil {
+		t.Fatal(err)
+	}
+	sts := read()
+	if len(sts) < 3 || sts[0].Code != "ACCEPTED_AT_PICK_UP_POINT" || *sts[0].Deleted || sts[1].Code != "DELIVERED" || !*sts[1].Deleted ||
+		!(sts[0].DateTime > sts[1].DateTime) {
+		t.Errorf("after the revocation: %+v", sts)
+	}
+	if got := s.Orders()[0].Status; got != "ACCEPTED_AT_PICK_UP_POINT" {
+		t.Errorf("simulator's own view: %s", got)
+	}
+	// The order is live again: it can move on, and be delivered for good.
+	if err := s.SetOrderStatus("N-3", "DELIVERED"); err != nil {
+		t.Error(err)
+	}
+}

@@ -508,7 +508,7 @@ func (s *Server) decideCreate(o *order, at time.Time) {
 func (s *Server) decideDelete(o *order, at time.Time) {
 	if o.latest().Code == "CREATED" {
 		o.del.State = "SUCCESSFUL"
-		o.statuses = append(o.statuses, status{Code: "REMOVED", Name: statusNames["REMOVED"], At: at, Deleted: true})
+		o.statuses = append(o.statuses, status{Code: "REMOVED", Name: statusNames["REMOVED"], At: at})
 		return
 	}
 	o.del.State = "INVALID"

@@ -128,6 +128,11 @@ type request struct {
 	Warnings []apiErr
 }
 
+// status is one entry of an order's history. Deleted is CDEK's «Признак
+// удаления статуса» (OrderStatusDto.deleted in CDEK's OpenAPI: «true —
+// статус удалён; false — активен. Значение true может быть только у
+// финальных статусов»): set only by RevokeStatus, on a final status CDEK
+// took back.
 type status struct {
 	Code    string
 	Name    string
@@ -382,8 +387,41 @@ func (s *Server) appendStatus(o *order, code, reason string) {
 	if !now.After(o.latest().At) {
 		now = o.latest().At.Add(time.Second)
 	}
-	final := code == "DELIVERED" || code == "NOT_DELIVERED"
-	o.statuses = append(o.statuses, status{Code: code, Name: statusNames[code], Reason: reason, At: now, Deleted: final})
+	o.statuses = append(o.statuses, status{Code: code, Name: statusNames[code], Reason: reason, At: now})
+}
+
+// RevokeStatus takes back the order's current final status (DELIVERED,
+// NOT_DELIVERED or POSTOMAT_RECEIVED, e.g. a «Вручен» set by mistake), as
+// CDEK does: the status stays in the history with deleted: true, and the
+// order gets the status next (e.g. "ACCEPTED_AT_PICK_UP_POINT"), dated after
+// it. With next "" nothing newer is added: the revoked status stays the
+// newest entry and the order is back in its previous live status.
+func (s *Server) RevokeStatus(uuid, next string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.advance()
+	o := s.byUUID[uuid]
+	if o == nil || o.create.State != "SUCCESSFUL" {
+		return fmt.Errorf("cdektest: no created order %s", uuid)
+	}
+	i := o.latestIndex()
+	switch o.statuses[i].Code {
+	case "DELIVERED", "NOT_DELIVERED", "POSTOMAT_RECEIVED":
+	default:
+		return fmt.Errorf("cdektest: order %s is in %s, not a final status", uuid, o.statuses[i].Code)
+	}
+	o.statuses[i].Deleted = true
+	if next == "" {
+		return nil
+	}
+	at := o.statuses[i].At
+	s.appendStatus(o, next, "")
+	// CDEK's date_time has whole seconds: the newer status must read as
+	// newer, not as a tie.
+	if last := &o.statuses[len(o.statuses)-1]; !last.At.Truncate(time.Second).After(at.Truncate(time.Second)) {
+		last.At = at.Truncate(time.Second).Add(time.Second)
+	}
+	return nil
 }
 
 // ReturnToSender ends the order with the uuid as CDEK ends a parcel that
@@ -461,12 +499,22 @@ func newUUID() string {
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
 }
 
-func (o *order) latest() status {
-	best := o.statuses[0]
-	for _, st := range o.statuses[1:] {
-		if !st.At.Before(best.At) {
-			best = st
+// latest is the newest status CDEK has not revoked (deleted: false).
+func (o *order) latest() status { return o.statuses[o.latestIndex()] }
+
+// latestIndex is the index of latest in o.statuses.
+func (o *order) latestIndex() int {
+	best := -1
+	for i, st := range o.statuses {
+		if st.Deleted {
+			continue
 		}
+		if best < 0 || !st.At.Before(o.statuses[best].At) {
+			best = i
+		}
+	}
+	if best < 0 {
+		return 0
 	}
 	return best
 }
