@@ -178,6 +178,9 @@ type Client struct {
 	maxBody int64
 	limiter *windowLimiter
 	sem     chan struct{}
+	// places caches the country and region entities read for addresses
+	// (see ResolveAddress): a small fixed set, read once per client.
+	places placeCache
 
 	requests        atomic.Int64
 	rateLimitWaits  atomic.Int64

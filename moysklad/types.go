@@ -419,8 +419,12 @@ func (p *Position) UnmarshalJSON(b []byte) error {
 func kopecks(f float64) int64 { return int64(math.Round(f)) }
 
 // Address is the structured shipment address (shipmentAddressFull).
-// Country and Region are names when MoySklad expanded them, else empty;
-// their hrefs are in CountryMeta / RegionMeta.
+// MoySklad gives its country and region as bare references (meta only,
+// «Метаданные страны» / «Метаданные региона» in the customerorder docs):
+// their hrefs are in CountryMeta / RegionMeta, and Country, CountryCode,
+// CountryExternalCode, Region and RegionCode stay empty until
+// Client.ResolveAddress reads the entities (or MoySklad sent them
+// expanded).
 type Address struct {
 	PostalCode  string
 	City        string
@@ -433,11 +437,31 @@ type Address struct {
 	Region      string
 	CountryMeta *Meta
 	RegionMeta  *Meta
+	// CountryCode and CountryExternalCode are the country entity's code and
+	// externalCode (for MoySklad's built-in countries the ISO 3166 numeric
+	// code, e.g. "643"); RegionCode is the region's code (e.g. "77").
+	CountryCode         string
+	CountryExternalCode string
+	RegionCode          string
+}
+
+// Unresolved reports whether the address refers to a country or region
+// whose name is not known yet (Client.ResolveAddress reads them).
+func (a *Address) Unresolved() bool {
+	if a == nil {
+		return false
+	}
+	return (a.CountryMeta != nil && a.CountryMeta.Href != "" && a.Country == "" && a.CountryCode == "" && a.CountryExternalCode == "") ||
+		(a.RegionMeta != nil && a.RegionMeta.Href != "" && a.Region == "")
 }
 
 type namedRef struct {
 	Meta Meta   `json:"meta"`
 	Name string `json:"name,omitempty"`
+	// Code and ExternalCode are read when MoySklad sends the entity
+	// expanded; never written.
+	Code         string `json:"code,omitempty"`
+	ExternalCode string `json:"externalCode,omitempty"`
 }
 
 type addressWire struct {
@@ -461,12 +485,12 @@ func (a *Address) UnmarshalJSON(b []byte) error {
 	*a = Address{PostalCode: w.PostalCode, City: w.City, Street: w.Street, House: w.House,
 		Apartment: w.Apartment, AddInfo: w.AddInfo, Comment: w.Comment}
 	if w.Country != nil {
-		a.Country = w.Country.Name
+		a.Country, a.CountryCode, a.CountryExternalCode = w.Country.Name, w.Country.Code, w.Country.ExternalCode
 		m := w.Country.Meta
 		a.CountryMeta = &m
 	}
 	if w.Region != nil {
-		a.Region = w.Region.Name
+		a.Region, a.RegionCode = w.Region.Name, w.Region.Code
 		m := w.Region.Meta
 		a.RegionMeta = &m
 	}

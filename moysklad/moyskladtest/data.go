@@ -22,6 +22,10 @@ type data struct {
 	orders    map[string]*simOrder
 	orderSeq  []*simOrder
 	files     map[string]*simFile
+	// userPlaces are the countries and regions added by name (see
+	// placeByName), by "type/id"; placeGets counts their GETs.
+	userPlaces map[string]*simPlace
+	placeGets  int
 }
 
 func (d *data) init() {

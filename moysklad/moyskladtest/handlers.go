@@ -85,6 +85,8 @@ func (s *Server) route(r *http.Request) reply {
 	}
 	typ := seg[1]
 	switch typ {
+	case "country", "region":
+		return s.servePlace(typ, seg, get)
 	case "customerorder":
 		if s.denyEdit && (r.Method == http.MethodPut || r.Method == http.MethodPost) && len(seg) <= 3 {
 			return editDenied()

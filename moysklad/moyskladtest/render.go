@@ -395,12 +395,8 @@ func (d *data) orderJSON(o *simOrder, ex expandSet, maxPositions int) orderJSON 
 	if a := o.shipmentAddressFull; a != nil {
 		aj := &addressJSON{PostalCode: a.PostalCode, City: a.City, Street: a.Street, House: a.House,
 			Apartment: a.Apartment, AddInfo: a.AddInfo, Comment: a.Comment}
-		if a.Country != "" {
-			aj.Country = &metaOnly{d.entityMeta("country", "9df7c2c3-7782-4c5c-a8ed-1102af611608", "")}
-		}
-		if a.Region != "" {
-			aj.Region = &metaOnly{d.entityMeta("region", "00000000-0000-0000-0000-000000000077", "")}
-		}
+		aj.Country = d.addressRef("country", a.Country, a.CountryCode, a.CountryMeta)
+		aj.Region = d.addressRef("region", a.Region, a.RegionCode, a.RegionMeta)
 		j.ShipmentAddressFull = aj
 	}
 	return j
