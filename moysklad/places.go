@@ -20,27 +20,46 @@ type Place struct {
 	ExternalCode string `json:"externalCode"`
 }
 
-// placeCache holds the places read, by "type/id". Failures are not
-// cached.
+// placeCache holds the places read, by "type/id"; a place being read is
+// in inflight, so that concurrent orders to the same country wait for one
+// request instead of each sending its own. Failures are not cached.
 type placeCache struct {
-	mu sync.Mutex
-	m  map[string]Place
+	mu       sync.Mutex
+	m        map[string]Place
+	inflight map[string]chan struct{}
 }
 
-func (pc *placeCache) get(key string) (Place, bool) {
+// lookup returns the cached place, or a channel to wait on while another
+// goroutine reads it, or neither: then the caller reads it and must call
+// done.
+func (pc *placeCache) lookup(key string) (p Place, ok bool, wait chan struct{}) {
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
-	p, ok := pc.m[key]
-	return p, ok
-}
-
-func (pc *placeCache) put(key string, p Place) {
-	pc.mu.Lock()
-	defer pc.mu.Unlock()
-	if pc.m == nil {
-		pc.m = map[string]Place{}
+	if p, ok := pc.m[key]; ok {
+		return p, true, nil
 	}
-	pc.m[key] = p
+	if ch, busy := pc.inflight[key]; busy {
+		return Place{}, false, ch
+	}
+	if pc.inflight == nil {
+		pc.inflight = map[string]chan struct{}{}
+	}
+	pc.inflight[key] = make(chan struct{})
+	return Place{}, false, nil
+}
+
+// done ends the read of key, caching p unless it failed.
+func (pc *placeCache) done(key string, p Place, failed bool) {
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	if !failed {
+		if pc.m == nil {
+			pc.m = map[string]Place{}
+		}
+		pc.m[key] = p
+	}
+	close(pc.inflight[key])
+	delete(pc.inflight, key)
 }
 
 // GetPlace reads a country or region by its reference (typ "country" or
@@ -59,14 +78,26 @@ func (c *Client) GetPlace(ctx context.Context, m Meta) (Place, error) {
 		return Place{}, fmt.Errorf("moysklad: %s reference without id", typ)
 	}
 	key := typ + "/" + id
-	if p, ok := c.places.get(key); ok {
-		return p, nil
+	for {
+		p, ok, wait := c.places.lookup(key)
+		if ok {
+			return p, nil
+		}
+		if wait == nil {
+			break
+		}
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return Place{}, ctx.Err()
+		}
 	}
 	var p Place
-	if err := c.do(ctx, request{method: "GET", path: "/entity/" + typ + "/" + url.PathEscape(id), idempotent: true}, &p); err != nil {
+	err := c.do(ctx, request{method: "GET", path: "/entity/" + typ + "/" + url.PathEscape(id), idempotent: true}, &p)
+	c.places.done(key, p, err != nil)
+	if err != nil {
 		return Place{}, err
 	}
-	c.places.put(key, p)
 	return p, nil
 }
 

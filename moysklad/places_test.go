@@ -3,6 +3,7 @@ package moysklad_test
 import (
 	"context"
 	"encoding/json"
+	"sync"
 	"testing"
 
 	"github.com/shipbridge/shipbridge/moysklad"
@@ -92,5 +93,27 @@ func TestAddressDecodesAnExpandedCountry(t *testing.T) {
 	_ = json.Unmarshal(out, &back)
 	if _, has := back["country"]["code"]; has {
 		t.Errorf("code written back: %s", out)
+	}
+}
+
+// Concurrent orders to one country wait for one request.
+func TestGetPlaceOneRequestForConcurrentReaders(t *testing.T) {
+	s := moyskladtest.NewServer(moyskladtest.Options{})
+	defer s.Close()
+	c := newClient(t, s, nil)
+	m := moysklad.Meta{Href: s.URL() + "/api/remap/1.2/entity/country/9df7c2c3-7782-4c5c-a8ed-1102af611608", Type: "country"}
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if p, err := c.GetPlace(context.Background(), m); err != nil || p.Code != "643" {
+				t.Errorf("%+v %v", p, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := s.PlaceRequests(); n != 1 {
+		t.Errorf("%d requests, want 1", n)
 	}
 }

@@ -33,6 +33,9 @@ func (t *task) ready(ctx context.Context) {
 	}
 	t.rec.Carrier = c.Name()
 	t.useCarrier(c, pr)
+	if !t.resolveAddress(ctx) {
+		return
+	}
 	for step := 0; step < maxSteps && t.st.WriteBack == nil && t.stop.Err() == nil && t.saveErr == nil; step++ {
 		t.lastKind = 0
 		if !t.readyStep(ctx) && !t.retryInPass() {

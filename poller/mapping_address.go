@@ -20,6 +20,11 @@ func mapDestination(o moysklad.Order, problems *problemList) *carriers.Address {
 		problems.add("destination", "Не указан ни код ПВЗ, ни адрес доставки: заполните поле «Код ПВЗ» или адрес доставки заказа")
 		return nil
 	}
+	if a := o.ShipmentAddressFull; a != nil {
+		if _, known := countryAlpha2(a); !known {
+			problems.add("address.country", "Страна адреса доставки %s не распознана: shipbridge отправляет заказы в Россию и страны, которые обслуживают СДЭК и Почта России (Казахстан, Беларусь, Армения, Киргизия, Узбекистан и др.), и узнаёт страну по коду ISO 3166 (например 643 — Россия, 398 — Казахстан). Выберите страну из стандартного справочника МойСклад или укажите её код ISO в карточке страны", countryLabel(a))
+		}
+	}
 	const example = "например «г. Москва, ул. Тверская, д. 7, кв. 3»"
 	switch {
 	case addr.Street == "" && addr.House != "" && ruralLocality(addr.City):
@@ -40,16 +45,20 @@ func mapDestination(o moysklad.Order, problems *problemList) *carriers.Address {
 }
 
 // mapAddress reads the shipment address of an order: the structured one when
-// it has a city or a street, else its free text.
+// it has a city or a street, else its free text. The structured address's
+// country (ISO alpha-2; "" for none, which the carriers take as Russia) and
+// region name come from the entities resolveAddress read.
 func mapAddress(o moysklad.Order) *carriers.Address {
 	if a := o.ShipmentAddressFull; a != nil {
+		cc, _ := countryAlpha2(a)
 		addr := &carriers.Address{
-			PostalCode: strings.TrimSpace(a.PostalCode),
-			Region:     strings.TrimSpace(a.Region),
-			City:       strings.TrimSpace(a.City),
-			Street:     strings.TrimSpace(a.Street),
-			House:      strings.TrimSpace(a.House),
-			Apartment:  strings.TrimSpace(a.Apartment),
+			CountryCode: cc,
+			PostalCode:  strings.TrimSpace(a.PostalCode),
+			Region:      strings.TrimSpace(a.Region),
+			City:        strings.TrimSpace(a.City),
+			Street:      strings.TrimSpace(a.Street),
+			House:       strings.TrimSpace(a.House),
+			Apartment:   strings.TrimSpace(a.Apartment),
 		}
 		if addr.City != "" || addr.Street != "" {
 			if addr.Street == "" {

@@ -30,6 +30,9 @@ type MoySklad interface {
 	GetOrder(ctx context.Context, id string) (moysklad.Order, error)
 	OrderMetadata(ctx context.Context) (moysklad.Metadata, error)
 	UpdateOrder(ctx context.Context, id string, u moysklad.OrderUpdate) (moysklad.Order, error)
+	// ResolveAddress fills the name and codes of a delivery address's
+	// country and region (bare references in MoySklad's answer).
+	ResolveAddress(ctx context.Context, a *moysklad.Address) error
 }
 
 // StateNames are the names of the MoySklad order statuses the workflow uses.

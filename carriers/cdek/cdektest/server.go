@@ -327,6 +327,9 @@ type OrderInfo struct {
 	Deleted     bool
 	ErrorCodes  []string
 	CreatedAt   time.Time
+	// ToCountryCode is the to_location.country_code the order was sent
+	// with ("" for none).
+	ToCountryCode string
 }
 
 // Orders returns a snapshot of every order, oldest first.
@@ -338,6 +341,9 @@ func (s *Server) Orders() []OrderInfo {
 	for _, o := range s.orders {
 		info := OrderInfo{UUID: o.uuid, Number: o.number, CDEKNumber: o.cdekNumber, CreateState: o.create.State,
 			Status: o.latest().Code, Deleted: o.deleted(), CreatedAt: o.createdAt}
+		if o.body.ToLocation != nil {
+			info.ToCountryCode = o.body.ToLocation.CountryCode
+		}
 		for _, e := range o.create.Errors {
 			info.ErrorCodes = append(info.ErrorCodes, e.Code)
 		}
