@@ -37,7 +37,9 @@ func TestBuildShipmentCountryAndRegion(t *testing.T) {
 		{"Belarus by externalCode only", func(a *moysklad.Address) { a.CountryMeta, a.CountryExternalCode = ref, "112" }, "BY", "", false},
 		{"own country with an alpha-2 code", func(a *moysklad.Address) { a.CountryMeta, a.Country, a.CountryCode = ref, "Кыргызстан", "kg" }, "KG", "", false},
 		{"own country by name", func(a *moysklad.Address) { a.CountryMeta, a.Country, a.CountryCode = ref, "Армения", "A-1" }, "AM", "", false},
-		{"unknown country", func(a *moysklad.Address) { a.CountryMeta, a.Country, a.CountryCode = ref, "Панама 2", "PanamaCode" }, "", "", true},
+		{"unknown country", func(a *moysklad.Address) {
+			a.CountryMeta, a.Country, a.CountryCode = ref, "Панама 2", "PanamaCode"
+		}, "", "", true},
 		{"unread country", func(a *moysklad.Address) { a.CountryMeta = ref }, "", "", true},
 	}
 	for _, c := range cases {
