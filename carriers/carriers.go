@@ -223,7 +223,10 @@ type Contact struct {
 // Address is a delivery address. Text holds the free-form address when the
 // structured parts are not known.
 type Address struct {
+	// CountryCode is ISO 3166 alpha-2 ("" means Russia); Country is the
+	// country's name as the shop has it, for messages («Казахстан»).
 	CountryCode string
+	Country     string
 	PostalCode  string
 	Region      string
 	City        string

@@ -138,7 +138,7 @@ func TestForeignOrderHitsPochtasCountryCheck(t *testing.T) {
 	r.set(id, sReady)
 	r.cycle()
 	o := r.order(id)
-	if o.StateName != sFailed || !strings.Contains(o.Attr("Ошибка доставки"), "только по России") || !strings.Contains(o.Attr("Ошибка доставки"), "KZ") {
+	if o.StateName != sFailed || !strings.Contains(o.Attr("Ошибка доставки"), "только по России") || !strings.Contains(o.Attr("Ошибка доставки"), "«Казахстан (KZ)»") {
 		t.Errorf("%s %q; history %s", o.StateName, o.Attr("Ошибка доставки"), r.timeline(id))
 	}
 	if n := len(r.post.Orders()); n != 0 {

@@ -53,6 +53,7 @@ func mapAddress(o moysklad.Order) *carriers.Address {
 		cc, _ := countryAlpha2(a)
 		addr := &carriers.Address{
 			CountryCode: cc,
+			Country:     strings.TrimSpace(a.Country),
 			PostalCode:  strings.TrimSpace(a.PostalCode),
 			Region:      strings.TrimSpace(a.Region),
 			City:        strings.TrimSpace(a.City),

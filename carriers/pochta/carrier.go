@@ -245,6 +245,15 @@ func addressText(a *carriers.Address) string {
 	return strings.Join(parts, ", ")
 }
 
+// countryName names the address's country for a manager: its name with
+// the code («Казахстан (KZ)»), or the code alone.
+func countryName(a *carriers.Address) string {
+	if n := strings.TrimSpace(a.Country); n != "" {
+		return fmt.Sprintf("%s (%s)", n, strings.ToUpper(strings.TrimSpace(a.CountryCode)))
+	}
+	return a.CountryCode
+}
+
 func foreign(a *carriers.Address) bool {
 	if a == nil {
 		return false
@@ -284,7 +293,7 @@ func (c *Carrier) Validate(s carriers.Shipment) []carriers.Problem {
 	case s.Address == nil || addressText(s.Address) == "":
 		add("address", "Не указаны ни индекс отделения, ни адрес доставки")
 	case foreign(s.Address):
-		add("address.country", "Почта России: shipbridge отправляет посылки только по России, а указана страна «%s»", s.Address.CountryCode)
+		add("address.country", "Почта России: shipbridge отправляет посылки только по России, а указана страна «%s»", countryName(s.Address))
 	default:
 		if pc := strings.TrimSpace(s.Address.PostalCode); pc != "" && !isIndex(pc) {
 			add("address.postal_code", "Индекс «%s» должен состоять из шести цифр", pc)
