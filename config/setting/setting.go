@@ -42,7 +42,7 @@ func (s Secret) String() string {
 }
 
 // GoString makes %#v redact the secret too.
-func (s Secret) GoString() string { return `config.Secret("` + s.String() + `")` }
+func (s Secret) GoString() string { return `setting.Secret("` + s.String() + `")` }
 
 // MarshalJSON encodes the redacted form, so reflection-based loggers cannot leak the secret.
 func (s Secret) MarshalJSON() ([]byte, error) { return []byte(`"` + s.String() + `"`), nil }
