@@ -286,10 +286,13 @@ func (c *Client) orderMeta(id string) Meta {
 // sendBulk sends one bulk request and fills the results of its updates.
 // A non-nil error stops the call.
 //
-// A 4xx answer is read in every form MoySklad's schema allows (the
-// customerorders-batch.yaml default response CommonError, responses.yaml
-// BatchBadRequest): an object {"errors":[…]}, or an array of such objects,
-// aligned with the request's elements or not. Its errors are attributed to
+// A 4xx answer is read in every form it may take: an object {"errors":[…]}
+// (doc _general.md), or an array of such objects, aligned with the
+// request's elements or not. The array form is UNCONFIRMED: an audit
+// reported it from the OpenAPI files (customerorders-batch.yaml default
+// response CommonError, responses.yaml BatchBadRequest), which are not in
+// the snapshot of moysklad/api-remap-1.2-doc we could read (md/ only), so
+// every plausible shape is accepted. Its errors are attributed to
 // updates by position when the array is aligned, else by the meta of the
 // error or of its element (doc _general.md «Структура объекта error»:
 // meta); updates it does not name are marked with errBulkUnattributed, and

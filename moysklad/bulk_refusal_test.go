@@ -12,7 +12,7 @@ import (
 )
 
 // A bulk request refused as a whole with 400 and an array of {errors} that
-// is not aligned with the request (schema BatchBadRequest): the updates are
+// is not aligned with the request (the UNCONFIRMED BatchBadRequest form): the updates are
 // sent again in halves until the bad one is alone; the others land, the bad
 // one is refused with its own code.
 func TestUpdateOrdersRejectAllArray(t *testing.T) {
