@@ -68,12 +68,13 @@ var _ carriers.Settings = Settings{}
 // DefaultSettings returns Почта России's settings when neither a file nor the environment sets
 // a key: disabled, production URL, POSTAL_PARCEL, declared value on, cash on delivery auto.
 func DefaultSettings() Settings {
+	d := DefaultConfig() // the adapter's defaults are the one source
 	return Settings{
-		Names:          []string{"Почта России", "Почта"},
-		BaseURL:        DefaultBaseURL,
-		MailType:       DefaultMailType,
-		DeclaredValue:  true,
-		CashOnDelivery: "auto",
+		Names:          d.Names,
+		BaseURL:        d.BaseURL,
+		MailType:       d.MailType,
+		DeclaredValue:  d.DeclaredValue,
+		CashOnDelivery: d.CashOnDelivery,
 		Package:        carriers.PackageSettings{LengthCM: 20, WidthCM: 15, HeightCM: 10},
 	}
 }
